@@ -1,0 +1,111 @@
+"""Exceptions raised by this provider.
+
+Every API error carries the HTTP status code and the server's own message, never the API key
+or any request header.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException
+
+
+class MistralBatchError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class MistralAPIError(MistralBatchError):
+    """The Mistral API answered with an error status.
+
+    :param status_code: HTTP status code of the response.
+    :param message: the server's message (its ``message`` or ``detail`` field).
+    :param method: HTTP method of the request.
+    :param path: URL path of the request (no query string, no host).
+    :param request_id: the server's request id, when it sent one.
+    :param retry_after: seconds the server asked to wait (``Retry-After``), when it did.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        method: str = "",
+        path: str = "",
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        # AirflowException types status_code as HTTPStatus; API codes may be ones it lacks.
+        self.status_code = status_code  # type: ignore[assignment]
+        self.retry_after = retry_after
+        self.message = message
+        self.method = method
+        self.path = path
+        self.request_id = request_id
+        where = f" on {method} {path}" if method and path else ""
+        rid = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"Mistral API error {status_code}{where}: {message}{rid}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments do not survive the default pickling of exceptions.
+        fields = (self.method, self.path, self.request_id, self.retry_after)
+        return (_rebuild_api_error, (type(self), self.status_code, self.message, *fields))
+
+
+def _rebuild_api_error(
+    cls: type[MistralAPIError],
+    status_code: int,
+    message: str,
+    method: str,
+    path: str,
+    request_id: str | None,
+    retry_after: float | None,
+) -> MistralAPIError:
+    return cls(
+        status_code,
+        message,
+        method=method,
+        path=path,
+        request_id=request_id,
+        retry_after=retry_after,
+    )
+
+
+class MistralAuthenticationError(MistralAPIError):
+    """401/403: the API key is missing, wrong or not allowed to do this."""
+
+
+class MistralNotFoundError(MistralAPIError):
+    """404: the file or job id does not exist (or was deleted)."""
+
+
+class MistralValidationError(MistralAPIError):
+    """400/422: the server rejected the request body or parameters."""
+
+
+class MistralRateLimitError(MistralAPIError):
+    """429: too many requests; retried by the hook until its attempts run out."""
+
+
+class MistralServerError(MistralAPIError):
+    """5xx: the server failed; retried by the hook until its attempts run out."""
+
+
+class MistralConnectionError(MistralBatchError):
+    """The API could not be reached, or the connection broke or timed out, on every attempt."""
+
+
+class MistralBatchInputError(MistralBatchError, ValueError):
+    """The input given to the provider is invalid; nothing was sent to the API."""
+
+
+__all__ = [
+    "MistralAPIError",
+    "MistralAuthenticationError",
+    "MistralBatchError",
+    "MistralBatchInputError",
+    "MistralConnectionError",
+    "MistralNotFoundError",
+    "MistralRateLimitError",
+    "MistralServerError",
+    "MistralValidationError",
+]

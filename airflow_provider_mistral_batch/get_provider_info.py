@@ -1,0 +1,46 @@
+"""Provider metadata that Airflow reads through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_mistral_batch import __version__
+from airflow_provider_mistral_batch.connection_form import (
+    provider_conn_fields,
+    provider_ui_field_behaviour,
+)
+
+HOOK_CLASS = "airflow_provider_mistral_batch.hooks.mistral_batch.MistralBatchHook"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe this provider to Airflow: package, hooks and the ``mistral`` connection type."""
+    return {
+        # Must equal the canonical distribution name, or `airflow providers list` breaks.
+        "package-name": "airflow-provider-mistral-batch",
+        "name": "Mistral AI Batch",
+        "description": "Run Mistral AI batch inference jobs (Files + Batch API) from Airflow.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Mistral AI Batch",
+                "external-doc-url": "https://docs.mistral.ai/capabilities/batch/",
+                "tags": ["software"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Mistral AI Batch",
+                "python-modules": ["airflow_provider_mistral_batch.hooks.mistral_batch"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "mistral",
+                "hook-class-name": HOOK_CLASS,
+                "hook-name": "Mistral AI",
+                "conn-fields": provider_conn_fields(),
+                "ui-field-behaviour": provider_ui_field_behaviour(),
+            }
+        ],
+    }

@@ -1,0 +1,70 @@
+"""HTTP clients: one shared async client per event loop and API root.
+
+Thousands of triggers in one triggerer each poll their own job; sharing one connection pool
+per loop (the API key travels per request, not on the client) keeps sockets, TLS handshakes
+and memory per trigger small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Final
+
+import httpx2
+
+from airflow_provider_mistral_batch import __version__
+
+USER_AGENT: Final = f"airflow-provider-mistral-batch/{__version__} httpx2/{httpx2.__version__}"
+_POOL_LIMITS: Final = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
+
+_ClientKey = tuple[str, float, float]
+_shared: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[_ClientKey, httpx2.AsyncClient]
+] = weakref.WeakKeyDictionary()
+
+
+def make_timeout(timeout: float, connect_timeout: float) -> httpx2.Timeout:
+    """The timeout of one request: ``timeout`` for read, write and pool, its own connect."""
+    return httpx2.Timeout(timeout, connect=connect_timeout)
+
+
+def new_sync_client(base_url: str, timeout: float, connect_timeout: float) -> httpx2.Client:
+    """A synchronous client for one hook."""
+    return httpx2.Client(
+        base_url=base_url,
+        timeout=make_timeout(timeout, connect_timeout),
+        headers={"User-Agent": USER_AGENT},
+        limits=_POOL_LIMITS,
+    )
+
+
+def shared_async_client(
+    base_url: str, timeout: float, connect_timeout: float
+) -> httpx2.AsyncClient:
+    """The async client of the running event loop for this API root, made on first use."""
+    loop = asyncio.get_running_loop()
+    clients = _shared.setdefault(loop, {})
+    key = (base_url, timeout, connect_timeout)
+    client = clients.get(key)
+    if client is None or client.is_closed:
+        client = httpx2.AsyncClient(
+            base_url=base_url,
+            timeout=make_timeout(timeout, connect_timeout),
+            headers={"User-Agent": USER_AGENT},
+            limits=_POOL_LIMITS,
+        )
+        clients[key] = client
+    return client
+
+
+def shared_async_client_count() -> int:
+    """How many shared async clients exist for the running loop (for tests and benches)."""
+    return len(_shared.get(asyncio.get_running_loop(), {}))
+
+
+async def close_shared_async_clients() -> None:
+    """Close the running loop's shared clients (call before the loop ends, e.g. in tests)."""
+    clients = _shared.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.aclose()

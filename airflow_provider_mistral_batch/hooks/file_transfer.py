@@ -1,0 +1,125 @@
+"""Streaming sources for uploads and sinks for downloads, rewindable for retries."""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
+from airflow_provider_mistral_batch.models import MAX_FILE_BYTES
+
+FileSource = str | os.PathLike[str] | BinaryIO
+FileSink = str | os.PathLike[str] | BinaryIO
+
+
+class UploadSource:
+    """A file to upload, opened afresh (or rewound) for every attempt; never read whole."""
+
+    def __init__(self, source: FileSource, filename: str | None = None) -> None:
+        self._path: Path | None = None
+        self._fileobj: BinaryIO | None = None
+        self._start = 0
+        if isinstance(source, str | os.PathLike):
+            self._path = Path(source)
+            if not self._path.is_file():
+                raise MistralBatchInputError(f"upload source {str(self._path)!r} is not a file")
+            size: int | None = self._path.stat().st_size
+            default_name = self._path.name
+        else:
+            self._fileobj = source
+            self._start = source.tell() if _seekable(source) else 0
+            size = _remaining_size(source)
+            default_name = Path(str(getattr(source, "name", "") or "input.jsonl")).name
+        if size is not None and size > MAX_FILE_BYTES:
+            raise MistralBatchInputError(
+                f"upload source {default_name!r} is {size:,} bytes; the Files API accepts at "
+                f"most {MAX_FILE_BYTES:,} bytes (512 MB): split it into several files"
+            )
+        self.size = size
+        self.filename = filename or default_name
+        self.mimetype = guess_mimetype(self.filename)
+
+    @property
+    def rewindable(self) -> bool:
+        """Whether a failed attempt can be sent again from the start."""
+        return self._path is not None or (self._fileobj is not None and _seekable(self._fileobj))
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[BinaryIO]:
+        """The content, positioned at its start, for one attempt."""
+        if self._path is not None:
+            with self._path.open("rb") as handle:
+                yield handle
+            return
+        assert self._fileobj is not None
+        if _seekable(self._fileobj):
+            self._fileobj.seek(self._start)
+        yield self._fileobj
+
+
+class DownloadSink:
+    """Where downloaded bytes go; a path is written through a temporary file and renamed."""
+
+    def __init__(self, destination: FileSink) -> None:
+        self._path: Path | None = None
+        self._fileobj: BinaryIO | None = None
+        self._start = 0
+        if isinstance(destination, str | os.PathLike):
+            self._path = Path(destination)
+        else:
+            self._fileobj = destination
+            self._start = destination.tell() if _seekable(destination) else 0
+
+    @property
+    def rewindable(self) -> bool:
+        """Whether a broken download can be written again from the start."""
+        return self._path is not None or (self._fileobj is not None and _seekable(self._fileobj))
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[BinaryIO]:
+        """A writable handle for one attempt; a path is replaced only when the attempt ends well."""
+        if self._path is not None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{self._path.name}.", dir=self._path.parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    yield handle
+                os.replace(tmp_name, self._path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_name)
+                raise
+            return
+        assert self._fileobj is not None
+        if _seekable(self._fileobj):
+            self._fileobj.seek(self._start)
+            self._fileobj.truncate()
+        yield self._fileobj
+
+
+def guess_mimetype(filename: str) -> str:
+    """The content type to declare for an uploaded file."""
+    if filename.endswith(".jsonl"):
+        return "application/jsonl"
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def _seekable(handle: BinaryIO) -> bool:
+    try:
+        return bool(handle.seekable())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _remaining_size(handle: BinaryIO) -> int | None:
+    if not _seekable(handle):
+        return None
+    position = handle.tell()
+    end = handle.seek(0, os.SEEK_END)
+    handle.seek(position)
+    return end - position

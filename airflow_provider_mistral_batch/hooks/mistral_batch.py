@@ -1,0 +1,678 @@
+"""Hook for Mistral AI's Files and Batch API."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TypeVar
+
+import httpx2
+from airflow.sdk import BaseHook
+from pydantic import BaseModel, ValidationError
+
+from airflow_provider_mistral_batch.connection_defaults import DEFAULT_BASE_URL, DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.exceptions import (
+    MistralBatchInputError,
+    MistralConnectionError,
+)
+from airflow_provider_mistral_batch.hooks import api_calls
+from airflow_provider_mistral_batch.hooks.api_calls import ApiCall, JobOrder
+from airflow_provider_mistral_batch.hooks.client_pool import new_sync_client, shared_async_client
+from airflow_provider_mistral_batch.hooks.connection_settings import ConnectionSettings
+from airflow_provider_mistral_batch.hooks.error_mapping import raise_for_response
+from airflow_provider_mistral_batch.hooks.file_transfer import (
+    DownloadSink,
+    FileSink,
+    FileSource,
+    UploadSource,
+)
+from airflow_provider_mistral_batch.hooks.retry_policy import (
+    RetryPolicy,
+    describe_error,
+    is_retryable,
+    request_never_reached_server,
+)
+from airflow_provider_mistral_batch.models import (
+    DEFAULT_TIMEOUT_HOURS,
+    BatchJob,
+    BatchJobList,
+    BatchJobStatus,
+    BatchRequest,
+    CreateBatchJobRequest,
+    DeletedBatchJob,
+    DeletedFile,
+    FileList,
+    FileObject,
+    FilePurpose,
+    FileVisibility,
+    RetrievedFile,
+    SampleType,
+)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+ResultT = TypeVar("ResultT")
+
+#: Metadata key that tags a created job so an ambiguous create can find it instead of repeating.
+IDEMPOTENCY_METADATA_KEY: Final = "airflow_idempotency_key"
+DEFAULT_PAGE_SIZE: Final = 100
+# Margin for clock skew between this machine and the API when looking up a just-created job.
+_CREATE_LOOKUP_SKEW: Final = timedelta(minutes=10)
+_DOWNLOAD_CHUNK: Final = 1024 * 1024
+
+
+class MistralBatchHook(BaseHook):
+    """Talk to Mistral AI's Files and Batch API.
+
+    Sync methods and their ``a``-prefixed async twins share one HTTP policy: timeouts and
+    retries from the connection, retries on 429/5xx/connection errors with backoff that honours
+    ``Retry-After``, and errors mapped to :mod:`airflow_provider_mistral_batch.exceptions`.
+
+    The connection: password = API key, host = base URL (default ``https://api.mistral.ai``),
+    extras ``timeout`` (s, default 60), ``connect_timeout`` (s, default 10), ``max_retries``
+    (default 4) and ``console_url``.
+
+    :param mistral_conn_id: Airflow connection id of type ``mistral``; default ``mistral_default``.
+    :param retry_policy: overrides the retry policy built from the connection's ``max_retries``.
+    """
+
+    conn_name_attr = "mistral_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "mistral"
+    hook_name = "Mistral AI"
+
+    def __init__(
+        self,
+        mistral_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.mistral_conn_id = mistral_conn_id
+        self._retry_policy = retry_policy
+        self._settings: ConnectionSettings | None = None
+        self._client: httpx2.Client | None = None
+        # Sleep functions used between retries; None means tenacity's own (tests swap them).
+        self._sleep: Callable[[float], None] | None = None
+        self._asleep: Callable[[float], Awaitable[None]] | None = None
+
+    # ------------------------------------------------------------------ connection UI
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form for Airflow 3.1 (3.2+ reads the provider info instead)."""
+        from airflow_provider_mistral_batch.connection_form import UI_FIELD_BEHAVIOUR
+
+        return UI_FIELD_BEHAVIOUR
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form for Airflow 3.1 (needs wtforms)."""
+        from airflow_provider_mistral_batch.connection_form import wtforms_widgets
+
+        return wtforms_widgets()
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """Settings of the connection, looked up once (blocking: not for an event loop)."""
+        if self._settings is None:
+            conn = self.get_connection(self.mistral_conn_id)
+            self._settings = ConnectionSettings.from_connection(
+                self.mistral_conn_id, conn.host, conn.password, conn.extra_dejson
+            )
+        return self._settings
+
+    async def aget_settings(self) -> ConnectionSettings:
+        """Settings of the connection, looked up without blocking the event loop."""
+        if self._settings is None:
+            if hasattr(BaseHook, "aget_connection"):  # Airflow 3.3+
+                conn = await self.aget_connection(self.mistral_conn_id)
+                extra = await conn.aextra_dejson()
+            else:  # Airflow 3.1/3.2: run the blocking lookup in a thread
+                from asgiref.sync import sync_to_async
+
+                conn = await sync_to_async(self.get_connection)(self.mistral_conn_id)
+                extra = await sync_to_async(lambda: conn.extra_dejson)()
+            self._settings = ConnectionSettings.from_connection(
+                self.mistral_conn_id, conn.host, conn.password, extra
+            )
+        return self._settings
+
+    def _policy(self, settings: ConnectionSettings) -> RetryPolicy:
+        return self._retry_policy or RetryPolicy(max_attempts=settings.max_retries + 1)
+
+    @staticmethod
+    def _auth(settings: ConnectionSettings) -> dict[str, str]:
+        return {"Authorization": f"Bearer {settings.api_key}"}
+
+    def get_conn(self) -> httpx2.Client:
+        """The synchronous HTTP client of this hook (made on first use)."""
+        if self._client is None or self._client.is_closed:
+            settings = self.settings
+            self._client = new_sync_client(
+                settings.base_url, settings.timeout, settings.connect_timeout
+            )
+        return self._client
+
+    def close(self) -> None:
+        """Close the synchronous client; the hook makes a new one if used again."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> MistralBatchHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the HTTP policy
+
+    def _with_retries(
+        self,
+        attempt_fn: Callable[[], ResultT],
+        method: str,
+        path: str,
+        *,
+        max_attempts: int | None = None,
+    ) -> ResultT:
+        """Run ``attempt_fn`` under the retry policy; a lasting transport error is mapped."""
+        settings = self.settings
+        try:
+            for attempt in self._policy(settings).retrying(
+                sleep=self._sleep, max_attempts=max_attempts
+            ):
+                with attempt:
+                    return attempt_fn()
+        except httpx2.TransportError as exc:
+            raise _connection_error(method, path, settings.base_url, exc) from exc
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _awith_retries(
+        self, attempt_fn: Callable[[], Awaitable[ResultT]], method: str, path: str
+    ) -> ResultT:
+        """Async twin of :meth:`_with_retries`."""
+        settings = await self.aget_settings()
+        try:
+            async for attempt in self._policy(settings).async_retrying(sleep=self._asleep):
+                with attempt:
+                    return await attempt_fn()
+        except httpx2.TransportError as exc:
+            raise _connection_error(method, path, settings.base_url, exc) from exc
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _send(self, call: ApiCall[ModelT]) -> ModelT:
+        """One attempt of a JSON call; errors are raised as they come."""
+        response = self.get_conn().request(
+            call.method,
+            call.path,
+            params=call.params,
+            json=call.json,
+            headers=self._auth(self.settings),
+        )
+        raise_for_response(response)
+        return call.response_model.model_validate_json(response.content)
+
+    def _call(self, call: ApiCall[ModelT]) -> ModelT:
+        return self._with_retries(lambda: self._send(call), call.method, call.path)
+
+    async def _acall(self, call: ApiCall[ModelT]) -> ModelT:
+        settings = await self.aget_settings()
+        client = shared_async_client(settings.base_url, settings.timeout, settings.connect_timeout)
+
+        async def send() -> ModelT:
+            response = await client.request(
+                call.method,
+                call.path,
+                params=call.params,
+                json=call.json,
+                headers=self._auth(settings),
+            )
+            raise_for_response(response)
+            return call.response_model.model_validate_json(response.content)
+
+        return await self._awith_retries(send, call.method, call.path)
+
+    # ------------------------------------------------------------------ batch jobs
+
+    def create_batch_job(
+        self,
+        *,
+        endpoint: str,
+        input_files: Iterable[str] | None = None,
+        requests: Iterable[BatchRequest | Mapping[str, Any]] | None = None,
+        model: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        timeout_hours: int = DEFAULT_TIMEOUT_HOURS,
+        agent_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> BatchJob:
+        """Create a batch job, never two for one call.
+
+        The job's metadata gets ``airflow_idempotency_key``. When an attempt fails in a way that
+        leaves open whether the server created the job (a timeout, a dropped connection, a 5xx),
+        the next attempt first looks for a job with that key and returns it if found.
+
+        :param endpoint: API endpoint of the requests, e.g. ``/v1/chat/completions``.
+        :param input_files: ids of uploaded JSONL files (exactly one of this and ``requests``).
+        :param requests: inline requests, ``{"custom_id", "body"}`` each; at most 10,000.
+        :param model: model for every request; None lets each body name its own.
+        :param metadata: string key/values (keys 1-32 chars, values 1-512 chars).
+        :param timeout_hours: hours before the job times out, 1 to 168; default 24.
+        :param agent_id: agent to run the requests (deprecated by Mistral).
+        :param idempotency_key: tag for duplicate detection; a random one when not given.
+        :return: the created job (status QUEUED), or the one an earlier attempt created.
+        """
+        metadata = dict(metadata or {})
+        token = idempotency_key or metadata.get(IDEMPOTENCY_METADATA_KEY) or uuid.uuid4().hex
+        metadata[IDEMPOTENCY_METADATA_KEY] = token
+        body = _validated_create_body(
+            endpoint=endpoint,
+            input_files=list(input_files) if input_files is not None else None,
+            requests=list(requests) if requests is not None else None,
+            model=model,
+            metadata=metadata,
+            timeout_hours=timeout_hours,
+            agent_id=agent_id,
+        )
+        call = api_calls.create_batch_job(body)
+        created_after = datetime.now(UTC) - _CREATE_LOOKUP_SKEW
+        maybe_created = False
+
+        def attempt_create() -> BatchJob:
+            nonlocal maybe_created
+            if maybe_created:
+                existing = self._find_job_by_key(token, created_after)
+                if existing is not None:
+                    self.log.info(
+                        "An earlier attempt created batch job %s; not creating another",
+                        existing.id,
+                    )
+                    return existing
+            try:
+                return self._send(call)
+            except Exception as exc:
+                if is_retryable(exc) and not request_never_reached_server(exc):
+                    maybe_created = True
+                raise
+
+        try:
+            job = self._with_retries(attempt_create, call.method, call.path)
+        except MistralConnectionError as exc:
+            raise MistralConnectionError(
+                f"{exc} The batch job may or may not have been created: look for metadata "
+                f"{IDEMPOTENCY_METADATA_KEY}={token} before creating it again."
+            ) from exc.__cause__
+        self.log.info(
+            "Created Mistral batch job %s (endpoint %s, model %s, status %s)",
+            job.id,
+            job.endpoint,
+            job.model,
+            job.status,
+        )
+        return job
+
+    def _find_job_by_key(self, token: str, created_after: datetime) -> BatchJob | None:
+        for job in self.list_batch_jobs(created_after=created_after):
+            if (job.metadata or {}).get(IDEMPOTENCY_METADATA_KEY) == token:
+                return job
+        return None
+
+    def get_batch_job(self, job_id: str, *, inline: bool = False) -> BatchJob:
+        """Get a batch job.
+
+        :param job_id: id of the job.
+        :param inline: also return the results in ``outputs`` (jobs made from inline requests).
+        """
+        return self._call(api_calls.get_batch_job(job_id, inline=inline))
+
+    async def aget_batch_job(self, job_id: str, *, inline: bool = False) -> BatchJob:
+        """Async twin of :meth:`get_batch_job`."""
+        return await self._acall(api_calls.get_batch_job(job_id, inline=inline))
+
+    def cancel_batch_job(self, job_id: str) -> BatchJob:
+        """Ask Mistral to cancel a job; it goes to CANCELLATION_REQUESTED, then CANCELLED."""
+        job = self._call(api_calls.cancel_batch_job(job_id))
+        self.log.info("Requested cancellation of batch job %s (status %s)", job.id, job.status)
+        return job
+
+    async def acancel_batch_job(self, job_id: str) -> BatchJob:
+        """Async twin of :meth:`cancel_batch_job`."""
+        job = await self._acall(api_calls.cancel_batch_job(job_id))
+        self.log.info("Requested cancellation of batch job %s (status %s)", job.id, job.status)
+        return job
+
+    def delete_batch_job(self, job_id: str) -> DeletedBatchJob:
+        """Delete a batch job."""
+        return self._call(api_calls.delete_batch_job(job_id))
+
+    async def adelete_batch_job(self, job_id: str) -> DeletedBatchJob:
+        """Async twin of :meth:`delete_batch_job`."""
+        return await self._acall(api_calls.delete_batch_job(job_id))
+
+    def list_batch_jobs_page(
+        self, *, page: int = 0, page_size: int = DEFAULT_PAGE_SIZE, **filters: Any
+    ) -> BatchJobList:
+        """One page of batch jobs; ``filters`` as in :meth:`list_batch_jobs`."""
+        return self._call(api_calls.list_batch_jobs_page(page=page, page_size=page_size, **filters))
+
+    def list_batch_jobs(
+        self,
+        *,
+        status: Iterable[BatchJobStatus | str] | None = None,
+        model: str | None = None,
+        agent_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        created_after: datetime | None = None,
+        created_by_me: bool | None = None,
+        order_by: JobOrder = "-created",
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Iterator[BatchJob]:
+        """Every batch job matching the filters, fetching page after page as it is iterated.
+
+        :param status: only jobs in one of these statuses.
+        :param model: only jobs of this model.
+        :param agent_id: only jobs of this agent.
+        :param metadata: only jobs whose metadata holds all these pairs.
+        :param created_after: only jobs created after this time (naive means UTC).
+        :param created_by_me: only jobs created with this API key's user.
+        :param order_by: ``-created`` (newest first, default) or ``created``.
+        :param page_size: jobs per request; default 100.
+        """
+        filters = _job_filters(status, model, agent_id, metadata, created_after, created_by_me)
+        statuses = filters.pop("status")
+        for page in range(_MAX_PAGES):
+            result = self._call(
+                api_calls.list_batch_jobs_page(
+                    page=page, page_size=page_size, status=statuses, order_by=order_by, **filters
+                )
+            )
+            yield from result.data
+            if _is_last_page(result, page, page_size):
+                return
+
+    async def alist_batch_jobs(
+        self,
+        *,
+        status: Iterable[BatchJobStatus | str] | None = None,
+        model: str | None = None,
+        agent_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        created_after: datetime | None = None,
+        created_by_me: bool | None = None,
+        order_by: JobOrder = "-created",
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[BatchJob]:
+        """Async twin of :meth:`list_batch_jobs`."""
+        filters = _job_filters(status, model, agent_id, metadata, created_after, created_by_me)
+        statuses = filters.pop("status")
+        for page in range(_MAX_PAGES):
+            result = await self._acall(
+                api_calls.list_batch_jobs_page(
+                    page=page, page_size=page_size, status=statuses, order_by=order_by, **filters
+                )
+            )
+            for job in result.data:
+                yield job
+            if _is_last_page(result, page, page_size):
+                return
+
+    # ------------------------------------------------------------------ files
+
+    def upload_file(
+        self,
+        file: FileSource,
+        *,
+        filename: str | None = None,
+        purpose: FilePurpose | str = FilePurpose.BATCH,
+        visibility: FileVisibility | str | None = None,
+        expiry: int | None = None,
+    ) -> FileObject:
+        """Upload a file, streamed from disk or a binary file object (never read whole).
+
+        :param file: a path, or a binary file object (rewound on retry when it is seekable;
+            a non-seekable one is sent once, without retries).
+        :param filename: name to give the file; default the path's or object's name.
+        :param purpose: ``batch`` (default), ``fine-tune`` or ``ocr``.
+        :param visibility: ``workspace`` or ``user``; None leaves the server's default.
+        :param expiry: expiry sent to the API as is; None for none.
+        """
+        source = UploadSource(file, filename)
+        form: dict[str, str] = {"purpose": str(purpose)}
+        if visibility is not None:
+            form["visibility"] = str(visibility)
+        if expiry is not None:
+            form["expiry"] = str(expiry)
+
+        def attempt_upload() -> FileObject:
+            with source.open() as handle:
+                response = self.get_conn().post(
+                    "/v1/files",
+                    files={"file": (source.filename, handle, source.mimetype)},
+                    data=form,
+                    headers=self._auth(self.settings),
+                )
+            raise_for_response(response)
+            return FileObject.model_validate_json(response.content)
+
+        uploaded = self._with_retries(
+            attempt_upload, "POST", "/v1/files", max_attempts=None if source.rewindable else 1
+        )
+        self.log.info(
+            "Uploaded %s as file %s (%s bytes, %s lines)",
+            source.filename,
+            uploaded.id,
+            uploaded.bytes,
+            uploaded.num_lines,
+        )
+        return uploaded
+
+    def get_file(self, file_id: str) -> RetrievedFile:
+        """Get a file's description."""
+        return self._call(api_calls.get_file(file_id))
+
+    async def aget_file(self, file_id: str) -> RetrievedFile:
+        """Async twin of :meth:`get_file`."""
+        return await self._acall(api_calls.get_file(file_id))
+
+    def delete_file(self, file_id: str) -> DeletedFile:
+        """Delete a file."""
+        return self._call(api_calls.delete_file(file_id))
+
+    async def adelete_file(self, file_id: str) -> DeletedFile:
+        """Async twin of :meth:`delete_file`."""
+        return await self._acall(api_calls.delete_file(file_id))
+
+    def get_file_url(self, file_id: str, *, expiry_hours: int = 24) -> str:
+        """A signed URL to download a file without the API key, valid ``expiry_hours`` (1-168)."""
+        return self._call(api_calls.get_file_url(file_id, expiry_hours=expiry_hours)).url
+
+    async def aget_file_url(self, file_id: str, *, expiry_hours: int = 24) -> str:
+        """Async twin of :meth:`get_file_url`."""
+        call = api_calls.get_file_url(file_id, expiry_hours=expiry_hours)
+        return (await self._acall(call)).url
+
+    def list_files(
+        self,
+        *,
+        purpose: FilePurpose | str | None = None,
+        sample_type: Iterable[SampleType | str] | None = None,
+        source: Iterable[str] | None = None,
+        search: str | None = None,
+        mimetypes: Iterable[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Iterator[FileObject]:
+        """Every file matching the filters, fetching page after page as it is iterated.
+
+        :param purpose: only files of this purpose.
+        :param sample_type: only files of these sample types (e.g. ``batch_result``).
+        :param source: only files of these sources (``upload``, ``repository``, ``mistral``).
+        :param search: only files whose name contains this text.
+        :param mimetypes: only files of these content types.
+        :param page_size: files per request; default 100.
+        """
+        filters = _file_filters(purpose, sample_type, source, search, mimetypes)
+        for page in range(_MAX_PAGES):
+            result = self._call(
+                api_calls.list_files_page(page=page, page_size=page_size, **filters)
+            )
+            yield from result.data
+            if _is_last_page(result, page, page_size):
+                return
+
+    async def alist_files(
+        self,
+        *,
+        purpose: FilePurpose | str | None = None,
+        sample_type: Iterable[SampleType | str] | None = None,
+        source: Iterable[str] | None = None,
+        search: str | None = None,
+        mimetypes: Iterable[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[FileObject]:
+        """Async twin of :meth:`list_files`."""
+        filters = _file_filters(purpose, sample_type, source, search, mimetypes)
+        for page in range(_MAX_PAGES):
+            result = await self._acall(
+                api_calls.list_files_page(page=page, page_size=page_size, **filters)
+            )
+            for item in result.data:
+                yield item
+            if _is_last_page(result, page, page_size):
+                return
+
+    def download_file(self, file_id: str, destination: FileSink) -> int:
+        """Stream a file's content to a path or binary file object; return the bytes written.
+
+        A path is written through a temporary file and replaced only when the download is
+        complete, so a broken download never leaves a truncated file behind.
+        """
+        sink = DownloadSink(destination)
+        path = f"/v1/files/{api_calls.path_id('file', file_id)}/content"
+
+        def attempt_download() -> int:
+            client = self.get_conn()
+            with client.stream("GET", path, headers=self._auth(self.settings)) as response:
+                if not response.is_success:
+                    response.read()
+                    raise_for_response(response)
+                written = 0
+                with sink.open() as handle:
+                    for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
+                        handle.write(chunk)
+                        written += len(chunk)
+                return written
+
+        written = self._with_retries(
+            attempt_download, "GET", path, max_attempts=None if sink.rewindable else 1
+        )
+        self.log.info("Downloaded file %s (%s bytes)", file_id, written)
+        return written
+
+    def iter_file_lines(self, file_id: str) -> Iterator[str]:
+        """Stream a file's lines (decoded as UTF-8, without line ends; blank lines skipped).
+
+        Opening the download is retried; a connection that breaks midway raises
+        :class:`MistralConnectionError`, since lines already yielded cannot be taken back.
+        """
+        path = f"/v1/files/{api_calls.path_id('file', file_id)}/content"
+
+        def attempt_open() -> httpx2.Response:
+            client = self.get_conn()
+            request = client.build_request("GET", path, headers=self._auth(self.settings))
+            response = client.send(request, stream=True)
+            if not response.is_success:
+                response.read()
+                response.close()
+                raise_for_response(response)
+            return response
+
+        response = self._with_retries(attempt_open, "GET", path)
+        try:
+            for line in response.iter_lines():
+                if line.strip():
+                    yield line
+        except httpx2.TransportError as exc:
+            raise _connection_error("GET", path, self.settings.base_url, exc) from exc
+        finally:
+            response.close()
+
+    # ------------------------------------------------------------------ Airflow UI
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key and base URL with one cheap request (the UI's Test button)."""
+        call = api_calls.list_batch_jobs_page(page=0, page_size=1)
+        try:
+            # One retry at most: the person pressing the button is waiting for the answer.
+            self._with_retries(lambda: self._send(call), call.method, call.path, max_attempts=2)
+        except Exception as exc:
+            return False, str(exc)
+        base_url = self._settings.base_url if self._settings else DEFAULT_BASE_URL
+        return True, f"Connected to the Mistral API at {base_url}: the API key was accepted."
+
+
+# The largest number of pages a listing fetches: a guard against a server that never ends.
+_MAX_PAGES: Final = 100_000
+
+
+def _is_last_page(result: BatchJobList | FileList, page: int, page_size: int) -> bool:
+    if len(result.data) < page_size:
+        return True
+    return result.total is not None and (page + 1) * page_size >= result.total
+
+
+def _job_filters(
+    status: Iterable[BatchJobStatus | str] | None,
+    model: str | None,
+    agent_id: str | None,
+    metadata: Mapping[str, str] | None,
+    created_after: datetime | None,
+    created_by_me: bool | None,
+) -> dict[str, Any]:
+    return {
+        "status": list(status) if status is not None else None,
+        "model": model,
+        "agent_id": agent_id,
+        "metadata": dict(metadata) if metadata else None,
+        "created_after": created_after,
+        "created_by_me": created_by_me,
+    }
+
+
+def _file_filters(
+    purpose: FilePurpose | str | None,
+    sample_type: Iterable[SampleType | str] | None,
+    source: Iterable[str] | None,
+    search: str | None,
+    mimetypes: Iterable[str] | None,
+) -> dict[str, Any]:
+    return {
+        "purpose": purpose,
+        "sample_type": list(sample_type) if sample_type is not None else None,
+        "source": list(source) if source is not None else None,
+        "search": search,
+        "mimetypes": list(mimetypes) if mimetypes is not None else None,
+    }
+
+
+def _validated_create_body(**fields: Any) -> CreateBatchJobRequest:
+    """The create-job body, or a :class:`MistralBatchInputError` naming each bad field."""
+    try:
+        return CreateBatchJobRequest.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'request'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        raise MistralBatchInputError(f"invalid batch job request: {problems}") from None
+
+
+def _connection_error(
+    method: str, path: str, base_url: str, exc: httpx2.TransportError
+) -> MistralConnectionError:
+    return MistralConnectionError(
+        f"Could not complete {method} {path} at {base_url}: {describe_error(exc)}."
+    )

@@ -1,0 +1,148 @@
+"""The one retry policy shared by the hook's sync and async paths.
+
+Retried: 429, 500, 502, 503, 504, connection errors and timeouts. Waits grow exponentially
+with full jitter, capped, and a server's ``Retry-After`` (seconds or an HTTP date) wins over
+the computed wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Final
+
+import httpx2
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+from airflow_provider_mistral_batch.exceptions import MistralAPIError
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS_CODES: Final = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a failed request.
+
+    :param max_attempts: tries in all, the first included (1 disables retries).
+    :param initial_wait: upper bound of the first jittered wait, in seconds.
+    :param max_wait: cap of one computed wait, in seconds.
+    :param max_retry_after: cap of a server-given ``Retry-After``, in seconds.
+    """
+
+    max_attempts: int = 5
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    max_retry_after: float = 120.0
+
+    def wait_seconds(self, state: RetryCallState) -> float:
+        """Seconds to wait before the next attempt."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int | float) and retry_after >= 0:
+            return float(min(retry_after, self.max_retry_after))
+        ceiling = min(self.max_wait, self.initial_wait * 2 ** (state.attempt_number - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning(
+            "Mistral API request failed (attempt %s of %s): %s; retrying in %.1f s",
+            state.attempt_number,
+            self.max_attempts,
+            describe_error(exc),
+            wait,
+        )
+
+    def retrying(
+        self, *, sleep: Callable[[float], None] | None = None, max_attempts: int | None = None
+    ) -> Retrying:
+        """A tenacity ``Retrying`` for synchronous calls."""
+        kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        return Retrying(
+            stop=stop_after_attempt(max_attempts or self.max_attempts),
+            wait=self.wait_seconds,
+            retry=retry_if_exception(is_retryable),
+            before_sleep=self._before_sleep,
+            reraise=True,
+            **kwargs,
+        )
+
+    def async_retrying(
+        self,
+        *,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        max_attempts: int | None = None,
+    ) -> AsyncRetrying:
+        """A tenacity ``AsyncRetrying`` for coroutines: the same policy as :meth:`retrying`."""
+        kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        return AsyncRetrying(
+            stop=stop_after_attempt(max_attempts or self.max_attempts),
+            wait=self.wait_seconds,
+            retry=retry_if_exception(is_retryable),
+            before_sleep=self._before_sleep,
+            reraise=True,
+            **kwargs,
+        )
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a failed attempt is worth another try."""
+    if isinstance(exc, MistralAPIError):
+        return exc.status_code in RETRYABLE_STATUS_CODES
+    if isinstance(exc, httpx2.UnsupportedProtocol | httpx2.LocalProtocolError):
+        return False
+    return isinstance(exc, httpx2.TransportError)
+
+
+def request_never_reached_server(exc: BaseException) -> bool:
+    """Whether a failure proves the server did not act on the request.
+
+    A 429 is refused before processing and a failed connect never sent anything; any other
+    transport error or 5xx leaves it open whether the server acted.
+    """
+    if isinstance(exc, MistralAPIError):
+        return exc.status_code == 429
+    return isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+def describe_error(exc: BaseException | None) -> str:
+    """A short description of an error for logs (never includes headers)."""
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, MistralAPIError):
+        return f"HTTP {exc.status_code}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,70 @@
+"""Helpers shared by the tests that talk to the emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_mistral_batch.emulator import RunningEmulator
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.hooks.retry_policy import RetryPolicy
+from airflow_provider_mistral_batch.models import BatchJob
+
+CONN_ID = "mistral_emulator"
+# Short waits keep retry tests fast; the waits chosen are recorded, not slept in full.
+FAST_RETRIES = RetryPolicy(max_attempts=4, initial_wait=0.01, max_wait=0.05, max_retry_after=5)
+
+
+def set_connection(
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: RunningEmulator,
+    *,
+    conn_id: str = CONN_ID,
+    api_key: str | None = None,
+    extra: dict[str, object] | None = None,
+) -> None:
+    """Point an Airflow connection (as an environment variable) at the emulator."""
+    conn = {
+        "conn_type": "mistral",
+        "host": emulator.base_url,
+        "password": api_key if api_key is not None else emulator.api_key,
+        "extra": extra or {},
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+class SleepRecorder:
+    """Stands in for time.sleep between retries: records each wait, sleeps very little."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        time.sleep(min(seconds, 0.01))
+
+
+def wait_for_terminal(hook: MistralBatchHook, job_id: str, limit: float = 60.0) -> BatchJob:
+    """Poll a job until it ends; fail the test if it has not ended within ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    job = hook.get_batch_job(job_id)
+    while not job.status.is_terminal:
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job_id} still {job.status} after {limit} s")
+        time.sleep(0.05)
+        job = hook.get_batch_job(job_id)
+    return job
+
+
+def write_jsonl(path: Path, custom_ids: list[str], endpoint: str = "chat") -> None:
+    """Write an input JSONL with one valid request per custom id."""
+    body: dict[str, object]
+    if endpoint == "chat":
+        body = {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    else:
+        body = {"input": ["hello"]}
+    lines = [json.dumps({"custom_id": cid, "body": body}) for cid in custom_ids]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,54 @@
+"""Connection fields become settings; bad values get an error naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_mistral_batch.exceptions import MistralBatchError
+from airflow_provider_mistral_batch.hooks.connection_settings import (
+    ConnectionSettings,
+    normalize_base_url,
+)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        (None, "https://api.mistral.ai"),
+        ("", "https://api.mistral.ai"),
+        ("api.mistral.ai", "https://api.mistral.ai"),
+        ("https://api.mistral.ai/", "https://api.mistral.ai"),
+        ("https://api.mistral.ai/v1", "https://api.mistral.ai"),
+        ("http://127.0.0.1:8787", "http://127.0.0.1:8787"),
+    ],
+)
+def test_base_url(host: str | None, expected: str) -> None:
+    assert normalize_base_url(host) == expected
+
+
+def test_extras_and_defaults() -> None:
+    settings = ConnectionSettings.from_connection(
+        "c", "http://x", "key", {"timeout": "12", "extra__mistral__max_retries": 2}
+    )
+    assert settings.timeout == 12.0
+    assert settings.max_retries == 2
+    assert settings.connect_timeout == 10.0
+    assert "key" not in repr(settings)
+
+
+def test_missing_key_is_a_clear_error() -> None:
+    with pytest.raises(MistralBatchError, match="Connection 'c' has no API key"):
+        ConnectionSettings.from_connection("c", None, None, {})
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({"timeout": "soon"}, "'timeout' must be a positive number"),
+        ({"timeout": 0}, "'timeout' must be a positive number"),
+        ({"max_retries": -1}, "'max_retries' must be a whole number"),
+    ],
+)
+def test_bad_extras(extra: dict[str, object], fragment: str) -> None:
+    with pytest.raises(MistralBatchError, match=fragment):
+        ConnectionSettings.from_connection("c", None, "key", extra)

@@ -1,0 +1,94 @@
+"""Error responses become exceptions with the status and the server's message, never the key."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+
+from airflow_provider_mistral_batch.exceptions import (
+    MistralAPIError,
+    MistralAuthenticationError,
+    MistralNotFoundError,
+    MistralRateLimitError,
+    MistralServerError,
+    MistralValidationError,
+)
+from airflow_provider_mistral_batch.hooks.error_mapping import raise_for_response
+
+KEY = "sk-very-secret-key"
+
+
+def _response(status: int, path: str, **kwargs: object) -> httpx2.Response:
+    request = httpx2.Request(
+        "GET", f"https://api.mistral.ai{path}", headers={"Authorization": f"Bearer {KEY}"}
+    )
+    return httpx2.Response(status, request=request, **kwargs)  # type: ignore[arg-type]
+
+
+def test_success_does_not_raise() -> None:
+    raise_for_response(_response(200, "/v1/files", json={}))
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error_class", "fragment"),
+    [
+        (
+            401,
+            {"detail": "Unauthorized"},
+            MistralAuthenticationError,
+            "API key is missing or wrong",
+        ),
+        (404, {"message": "nope"}, MistralNotFoundError, "batch job 'job-42' was not found"),
+        (
+            422,
+            {"detail": [{"loc": ["body", "timeout_hours"], "msg": "too big", "type": "x"}]},
+            MistralValidationError,
+            "timeout_hours: too big",
+        ),
+        (
+            429,
+            {"object": "error", "message": "Rate limit exceeded"},
+            MistralRateLimitError,
+            "Rate limit",
+        ),
+        (503, {"message": "overloaded"}, MistralServerError, "overloaded"),
+        (418, {"message": "teapot"}, MistralAPIError, "teapot"),
+    ],
+)
+def test_error_statuses(
+    status: int, body: dict[str, object], error_class: type[MistralAPIError], fragment: str
+) -> None:
+    with pytest.raises(error_class) as caught:
+        raise_for_response(_response(status, "/v1/batch/jobs/job-42", json=body))
+    assert caught.value.status_code == status
+    assert fragment in str(caught.value)
+    assert KEY not in str(caught.value)
+    assert KEY not in repr(caught.value.__dict__)
+
+
+def test_plain_text_body_and_retry_after_header() -> None:
+    response = _response(429, "/v1/files", text="busy", headers={"Retry-After": "2"})
+    with pytest.raises(MistralRateLimitError) as caught:
+        raise_for_response(response)
+    assert caught.value.message == "busy"
+    assert caught.value.retry_after == 2.0
+
+
+def test_file_not_found_names_the_file() -> None:
+    with pytest.raises(MistralNotFoundError, match="file 'f-9' was not found"):
+        raise_for_response(_response(404, "/v1/files/f-9/content", json={"detail": "Not Found"}))
+
+
+def test_api_error_survives_pickling() -> None:
+    import pickle
+
+    error = MistralRateLimitError(429, "slow", method="GET", path="/v1/files", retry_after=3.0)
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is MistralRateLimitError
+    assert (copy.status_code, copy.message, copy.path, copy.retry_after) == (
+        429,
+        "slow",
+        "/v1/files",
+        3.0,
+    )
+    assert str(copy) == str(error)

@@ -1,0 +1,42 @@
+"""Provider registration: the entry point and the connection form."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from airflow_provider_mistral_batch.get_provider_info import get_provider_info
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+
+
+def test_entry_point_is_registered() -> None:
+    points = entry_points(group="apache_airflow_provider")
+    values = {point.value for point in points}
+    assert "airflow_provider_mistral_batch.get_provider_info:get_provider_info" in values
+
+
+def test_provider_info_describes_the_connection_type() -> None:
+    info = get_provider_info()
+    assert info["package-name"] == "airflow-provider-mistral-batch"
+    (conn_type,) = info["connection-types"]
+    assert conn_type["connection-type"] == "mistral"
+    assert conn_type["hook-class-name"].endswith("MistralBatchHook")
+    behaviour = conn_type["ui-field-behaviour"]
+    assert behaviour["relabeling"]["password"] == "API Key"
+    assert {"schema", "port", "login"} <= set(behaviour["hidden-fields"])
+    assert set(conn_type["conn-fields"]) == {
+        "timeout",
+        "connect_timeout",
+        "max_retries",
+        "console_url",
+    }
+
+
+def test_hook_declares_the_same_form_for_airflow_3_1() -> None:
+    assert MistralBatchHook.conn_type == "mistral"
+    assert MistralBatchHook.default_conn_name == "mistral_default"
+    behaviour = MistralBatchHook.get_ui_field_behaviour()
+    assert behaviour["relabeling"]["password"] == "API Key"
+    assert (
+        behaviour["hidden_fields"]
+        == get_provider_info()["connection-types"][0]["ui-field-behaviour"]["hidden-fields"]
+    )
