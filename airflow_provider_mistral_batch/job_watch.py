@@ -1,0 +1,167 @@
+"""Watching a batch job until it ends: progress lines, transient errors and the deadline.
+
+The trigger (async) and the operators' blocking mode (sync) make their own calls; this module
+holds what they decide in common, so both modes behave the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_mistral_batch.exceptions import (
+    MistralAPIError,
+    MistralAuthenticationError,
+    MistralConnectionError,
+    MistralNotFoundError,
+)
+from airflow_provider_mistral_batch.models import BatchJob
+
+if TYPE_CHECKING:
+    from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+
+DEFAULT_POLL_INTERVAL: Final = 30.0
+DEFAULT_MAX_CONSECUTIVE_ERRORS: Final = 5
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed poll may succeed later (after the hook's own retries ran out)."""
+    if isinstance(exc, MistralAuthenticationError | MistralNotFoundError):
+        return False
+    if isinstance(exc, MistralAPIError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, MistralConnectionError)
+
+
+@dataclass
+class JobWatch:
+    """State of one watch over a job.
+
+    :param job_id: the job watched.
+    :param deadline: absolute deadline in epoch seconds, or None for none.
+    :param max_consecutive_errors: failed polls in a row before giving up.
+    """
+
+    job_id: str
+    deadline: float | None = None
+    max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS
+    consecutive_errors: int = 0
+    _last_line: str | None = field(default=None, repr=False)
+    _first_seen: tuple[float, int] | None = field(default=None, repr=False)
+
+    def deadline_passed(self, now: float | None = None) -> bool:
+        """Whether the absolute deadline has passed."""
+        return self.deadline is not None and (now or time.time()) >= self.deadline
+
+    def seconds_to_sleep(self, poll_interval: float, now: float | None = None) -> float:
+        """How long to wait before the next poll: the interval, never past the deadline."""
+        if self.deadline is None:
+            return poll_interval
+        return max(0.0, min(poll_interval, self.deadline - (now or time.time())))
+
+    def record_error(self, exc: BaseException) -> bool:
+        """Count a failed poll; True when the watch should give up."""
+        if not is_transient(exc):
+            return True
+        self.consecutive_errors += 1
+        return self.consecutive_errors >= self.max_consecutive_errors
+
+    def progress_line(self, job: BatchJob, now: float | None = None) -> str | None:
+        """A progress line when it differs from the last one returned, else None."""
+        self.consecutive_errors = 0
+        line = describe_progress(job, self._eta_seconds(job, now or time.time()))
+        # The ETA changes on every poll; only report when the counts or status change.
+        key = line.split(", ETA")[0]
+        if key == self._last_line:
+            return None
+        self._last_line = key
+        return line
+
+    def _eta_seconds(self, job: BatchJob, now: float) -> float | None:
+        if job.total_requests <= 0:
+            return None
+        if self._first_seen is None:
+            self._first_seen = (now, job.completed_requests)
+            return None
+        started, completed_then = self._first_seen
+        done = job.completed_requests - completed_then
+        if done <= 0 or now <= started:
+            return None
+        rate = done / (now - started)
+        return max(0.0, (job.total_requests - job.completed_requests) / rate)
+
+
+def describe_progress(job: BatchJob, eta_seconds: float | None = None) -> str:
+    """``job 1a2b: RUNNING, completed 12,345/100,000 (12.3%), 40 failed, ETA 3m``."""
+    head = f"job {job.id}: {job.status}"
+    if job.total_requests <= 0:
+        return f"{head}, input not validated yet"
+    share = 100.0 * job.completed_requests / job.total_requests
+    line = (
+        f"{head}, completed {job.completed_requests:,}/{job.total_requests:,} ({share:.1f}%), "
+        f"{job.failed_requests:,} failed"
+    )
+    if eta_seconds is not None and not job.status.is_terminal:
+        line += f", ETA {format_duration(eta_seconds)}"
+    return line
+
+
+def format_duration(seconds: float) -> str:
+    """A short human duration: ``45s``, ``3m``, ``2h05m``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes = whole // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def wait_until_ended(
+    hook: MistralBatchHook,
+    job: BatchJob,
+    *,
+    poll_interval: float,
+    deadline: float | None,
+    log: Any,
+    max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    cancel_on_deadline: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BatchJob:
+    """Poll a job (blocking) until it ends, with the trigger's policy; return the ended job.
+
+    :raises AirflowException: when the deadline passes (after cancelling the job when
+        ``cancel_on_deadline``) or polling fails for good.
+    """
+    watch = JobWatch(job.id, deadline, max_consecutive_errors)
+    line = watch.progress_line(job)
+    if line:
+        log.info("%s", line)
+    while not job.status.is_terminal:
+        if watch.deadline_passed():
+            message = f"deadline passed while Mistral batch job {job.id} was still {job.status}"
+            if cancel_on_deadline:
+                hook.cancel_batch_job(job.id)
+                message += "; cancellation requested"
+            raise AirflowException(message)
+        sleep(watch.seconds_to_sleep(poll_interval))
+        try:
+            job = hook.get_batch_job(job.id)
+        except Exception as exc:
+            if watch.record_error(exc):
+                raise
+            log.warning(
+                "Polling Mistral batch job %s failed (%s in a row): %s",
+                job.id,
+                watch.consecutive_errors,
+                exc,
+            )
+            continue
+        line = watch.progress_line(job)
+        if line:
+            log.info("%s", line)
+    return job

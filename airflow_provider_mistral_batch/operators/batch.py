@@ -1,0 +1,444 @@
+"""Operators that create, wait for and cancel Mistral batch jobs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
+
+from airflow_provider_mistral_batch.batch_input import (
+    FileInput,
+    InlineInput,
+    PreparedInput,
+    UploadedInput,
+    prepare_file,
+    prepare_file_ids,
+    prepare_requests,
+)
+from airflow_provider_mistral_batch.completion import (
+    XCOM_JOB_ID,
+    finish_with_event,
+    finish_with_job,
+)
+from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
+from airflow_provider_mistral_batch.job_outcome import job_summary
+from airflow_provider_mistral_batch.job_watch import (
+    DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_POLL_INTERVAL,
+    wait_until_ended,
+)
+from airflow_provider_mistral_batch.links import MistralBatchJobLink
+from airflow_provider_mistral_batch.models import (
+    DEFAULT_TIMEOUT_HOURS,
+    TIMEOUT_HOURS_MAX,
+    TIMEOUT_HOURS_MIN,
+    ApiEndpoint,
+    BatchJob,
+    CreateBatchJobRequest,
+)
+from airflow_provider_mistral_batch.reattach import (
+    find_job_to_reattach,
+    task_identity,
+    task_key,
+    task_metadata,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+
+# Extra time, past the job's own timeout_hours, to wait for Mistral to report the timeout.
+_WAIT_MARGIN = timedelta(hours=1)
+
+
+def _seconds(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class MistralBatchOperator(BaseOperator):
+    """Run a Mistral batch job: validate and upload the input, create the job, wait for it.
+
+    Give exactly one input: ``input_files`` (ids of uploaded JSONL files), ``requests`` (an
+    iterable of ``{"custom_id", "body"}`` dicts, e.g. from XCom) or ``input_path`` (a local
+    path or an ``ObjectStoragePath`` to a JSONL file). The input is validated before anything
+    is uploaded or created; an error names the line (``requests.jsonl line 12: custom_id "a7"
+    repeats line 3``).
+
+    Retries reattach: the job's metadata carries a key built from dag_id, task_id, run_id,
+    map_index and a fingerprint of the input, and a new try of the same task with the same
+    input reattaches to the queued, running or succeeded job of an earlier try instead of
+    paying for a second one (``force_new_job=True`` turns this off).
+
+    XCom: ``batch_job_id`` as soon as the job exists; at the end ``output_file`` and
+    ``error_file``, and the return value ``{"job_id", "status", "output_file", "error_file",
+    "total_requests", "succeeded_requests", "failed_requests"}``.
+
+    A job that ends FAILED, TIMEOUT_EXCEEDED or CANCELLED (or in a status this provider does
+    not know) fails the task. Failed requests inside a SUCCESS job only log a warning unless
+    ``max_failed_ratio`` is set.
+
+    :param endpoint: API endpoint of the requests, e.g. ``/v1/chat/completions`` (templated).
+    :param input_files: ids of uploaded JSONL files (templated).
+    :param requests: inline requests (templated); more than 10,000 are uploaded as a file.
+    :param input_path: local path or ``ObjectStoragePath`` of a JSONL file (templated).
+    :param model: model for every request (templated); None lets each body name one.
+    :param metadata: extra string metadata of the job (templated); keys 1-32 characters,
+        values 1-512; keys starting with ``airflow_`` are reserved.
+    :param timeout_hours: hours before Mistral times the job out, 1 to 168; default 24.
+    :param agent_id: agent to run the requests (templated; deprecated by Mistral).
+    :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
+    :param wait_for_completion: wait for the job to end; default True. With False the task
+        returns right after creating the job.
+    :param deferrable: wait in the triggerer instead of a worker slot; default from
+        ``[operators] default_deferrable`` (False unless configured).
+    :param poll_interval: seconds between status polls; default 30.
+    :param max_failed_ratio: highest share (0.0-1.0) of failed requests a SUCCESS job may
+        have before the task fails; default None: warn, do not fail.
+    :param wait_timeout: how long to wait for the job before cancelling it (when
+        ``cancel_on_deadline``) and failing; default ``timeout_hours`` plus one hour.
+    :param cancel_on_deadline: cancel the job when ``wait_timeout`` passes; default True.
+    :param cancel_on_kill: cancel the job when the task is killed (marked failed, or on 3.3+
+        cleared while deferred); default True. An execution timeout leaves the job running so
+        that the retry reattaches to it.
+    :param force_new_job: never reattach to an earlier try's job; default False.
+    :param assign_custom_ids: give requests without a ``custom_id`` their 0-based position as
+        id instead of failing; default False.
+    :param max_consecutive_errors: failed polls in a row (after the hook's retries) before
+        giving up; default 5.
+    """
+
+    template_fields: Sequence[str] = (
+        "endpoint",
+        "input_files",
+        "requests",
+        "input_path",
+        "model",
+        "metadata",
+        "agent_id",
+    )
+    template_fields_renderers = {"requests": "json", "metadata": "json", "input_files": "json"}
+    operator_extra_links = (MistralBatchJobLink(),)
+    ui_color = "#ffd8b0"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        input_files: Sequence[str] | str | None = None,
+        requests: Iterable[Mapping[str, Any]] | str | None = None,
+        input_path: Any = None,
+        model: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        timeout_hours: int = DEFAULT_TIMEOUT_HOURS,
+        agent_id: str | None = None,
+        mistral_conn_id: str = DEFAULT_CONN_ID,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_failed_ratio: float | None = None,
+        wait_timeout: timedelta | float | None = None,
+        cancel_on_deadline: bool = True,
+        cancel_on_kill: bool = True,
+        force_new_job: bool = False,
+        assign_custom_ids: bool = False,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        given = [
+            name
+            for name, value in (
+                ("input_files", input_files),
+                ("requests", requests),
+                ("input_path", input_path),
+            )
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise MistralBatchInputError(
+                f"{self.task_id}: give exactly one of input_files, requests and input_path "
+                f"(got {', '.join(given) or 'none'})"
+            )
+        if not TIMEOUT_HOURS_MIN <= timeout_hours <= TIMEOUT_HOURS_MAX:
+            raise MistralBatchInputError(
+                f"{self.task_id}: timeout_hours must be between {TIMEOUT_HOURS_MIN} and "
+                f"{TIMEOUT_HOURS_MAX}, got {timeout_hours}"
+            )
+        if max_failed_ratio is not None and not 0.0 <= max_failed_ratio <= 1.0:
+            raise MistralBatchInputError(
+                f"{self.task_id}: max_failed_ratio must be between 0.0 and 1.0, "
+                f"got {max_failed_ratio}"
+            )
+        if poll_interval <= 0:
+            raise MistralBatchInputError(
+                f"{self.task_id}: poll_interval must be positive, got {poll_interval}"
+            )
+        self.endpoint = endpoint
+        self.input_files = input_files
+        self.requests = requests
+        self.input_path = input_path
+        self.model = model
+        self.metadata = metadata
+        self.timeout_hours = timeout_hours
+        self.agent_id = agent_id
+        self.mistral_conn_id = mistral_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = float(poll_interval)
+        self.max_failed_ratio = max_failed_ratio
+        self.wait_timeout = _seconds(wait_timeout)
+        self.cancel_on_deadline = cancel_on_deadline
+        self.cancel_on_kill = cancel_on_kill
+        self.force_new_job = force_new_job
+        self.assign_custom_ids = assign_custom_ids
+        self.max_consecutive_errors = max_consecutive_errors
+        self.job_id: str | None = None
+        self._execution_timed_out = False
+
+    @cached_property
+    def hook(self) -> MistralBatchHook:
+        """The hook for ``mistral_conn_id`` (imported lazily to keep DAG parsing cheap)."""
+        from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+
+        return MistralBatchHook(self.mistral_conn_id)
+
+    # ------------------------------------------------------------------ validation
+
+    def _checked_options(self) -> tuple[str, dict[str, str]]:
+        """The rendered endpoint and user metadata, refused before anything is sent."""
+        endpoint = str(self.endpoint)
+        if not ApiEndpoint(endpoint).is_known:
+            known = ", ".join(e.value for e in ApiEndpoint)
+            raise MistralBatchInputError(
+                f"endpoint {endpoint!r} is not one the Mistral Batch API knows ({known})"
+            )
+        metadata = dict(self.metadata or {})
+        reserved = sorted(key for key in metadata if str(key).startswith("airflow_"))
+        if reserved:
+            raise MistralBatchInputError(
+                f"metadata keys starting with 'airflow_' are reserved for this provider: {reserved}"
+            )
+        try:
+            CreateBatchJobRequest.model_validate(
+                {"endpoint": endpoint, "input_files": ["check"], "metadata": metadata or None}
+            )
+        except ValueError as exc:
+            raise MistralBatchInputError(f"invalid metadata: {exc}") from None
+        return endpoint, metadata
+
+    def _prepare_input(self, endpoint: str) -> PreparedInput:
+        if self.input_files is not None:
+            return prepare_file_ids(self.input_files, endpoint=endpoint, model=self.model)
+        if self.requests is not None:
+            return prepare_requests(
+                self.requests,
+                endpoint=endpoint,
+                model=self.model,
+                assign_custom_ids=self.assign_custom_ids,
+            )
+        return prepare_file(
+            self.input_path,
+            endpoint=endpoint,
+            model=self.model,
+            assign_custom_ids=self.assign_custom_ids,
+        )
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self, context: Context) -> Any:
+        """Validate, create (or reattach to) the job, then wait for it as configured."""
+        try:
+            endpoint, metadata = self._checked_options()
+            prepared = self._prepare_input(endpoint)
+        except MistralBatchInputError as exc:
+            # Bad input does not get better on retry.
+            raise AirflowFailException(f"{self.task_id}: {exc}") from exc
+        identity = task_identity(context)
+        key = task_key(identity, prepared.fingerprint)
+        job = None if self.force_new_job else find_job_to_reattach(self.hook, key)
+        if job is not None:
+            self.log.info(
+                "Reattaching to Mistral batch job %s (status %s) created by an earlier try",
+                job.id,
+                job.status,
+            )
+        else:
+            job = self._create(endpoint, prepared, {**metadata, **task_metadata(identity, key)})
+        self.job_id = job.id
+        context["ti"].xcom_push(key=XCOM_JOB_ID, value=job.id)
+        url = MistralBatchJobLink.persist(context, job.id, self.hook.settings.console_url)
+        self.log.info("Mistral batch job %s: %s", job.id, url)
+
+        if not self.wait_for_completion:
+            return job_summary(job)
+        if job.status.is_terminal:
+            return finish_with_job(context, job, self.max_failed_ratio, self.log)
+        deadline = time.time() + self._wait_seconds()
+        if self.deferrable:
+            self._defer(job, deadline)
+        try:
+            job = wait_until_ended(
+                self.hook,
+                job,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                log=self.log,
+                max_consecutive_errors=self.max_consecutive_errors,
+                cancel_on_deadline=self.cancel_on_deadline,
+            )
+        except AirflowTaskTimeout:
+            self._execution_timed_out = True
+            raise
+        return finish_with_job(context, job, self.max_failed_ratio, self.log)
+
+    def _wait_seconds(self) -> float:
+        if self.wait_timeout is not None:
+            return self.wait_timeout
+        return self.timeout_hours * 3600.0 + _WAIT_MARGIN.total_seconds()
+
+    def _create(self, endpoint: str, prepared: PreparedInput, metadata: dict[str, str]) -> BatchJob:
+        common: dict[str, Any] = {
+            "endpoint": endpoint,
+            "model": self.model,
+            "metadata": metadata,
+            "timeout_hours": self.timeout_hours,
+            "agent_id": self.agent_id,
+        }
+        if isinstance(prepared, InlineInput):
+            self.log.info("Creating a batch job with %s inline requests", prepared.request_count)
+            return self.hook.create_batch_job(requests=prepared.requests, **common)
+        if isinstance(prepared, UploadedInput):
+            return self.hook.create_batch_job(input_files=prepared.file_ids, **common)
+        return self.hook.create_batch_job(input_files=[self._upload(prepared)], **common)
+
+    def _upload(self, prepared: FileInput) -> str:
+        self.log.info(
+            "Uploading %s (%s requests, %s bytes)",
+            prepared.filename,
+            f"{prepared.request_count:,}",
+            f"{prepared.size:,}",
+        )
+        try:
+            return self.hook.upload_file(prepared.path, filename=prepared.filename).id
+        finally:
+            if prepared.temporary:
+                prepared.path.unlink(missing_ok=True)
+
+    def _defer(self, job: BatchJob, deadline: float) -> None:
+        from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+
+        self.defer(
+            trigger=MistralBatchJobTrigger(
+                job_id=job.id,
+                mistral_conn_id=self.mistral_conn_id,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                cancel_on_deadline=self.cancel_on_deadline,
+                max_consecutive_errors=self.max_consecutive_errors,
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Context, event: Any = None) -> Any:
+        """Resume after the trigger: check the event, apply the failure policy, push XCom."""
+        return finish_with_event(context, event, self.max_failed_ratio, self.log)
+
+    def on_kill(self) -> None:
+        """Cancel the job when the task is killed (not on an execution timeout)."""
+        if self.job_id is None:
+            return
+        if self._execution_timed_out:
+            self.log.info(
+                "Execution timeout: leaving Mistral batch job %s running so that the retry "
+                "reattaches to it",
+                self.job_id,
+            )
+            return
+        if not self.cancel_on_kill:
+            self.log.info(
+                "Leaving Mistral batch job %s running (cancel_on_kill=False)", self.job_id
+            )
+            return
+        try:
+            self.hook.cancel_batch_job(self.job_id)
+        except Exception as exc:
+            self.log.warning("Could not cancel Mistral batch job %s: %s", self.job_id, exc)
+
+
+class MistralBatchCancelJobOperator(BaseOperator):
+    """Cancel a Mistral batch job; a job that already ended is not an error.
+
+    Returns the job's summary (``job_id``, ``status``, file ids, counts).
+
+    :param job_id: id of the job to cancel (templated).
+    :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
+    :param wait_for_cancellation: wait until the job has ended; default False.
+    :param poll_interval: seconds between polls while waiting; default 10.
+    :param wait_timeout: seconds to wait for the job to end before failing; default 3600.
+    """
+
+    template_fields: Sequence[str] = ("job_id",)
+    ui_color = "#ffd8b0"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        mistral_conn_id: str = DEFAULT_CONN_ID,
+        wait_for_cancellation: bool = False,
+        poll_interval: float = 10.0,
+        wait_timeout: timedelta | float = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.mistral_conn_id = mistral_conn_id
+        self.wait_for_cancellation = wait_for_cancellation
+        self.poll_interval = float(poll_interval)
+        self.wait_timeout = _seconds(wait_timeout) or 0.0
+
+    @cached_property
+    def hook(self) -> MistralBatchHook:
+        """The hook for ``mistral_conn_id``."""
+        from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+
+        return MistralBatchHook(self.mistral_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Cancel the job unless it already ended; optionally wait for it to end."""
+        job = self.hook.get_batch_job(self.job_id)
+        if job.status.is_terminal:
+            self.log.info(
+                "Mistral batch job %s already ended with status %s; nothing to cancel",
+                job.id,
+                job.status,
+            )
+            return job_summary(job)
+        job = self.hook.cancel_batch_job(self.job_id)
+        if self.wait_for_cancellation:
+            try:
+                job = wait_until_ended(
+                    self.hook,
+                    job,
+                    poll_interval=self.poll_interval,
+                    deadline=time.time() + self.wait_timeout,
+                    log=self.log,
+                    cancel_on_deadline=False,
+                )
+            except AirflowException as exc:
+                raise AirflowException(
+                    f"Mistral batch job {self.job_id} did not end within {self.wait_timeout:.0f} s "
+                    f"of its cancellation: {exc}"
+                ) from exc
+            self.log.info("Mistral batch job %s ended with status %s", job.id, job.status)
+        return job_summary(job)

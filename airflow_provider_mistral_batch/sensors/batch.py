@@ -1,0 +1,125 @@
+"""Sensor that waits for an existing Mistral batch job to end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+
+from airflow_provider_mistral_batch.completion import finish_with_event, finish_with_job
+from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.job_watch import (
+    DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_POLL_INTERVAL,
+    JobWatch,
+)
+from airflow_provider_mistral_batch.links import MistralBatchJobLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+
+
+class MistralBatchJobSensor(BaseSensorOperator):
+    """Wait for a Mistral batch job (created anywhere) to end, then judge it like the operator.
+
+    Pushes ``output_file`` and ``error_file`` to XCom and returns the job's summary. A job that
+    ends FAILED, TIMEOUT_EXCEEDED, CANCELLED or in an unknown status fails the task; failed
+    requests inside a SUCCESS job only warn unless ``max_failed_ratio`` is set. The sensor
+    never cancels the job it watches.
+
+    :param job_id: id of the job (templated).
+    :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
+    :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
+    :param poke_interval: seconds between polls (poke and deferrable mode); default 30.
+    :param max_failed_ratio: highest share (0.0-1.0) of failed requests a SUCCESS job may
+        have; default None: warn, do not fail.
+    :param max_consecutive_errors: failed polls in a row (after the hook's retries) before
+        failing; default 5.
+    """
+
+    template_fields: Sequence[str] = ("job_id",)
+    operator_extra_links = (MistralBatchJobLink(),)
+    ui_color = "#ffd8b0"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        mistral_conn_id: str = DEFAULT_CONN_ID,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = DEFAULT_POLL_INTERVAL,
+        max_failed_ratio: float | None = None,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.job_id = job_id
+        self.mistral_conn_id = mistral_conn_id
+        self.deferrable = deferrable
+        self.max_failed_ratio = max_failed_ratio
+        self.max_consecutive_errors = max_consecutive_errors
+        self._watch: JobWatch | None = None
+
+    @cached_property
+    def hook(self) -> MistralBatchHook:
+        """The hook for ``mistral_conn_id``."""
+        from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+
+        return MistralBatchHook(self.mistral_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        """Poke, or defer to :class:`MistralBatchJobTrigger` unless the job already ended."""
+        MistralBatchJobLink.persist(context, self.job_id, self.hook.settings.console_url)
+        if not self.deferrable:
+            return super().execute(context)
+        job = self.hook.get_batch_job(self.job_id)
+        if job.status.is_terminal:
+            return finish_with_job(context, job, self.max_failed_ratio, self.log)
+        from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+
+        timeout = float(self.timeout) if self.timeout else None
+        self.defer(
+            trigger=MistralBatchJobTrigger(
+                job_id=self.job_id,
+                mistral_conn_id=self.mistral_conn_id,
+                poll_interval=float(self.poke_interval),
+                deadline=time.time() + timeout if timeout else None,
+                cancel_on_deadline=False,
+                max_consecutive_errors=self.max_consecutive_errors,
+                cancel_on_kill=False,
+            ),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        """One poll: False while the job runs; the verdict once it ended."""
+        if self._watch is None:
+            self._watch = JobWatch(self.job_id, None, self.max_consecutive_errors)
+        try:
+            job = self.hook.get_batch_job(self.job_id)
+        except Exception as exc:
+            if self._watch.record_error(exc):
+                raise
+            self.log.warning(
+                "Polling Mistral batch job %s failed (%s in a row): %s",
+                self.job_id,
+                self._watch.consecutive_errors,
+                exc,
+            )
+            return False
+        line = self._watch.progress_line(job)
+        if line:
+            self.log.info("%s", line)
+        if not job.status.is_terminal:
+            return False
+        summary = finish_with_job(context, job, self.max_failed_ratio, self.log)
+        return PokeReturnValue(is_done=True, xcom_value=summary)
+
+    def execute_complete(self, context: Context, event: Any = None) -> Any:
+        """Resume after the trigger: check the event, apply the failure policy, push XCom."""
+        return finish_with_event(context, event, self.max_failed_ratio, self.log)

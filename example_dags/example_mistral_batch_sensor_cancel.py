@@ -1,0 +1,66 @@
+"""A sensor on a job created elsewhere, and the cancellation of another job.
+
+``start_job`` only creates a job (``wait_for_completion=False``), as another system would;
+``wait_for_job`` waits for it by id. ``start_unwanted_job`` creates a second job that
+``cancel_unwanted_job`` cancels.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag
+
+from airflow_provider_mistral_batch.operators.batch import (
+    MistralBatchCancelJobOperator,
+    MistralBatchOperator,
+)
+from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
+
+REQUESTS = [
+    {"custom_id": f"text-{index}", "body": {"input": [f"Is message {index} harmful?"]}}
+    for index in range(10)
+]
+
+
+@dag(
+    dag_id="example_mistral_batch_sensor_cancel",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["example", "mistral"],
+)
+def example_mistral_batch_sensor_cancel() -> None:
+    start_job = MistralBatchOperator(
+        task_id="start_job",
+        endpoint="/v1/moderations",
+        model="mistral-moderation-latest",
+        requests=REQUESTS,
+        wait_for_completion=False,
+    )
+    wait_for_job = MistralBatchJobSensor(
+        task_id="wait_for_job",
+        job_id="{{ ti.xcom_pull(task_ids='start_job', key='batch_job_id') }}",
+        poke_interval=1,
+        timeout=600,
+        mode="reschedule",
+    )
+    start_unwanted_job = MistralBatchOperator(
+        task_id="start_unwanted_job",
+        endpoint="/v1/moderations",
+        model="mistral-moderation-latest",
+        requests=REQUESTS,
+        timeout_hours=1,
+        wait_for_completion=False,
+    )
+    cancel_unwanted_job = MistralBatchCancelJobOperator(
+        task_id="cancel_unwanted_job",
+        job_id="{{ ti.xcom_pull(task_ids='start_unwanted_job', key='batch_job_id') }}",
+        wait_for_cancellation=True,
+        poll_interval=1,
+    )
+    start_job >> wait_for_job
+    start_unwanted_job >> cancel_unwanted_job
+
+
+example_mistral_batch_sensor_cancel()
