@@ -1,0 +1,92 @@
+"""Settings of the emulator and the faults it can inject."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_mistral_batch.models import MAX_FILE_BYTES
+
+FaultKind = Literal["status", "drop_before", "drop_after", "delay_before", "delay_after"]
+
+
+class Fault(BaseModel):
+    """One injected fault.
+
+    ``status``: answer ``status_code`` with the documented error body; the request is not
+    processed. ``drop_before``: close the connection without a complete response; the request
+    is not processed. ``drop_after``: process the request (side effects happen), then close
+    the connection mid-response. ``delay_before`` / ``delay_after``: sleep ``delay_seconds``
+    before processing / after processing and before answering.
+
+    :param method: only match this HTTP method (None: any).
+    :param path_prefix: only match request paths starting with this (None: any).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: FaultKind
+    status_code: int = Field(default=503, ge=400, le=599)
+    retry_after: str | None = None
+    delay_seconds: float = Field(default=0.0, ge=0.0)
+    method: str | None = None
+    path_prefix: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this fault applies to a request with this method and path."""
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self.path_prefix is None or path.startswith(self.path_prefix)
+
+
+def _default_fault_pool() -> list[Fault]:
+    return [
+        Fault(kind="status", status_code=429, retry_after="1"),
+        Fault(kind="status", status_code=503),
+        Fault(kind="status", status_code=500),
+    ]
+
+
+class EmulatorConfig(BaseModel):
+    """How the emulator behaves.
+
+    :param api_key: the Bearer token accepted; None accepts any non-empty token.
+    :param requests_per_second: how fast a RUNNING job completes requests (default 500).
+    :param queue_seconds: how long a job stays QUEUED before validation (default 0).
+    :param latency_seconds: added to every API response (default 0).
+    :param fault_rate: probability that an API request gets a random fault from ``fault_pool``.
+    :param fault_pool: faults drawn at random (default: 429 with Retry-After 1, 503, 500).
+    :param seed: seed of the random faults (default 0).
+    :param faults: scripted faults; each request matching the first one's filters consumes it.
+    :param failing_custom_ids: requests with these custom_ids end in the error file.
+    :param partial_output_on_cancel: cancelled and timed-out jobs still get an output file of
+        what completed (default True).
+    :param seconds_per_timeout_hour: a job's ``timeout_hours`` times this is its real deadline
+        in seconds (default 3600).
+    :param error_line_style: shape of ``error`` in error-file lines: an object
+        ``{message, code}`` (default) or a bare string.
+    :param data_dir: where file contents are stored; a temporary directory when None.
+    :param max_file_bytes: largest upload accepted (default 512 MB).
+    """
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    api_key: str | None = "emulator-key"
+    requests_per_second: float = Field(default=500.0, gt=0.0)
+    queue_seconds: float = Field(default=0.0, ge=0.0)
+    latency_seconds: float = Field(default=0.0, ge=0.0)
+    fault_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    fault_pool: list[Fault] = Field(default_factory=_default_fault_pool)
+    seed: int = 0
+    faults: list[Fault] = Field(default_factory=list)
+    failing_custom_ids: set[str] = Field(default_factory=set)
+    partial_output_on_cancel: bool = True
+    seconds_per_timeout_hour: float = Field(default=3600.0, gt=0.0)
+    error_line_style: Literal["object", "string"] = "object"
+    data_dir: Path | None = None
+    max_file_bytes: int = Field(default=MAX_FILE_BYTES, gt=0)
+
+
+__all__ = ["EmulatorConfig", "Fault", "FaultKind"]

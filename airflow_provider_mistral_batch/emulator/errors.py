@@ -1,0 +1,73 @@
+"""Error bodies in the shapes the real API sends."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+
+# (message, type, code) of the documented error body, by status code.
+_STATUS_ERRORS: dict[int, tuple[str, str, str]] = {
+    400: ("Bad request", "invalid_request_error", "3000"),
+    401: ("Unauthorized", "unauthorized", "1000"),
+    403: ("Forbidden", "forbidden", "1001"),
+    404: ("Not found", "not_found", "3004"),
+    408: ("Request timeout", "timeout", "3002"),
+    409: ("Conflict", "conflict", "3003"),
+    413: ("Request entity too large", "invalid_request_error", "3005"),
+    422: ("Unprocessable entity", "invalid_request_error", "3001"),
+    429: ("Rate limit exceeded", "rate_limited", "1300"),
+    500: ("Internal server error", "internal_server_error", "5000"),
+    502: ("Bad gateway", "bad_gateway", "5002"),
+    503: ("Service unavailable", "service_unavailable", "5003"),
+    504: ("Gateway timeout", "gateway_timeout", "5004"),
+}
+
+
+def error_body(
+    status_code: int, message: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """The documented error body ``{object, message, type, param, code}`` for a status."""
+    default_message, type_, code = _STATUS_ERRORS.get(
+        status_code, ("Error", "api_error", str(status_code))
+    )
+    return {
+        "object": "error",
+        "message": message or default_message,
+        "type": type_,
+        "param": param,
+        "code": code,
+    }
+
+
+def unauthorized_body() -> dict[str, Any]:
+    """The 401 body seen in the wild: a message and a request id."""
+    return {"message": "Unauthorized", "request_id": uuid.uuid4().hex}
+
+
+class ApiError(Exception):
+    """An error answered with the documented error body."""
+
+    def __init__(self, status_code: int, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of this error."""
+        return error_body(self.status_code, self.message, self.param)
+
+
+def not_found(kind: str, item_id: str) -> ApiError:
+    """A 404 whose message names the missing id."""
+    return ApiError(404, f"{kind} {item_id} not found", param=None)
+
+
+def invalid(loc: tuple[str | int, ...], message: str, value: Any, type_: str) -> Exception:
+    """A 422 in FastAPI's ``{"detail": [...]}`` shape, for checks FastAPI cannot express."""
+    return RequestValidationError([{"type": type_, "loc": loc, "msg": message, "input": value}])
+
+
+__all__ = ["ApiError", "error_body", "invalid", "not_found", "unauthorized_body"]

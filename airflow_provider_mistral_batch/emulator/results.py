@@ -1,0 +1,123 @@
+"""Turning one input line into one output or error line, in the contract's JSONL shape."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from airflow_provider_mistral_batch.emulator.errors import error_body
+from airflow_provider_mistral_batch.emulator.responses import RequestRejected, fake_response
+from airflow_provider_mistral_batch.models import ApiEndpoint
+
+
+class LineError(Exception):
+    """An input line that is not a usable request."""
+
+    def __init__(self, message: str, custom_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.custom_id = custom_id
+
+
+def parse_line(raw: bytes, where: str) -> tuple[str | None, dict[str, Any]]:
+    """The custom_id and body of one input line.
+
+    :param where: names the line in messages, e.g. ``line 12 of file <id>``.
+    :raises LineError: when the line is not JSON, not an object, or has no object ``body``.
+    """
+    try:
+        item = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LineError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(item, dict):
+        raise LineError(f"{where}: expected a JSON object, got {type(item).__name__}")
+    custom_id = item.get("custom_id")
+    if custom_id is not None and not isinstance(custom_id, str):
+        raise LineError(f"{where}: custom_id must be a string or null")
+    body = item.get("body")
+    if not isinstance(body, dict):
+        raise LineError(f"{where}: 'body' must be a JSON object", custom_id)
+    return custom_id, body
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What answering a job's requests needs to know about the job."""
+
+    job_id: str
+    endpoint: ApiEndpoint
+    model: str | None
+    agent_id: str | None
+    created_at: int
+
+
+def _dump(line: dict[str, Any]) -> str:
+    return json.dumps(line, separators=(",", ":"), ensure_ascii=False)
+
+
+class ResultWriter:
+    """Builds the result line (a JSON string) of each request of one job."""
+
+    def __init__(
+        self,
+        job: JobContext,
+        failing_custom_ids: Collection[str],
+        error_style: Literal["object", "string"],
+    ) -> None:
+        self._job = job
+        self._prefix = f"batch-{job.job_id[:8]}-"
+        self._failing = failing_custom_ids
+        self._error_style = error_style
+
+    def answer(self, raw: bytes, index: int, where: str) -> tuple[bool, str]:
+        """Whether request ``index`` succeeded, and its output or error line."""
+        try:
+            custom_id, body = parse_line(raw, where)
+        except LineError as exc:
+            return False, self.error_line(index, exc.custom_id, 400, exc.message, "invalid_line")
+        if custom_id is not None and custom_id in self._failing:
+            message = f"request {custom_id} failed (listed in failing_custom_ids)"
+            return False, self.error_line(index, custom_id, 500, message, "injected_failure")
+        try:
+            response = fake_response(
+                self._job.endpoint,
+                body,
+                custom_id=custom_id,
+                job_model=self._job.model,
+                job_agent_id=self._job.agent_id,
+                created=self._job.created_at,
+            )
+        except RequestRejected as exc:
+            message = f"{where}: {exc.message}"
+            return False, self.error_line(index, custom_id, 400, message, "invalid_request")
+        line = {
+            "id": self._line_id(index),
+            "custom_id": custom_id,
+            "response": {"status_code": 200, "body": response},
+            "error": None,
+        }
+        return True, _dump(line)
+
+    def error_line(
+        self, index: int, custom_id: str | None, status_code: int, message: str, code: str
+    ) -> str:
+        """An error-file line: the output envelope with an error status and ``error`` set."""
+        error: Any = message
+        if self._error_style == "object":
+            error = {"message": message, "code": code}
+        line = {
+            "id": self._line_id(index),
+            "custom_id": custom_id,
+            "response": {"status_code": status_code, "body": error_body(status_code, message)},
+            "error": error,
+        }
+        return _dump(line)
+
+    def _line_id(self, index: int) -> str:
+        return f"{self._prefix}{index}-{uuid.uuid4()}"
+
+
+__all__ = ["JobContext", "LineError", "ResultWriter", "parse_line"]

@@ -1,0 +1,28 @@
+"""Session-wide fixtures: one emulator for every test that asks for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_mistral_batch.emulator import EmulatorConfig, RunningEmulator, run_emulator
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[RunningEmulator]:
+    """A fast emulator on a free loopback port, shared by the session."""
+    with run_emulator(EmulatorConfig(requests_per_second=50_000.0)) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _clean_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test that uses the emulator starts with no files, jobs, faults or request log."""
+    if "emulator" not in request.fixturenames:
+        yield
+        return
+    running: RunningEmulator = request.getfixturevalue("emulator")
+    running.reset()
+    yield
+    running.set_faults([])

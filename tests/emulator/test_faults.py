@@ -1,0 +1,156 @@
+"""Injected faults: status codes, dropped connections, delays, random faults, request log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+
+from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
+from tests.emulator.support import CHAT, MODEL, Api, chat_line
+
+JOB_BODY = {"endpoint": CHAT, "model": MODEL, "requests": [chat_line("a")]}
+JOBS = "/v1/batch/jobs"
+
+
+def _job_count(http: httpx2.Client) -> int:
+    total: int = http.get(JOBS).json()["total"]
+    return total
+
+
+def test_status_fault_with_retry_after(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    emulator.set_faults([Fault(kind="status", status_code=429, retry_after="2")])
+    response = http.post(JOBS, json=JOB_BODY)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "2"
+    body = response.json()
+    assert body["object"] == "error"
+    assert body["type"] == "rate_limited"
+    assert set(body) == {"object", "message", "type", "param", "code"}
+    assert _job_count(http) == 0  # not processed
+    assert http.post(JOBS, json=JOB_BODY).status_code == 200  # the fault was consumed
+
+
+def test_status_fault_without_retry_after(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    emulator.set_faults([Fault(kind="status", status_code=503)])
+    response = http.get(JOBS)
+    assert response.status_code == 503
+    assert "retry-after" not in response.headers
+    assert response.json()["message"]
+
+
+def test_drop_before_creates_nothing(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    emulator.set_faults([Fault(kind="drop_before", method="POST", path_prefix=JOBS)])
+    with pytest.raises(httpx2.TransportError):
+        http.post(JOBS, json=JOB_BODY)
+    assert _job_count(http) == 0
+    dropped = [item for item in emulator.requests if item.method == "POST"]
+    assert [(item.status_code, item.fault) for item in dropped] == [(None, "drop_before")]
+
+
+def test_drop_after_creates_the_job(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    emulator.set_faults([Fault(kind="drop_after", method="POST", path_prefix=JOBS)])
+    with pytest.raises((httpx2.RemoteProtocolError, httpx2.ReadError)):
+        http.post(JOBS, json=JOB_BODY)
+    assert _job_count(http) == 1
+
+
+def test_drop_after_on_a_download(emulator: RunningEmulator, api: Api) -> None:
+    file_id = api.upload(b"x" * 10_000)["id"]
+    emulator.set_faults([Fault(kind="drop_after", path_prefix="/v1/files")])
+    with pytest.raises(httpx2.TransportError):
+        api.http.get(f"/v1/files/{file_id}/content")
+    assert api.content(file_id) == b"x" * 10_000
+
+
+def test_delay_after_times_the_client_out_after_the_work(
+    emulator: RunningEmulator, emulator_url_client: httpx2.Client, http: httpx2.Client
+) -> None:
+    emulator.set_faults([Fault(kind="delay_after", delay_seconds=2.0, method="POST")])
+    with pytest.raises(httpx2.ReadTimeout):
+        emulator_url_client.post(JOBS, json=JOB_BODY)
+    assert _job_count(http) == 1
+
+
+def test_delay_before_still_answers(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    emulator.set_faults([Fault(kind="delay_before", delay_seconds=0.05)])
+    assert http.get(JOBS).status_code == 200
+    assert emulator.requests[-1].fault == "delay_before"
+
+
+def test_only_the_first_fault_is_matched(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    emulator.set_faults(
+        [
+            Fault(kind="status", status_code=500, path_prefix="/v1/files"),
+            Fault(kind="status", status_code=502),
+        ]
+    )
+    assert http.get(JOBS).status_code == 200  # does not match the first fault
+    assert http.get("/v1/files").status_code == 500
+    assert http.get(JOBS).status_code == 502
+    assert http.get(JOBS).status_code == 200
+    assert emulator.pending_faults == []
+
+
+def test_faults_only_hit_the_api(emulator: RunningEmulator, api: Api) -> None:
+    file_id = api.upload(b"data\n")["id"]
+    url = api.http.get(f"/v1/files/{file_id}/url").json()["url"]
+    emulator.set_faults([Fault(kind="status", status_code=500)])
+    assert httpx2.get(url).status_code == 200
+    assert api.http.get("/v1/files").status_code == 500
+
+
+def test_random_faults_follow_the_seed(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    emulator.update_config(fault_rate=0.5, seed=7)
+    first = [http.get(JOBS).status_code for _ in range(30)]
+    assert set(first) - {200} <= {429, 500, 503}
+    assert 200 in first
+    assert set(first) != {200}
+    emulator.update_config(seed=7)
+    assert [http.get(JOBS).status_code for _ in range(30)] == first
+
+
+def test_random_faults_from_a_custom_pool(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    emulator.update_config(
+        fault_rate=1.0, fault_pool=[Fault(kind="status", status_code=504, method="GET")]
+    )
+    assert http.get(JOBS).status_code == 504
+    # No pool fault matches a POST, so it goes through.
+    assert http.post(JOBS, json=JOB_BODY).status_code == 200
+
+
+def test_request_log(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    http.get(JOBS, params={"status": ["QUEUED", "RUNNING"]})
+    http.get("/v1/files/not-a-uuid")
+    log = emulator.requests
+    assert [(item.method, item.path, item.status_code) for item in log] == [
+        ("GET", JOBS, 200),
+        ("GET", "/v1/files/not-a-uuid", 422),
+    ]
+    assert log[0].query == "status=QUEUED&status=RUNNING"
+    emulator.clear_requests()
+    assert emulator.requests == []
+
+
+def test_latency_keeps_answers_correct(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    emulator.update_config(latency_seconds=0.05)
+    assert http.get(JOBS).status_code == 200
+
+
+def test_update_config_rejects_unknown_settings(emulator: RunningEmulator) -> None:
+    with pytest.raises(TypeError):
+        emulator.update_config(no_such_setting=1)
+    with pytest.raises(ValueError, match="requests_per_second"):
+        emulator.update_config(requests_per_second=-1)
+
+
+@pytest.fixture
+def emulator_url_client(emulator: RunningEmulator) -> Iterator[httpx2.Client]:
+    """A client with a short read timeout."""
+    with httpx2.Client(
+        base_url=emulator.base_url,
+        headers={"Authorization": f"Bearer {emulator.api_key}"},
+        timeout=httpx2.Timeout(5.0, read=0.3),
+    ) as client:
+        yield client

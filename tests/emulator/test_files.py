@@ -1,0 +1,177 @@
+"""Files API: upload, list, retrieve, download, signed URL, delete, auth."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+
+from airflow_provider_mistral_batch.emulator import RunningEmulator
+from airflow_provider_mistral_batch.models import FileList, FileObject, RetrievedFile
+from tests.emulator.support import Api, chat_line, jsonl
+
+MISSING_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def test_upload_describes_a_batch_file(api: Api) -> None:
+    content = jsonl([chat_line("a"), chat_line("b"), chat_line("c")])
+    uploaded = FileObject.model_validate(api.upload(content, filename="requests.jsonl"))
+    assert uploaded.bytes == len(content)
+    assert uploaded.num_lines == 3
+    assert uploaded.filename == "requests.jsonl"
+    assert uploaded.purpose == "batch"
+    assert uploaded.sample_type == "batch_request"
+    assert uploaded.source == "upload"
+    assert uploaded.mimetype == "application/jsonl"
+    assert uploaded.object == "file"
+    assert api.content(uploaded.id) == content
+
+
+def test_line_count_without_final_newline(api: Api) -> None:
+    uploaded = api.upload(b'{"a":1}\n{"b":2}', filename="x.jsonl")
+    assert uploaded["num_lines"] == 2
+    assert uploaded["bytes"] == 15
+
+
+def test_purpose_other_than_batch(api: Api) -> None:
+    uploaded = api.upload(b"{}\n", filename="train.jsonl", purpose="fine-tune")
+    assert uploaded["purpose"] == "fine-tune"
+    assert uploaded["sample_type"] == "instruct"
+
+
+def test_retrieve_then_delete(api: Api, http: httpx2.Client) -> None:
+    file_id = api.upload(b"{}\n")["id"]
+    retrieved = RetrievedFile.model_validate(http.get(f"/v1/files/{file_id}").json())
+    assert retrieved.id == file_id
+    assert retrieved.deleted is False
+
+    deleted = http.delete(f"/v1/files/{file_id}")
+    assert deleted.status_code == 200
+    assert deleted.json() == {"id": file_id, "object": "file", "deleted": True}
+
+    for method, path in [
+        ("GET", f"/v1/files/{file_id}"),
+        ("GET", f"/v1/files/{file_id}/content"),
+        ("GET", f"/v1/files/{file_id}/url"),
+        ("DELETE", f"/v1/files/{file_id}"),
+    ]:
+        response = http.request(method, path)
+        assert response.status_code == 404, (method, path)
+        assert file_id in response.json()["message"]
+        assert response.json()["object"] == "error"
+
+
+def test_download_is_octet_stream(api: Api, http: httpx2.Client) -> None:
+    file_id = api.upload(b"line\n")["id"]
+    response = http.get(f"/v1/files/{file_id}/content")
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.content == b"line\n"
+
+
+def test_list_newest_first_with_pages(api: Api, http: httpx2.Client) -> None:
+    ids = [api.upload(b"{}\n", filename=f"f{index}.jsonl")["id"] for index in range(5)]
+    listing = FileList.model_validate(http.get("/v1/files").json())
+    assert [item.id for item in listing.data] == ids[::-1]
+    assert listing.total == 5
+
+    page = http.get("/v1/files", params={"page": 1, "page_size": 2}).json()
+    assert [item["id"] for item in page["data"]] == ids[::-1][2:4]
+    assert page["total"] == 5
+
+    no_total = http.get("/v1/files", params={"include_total": "false"}).json()
+    assert no_total["total"] is None
+    assert len(no_total["data"]) == 5
+
+    beyond = http.get("/v1/files", params={"page": 9, "page_size": 2}).json()
+    assert beyond["data"] == []
+
+
+def test_list_filters(api: Api, http: httpx2.Client) -> None:
+    batch = api.upload(b"{}\n", filename="alpha-requests.jsonl")["id"]
+    tune = api.upload(b"{}\n", filename="beta.jsonl", purpose="fine-tune")["id"]
+    text = api.upload(b"x\n", filename="notes.txt", purpose="ocr")["id"]
+
+    def ids(**params: object) -> set[str]:
+        response = http.get("/v1/files", params=params)
+        assert response.status_code == 200, response.text
+        return {item["id"] for item in response.json()["data"]}
+
+    assert ids(purpose="batch") == {batch}
+    assert ids(search="ALPHA") == {batch}
+    assert ids(sample_type=["batch_request", "instruct"]) == {batch, tune, text}
+    assert ids(sample_type="batch_result") == set()
+    assert ids(source="upload") == {batch, tune, text}
+    assert ids(source="mistral") == set()
+    assert ids(mimetypes=["text/plain"]) == {text}
+    assert http.get("/v1/files", params={"purpose": "nope"}).status_code == 422
+    assert http.get("/v1/files", params={"sample_type": "nope"}).status_code == 422
+    assert http.get("/v1/files", params={"page": -1}).status_code == 422
+
+
+def test_signed_url_downloads_without_auth(api: Api, http: httpx2.Client) -> None:
+    file_id = api.upload(b"secret\n")["id"]
+    response = http.get(f"/v1/files/{file_id}/url", params={"expiry": 2})
+    assert response.status_code == 200
+    url = response.json()["url"]
+    assert url.startswith(str(http.base_url).rstrip("/"))
+    assert httpx2.get(url).content == b"secret\n"
+    assert httpx2.get(url.replace("sig=", "sig=0")).status_code == 403
+
+
+@pytest.mark.parametrize("expiry", [0, 169])
+def test_signed_url_expiry_bounds(api: Api, http: httpx2.Client, expiry: int) -> None:
+    file_id = api.upload(b"x\n")["id"]
+    assert http.get(f"/v1/files/{file_id}/url", params={"expiry": expiry}).status_code == 422
+
+
+def test_upload_validation(http: httpx2.Client) -> None:
+    no_file = http.post("/v1/files", data={"purpose": "batch"}, files={"other": ("a", b"x")})
+    assert no_file.status_code == 422
+    assert no_file.json()["detail"][0]["loc"] == ["body", "file"]
+
+    bad_purpose = http.post("/v1/files", files={"file": ("a.jsonl", b"{}")}, data={"purpose": "x"})
+    assert bad_purpose.status_code == 422
+    assert bad_purpose.json()["detail"][0]["loc"] == ["body", "purpose"]
+
+    not_multipart = http.post("/v1/files", json={"file": "x"})
+    assert not_multipart.status_code == 422
+    assert http.get("/v1/files").json()["total"] == 0
+
+
+def test_upload_over_the_size_limit(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    emulator.update_config(max_file_bytes=1000)
+    response = http.post("/v1/files", files={"file": ("big.jsonl", b"x" * 5000)})
+    assert response.status_code == 413
+    assert "1000 bytes" in response.json()["message"]
+    assert http.get("/v1/files").json()["total"] == 0
+
+
+def test_not_a_uuid_is_422(http: httpx2.Client) -> None:
+    assert http.get("/v1/files/not-a-uuid").status_code == 422
+
+
+def test_unknown_file_is_404_naming_it(http: httpx2.Client) -> None:
+    response = http.get(f"/v1/files/{MISSING_ID}")
+    assert response.status_code == 404
+    assert MISSING_ID in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "emulator-key"}],
+    ids=["missing", "wrong", "no-scheme"],
+)
+def test_auth_required(emulator: RunningEmulator, headers: dict[str, str]) -> None:
+    for method, path in [("GET", "/v1/files"), ("POST", "/v1/batch/jobs")]:
+        response = httpx2.request(method, emulator.base_url + path, headers=headers)
+        assert response.status_code == 401
+        body = response.json()
+        assert body["message"] == "Unauthorized"
+        assert body["request_id"]
+
+
+def test_any_key_when_api_key_is_none(emulator: RunningEmulator) -> None:
+    emulator.update_config(api_key=None)
+    ok = httpx2.get(emulator.base_url + "/v1/files", headers={"Authorization": "Bearer x"})
+    assert ok.status_code == 200
+    empty = httpx2.get(emulator.base_url + "/v1/files", headers={"Authorization": "Bearer"})
+    assert empty.status_code == 401
