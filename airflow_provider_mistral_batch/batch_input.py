@@ -129,9 +129,11 @@ class _Checker:
         if self.count == 0:
             raise MistralBatchInputError(f"{self.source}: no requests: the batch is empty")
         if self.count > MAX_REQUESTS_PER_JOB:
-            self.problem(
-                "",
-                f"{self.count:,} requests; one batch job takes at most "
+            # Listed first: with many line problems it would otherwise only be counted.
+            self.problem_count += 1
+            self.problems.insert(
+                0,
+                f"{self.source}: {self.count:,} requests; one batch job takes at most "
                 f"{MAX_REQUESTS_PER_JOB:,}: split the input into several jobs",
             )
         if self.problem_count:
@@ -154,7 +156,7 @@ def prepare_requests(
     source: str = "requests",
 ) -> InlineInput | FileInput:
     """Validate inline requests; more than the API's inline limit become a temporary JSONL."""
-    if isinstance(requests, str | bytes | Mapping):
+    if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
         raise MistralBatchInputError(
             f"{source} must be a list of {{'custom_id', 'body'}} objects, got {_kind(requests)}"
         )
@@ -195,10 +197,13 @@ def prepare_file(
             with local.open("rb") as handle:
                 count, fingerprint = _validate_stream(handle, name, endpoint, model, False, None)
             return FileInput(local, count, size, fingerprint, temporary=False, filename=name)
+    elif not path.is_file():
+        raise MistralBatchInputError(f"input_path {str(path)!r} does not exist or is not a file")
     opener = local.open if local is not None else path.open
     fd, tmp_name = tempfile.mkstemp(prefix="mistral-batch-input-", suffix=".jsonl")
     try:
-        with opener("rb") as handle, os.fdopen(fd, "wb") as copy:
+        # The copy first, so its descriptor is closed even when opening the source fails.
+        with os.fdopen(fd, "wb") as copy, opener("rb") as handle:
             count, fingerprint = _validate_stream(
                 handle, name, endpoint, model, assign_custom_ids, copy
             )

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_mistral_batch._compat import AirflowFailException
 from airflow_provider_mistral_batch.job_outcome import (
     TriggerEventPayload,
     job_summary,

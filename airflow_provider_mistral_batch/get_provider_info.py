@@ -28,6 +28,25 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Mistral AI Batch",
+                "python-modules": ["airflow_provider_mistral_batch.operators.batch"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Mistral AI Batch",
+                "python-modules": ["airflow_provider_mistral_batch.sensors.batch"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Mistral AI Batch",
+                "python-modules": ["airflow_provider_mistral_batch.triggers.batch"],
+            }
+        ],
+        "extra-links": ["airflow_provider_mistral_batch.links.MistralBatchJobLink"],
         "hooks": [
             {
                 "integration-name": "Mistral AI Batch",

@@ -126,4 +126,8 @@ def parse_event(event: Any) -> TriggerEventPayload:
             f"trigger event for job {payload.job_id} says the job ended but carries "
             f"no ended job: {event!r}"
         )
+    if payload.job is not None and payload.job.id != payload.job_id:
+        raise MistralBatchError(
+            f"trigger event for job {payload.job_id} carries another job, {payload.job.id}"
+        )
     return payload

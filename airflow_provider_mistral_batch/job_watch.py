@@ -55,13 +55,16 @@ class JobWatch:
 
     def deadline_passed(self, now: float | None = None) -> bool:
         """Whether the absolute deadline has passed."""
-        return self.deadline is not None and (now or time.time()) >= self.deadline
+        if self.deadline is None:
+            return False
+        return (time.time() if now is None else now) >= self.deadline
 
     def seconds_to_sleep(self, poll_interval: float, now: float | None = None) -> float:
         """How long to wait before the next poll: the interval, never past the deadline."""
         if self.deadline is None:
             return poll_interval
-        return max(0.0, min(poll_interval, self.deadline - (now or time.time())))
+        now = time.time() if now is None else now
+        return max(0.0, min(poll_interval, self.deadline - now))
 
     def record_error(self, exc: BaseException) -> bool:
         """Count a failed poll; True when the watch should give up."""
@@ -73,7 +76,8 @@ class JobWatch:
     def progress_line(self, job: BatchJob, now: float | None = None) -> str | None:
         """A progress line when it differs from the last one returned, else None."""
         self.consecutive_errors = 0
-        line = describe_progress(job, self._eta_seconds(job, now or time.time()))
+        now = time.time() if now is None else now
+        line = describe_progress(job, self._eta_seconds(job, now))
         # The ETA changes on every poll; only report when the counts or status change.
         key = line.split(", ETA")[0]
         if key == self._last_line:
@@ -145,8 +149,12 @@ def wait_until_ended(
         if watch.deadline_passed():
             message = f"deadline passed while Mistral batch job {job.id} was still {job.status}"
             if cancel_on_deadline:
-                hook.cancel_batch_job(job.id)
-                message += "; cancellation requested"
+                try:
+                    hook.cancel_batch_job(job.id)
+                except Exception as exc:
+                    message += f"; could not cancel it: {exc}"
+                else:
+                    message += "; cancellation requested"
             raise AirflowException(message)
         sleep(watch.seconds_to_sleep(poll_interval))
         try:

@@ -3,9 +3,12 @@
 # own virtualenv so switching back and forth costs nothing after the first time.
 set -euo pipefail
 
-AIRFLOW_VERSION="${AIRFLOW_VERSION:-3.3.2}"
+# The newest Airflow this provider is tested on, and the lowest it supports.
+NEWEST_AIRFLOW=3.3.2
+LOWEST_AIRFLOW=3.1.8
+AIRFLOW_VERSION="${AIRFLOW_VERSION:-$NEWEST_AIRFLOW}"
 if [ -z "${VENV:-}" ]; then
-    if [ "$AIRFLOW_VERSION" = "3.3.2" ]; then VENV=.venv; else VENV=".venv-airflow-$AIRFLOW_VERSION"; fi
+    if [ "$AIRFLOW_VERSION" = "$NEWEST_AIRFLOW" ]; then VENV=.venv; else VENV=".venv-airflow-$AIRFLOW_VERSION"; fi
 fi
 
 find_python() {

@@ -1,120 +1,92 @@
-"""Demo: one batch job through the local Mistral emulator with the provider's hook.
+"""Demo: an example DAG end to end under a real Airflow against the local Mistral emulator.
 
-Starts the emulator on a free loopback port, points the ``mistral_default`` connection at it,
-uploads a JSONL of chat requests, creates a job, waits for it while printing progress,
-downloads the output file and prints a few results.
+Starts the emulator on a free loopback port, gives Airflow a private home with a migrated
+SQLite DB, points ``mistral_default`` at the emulator and runs ``example_mistral_batch_chat``
+with ``dag.test()``: the operator validates and submits five chat requests, defers to the
+trigger, and a downstream task reads the answers through the hook. Then it prints the job,
+its XCom values (``batch_job_id``, ``output_file``, ``error_file``) and a few results.
 
-Run it with ``scripts/demo.sh`` (which sets up the virtualenv), or directly with
-``python scripts/demo.py [--requests N]`` inside it.
+Run it with ``scripts/demo.sh`` (which sets up the virtualenv).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-
-def _prepare_airflow_env(home: Path, base_url: str, api_key: str) -> None:
-    # Airflow reads these when first imported, so they are set before the hook is imported.
-    os.environ.setdefault("AIRFLOW_HOME", str(home))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    os.environ["AIRFLOW_CONN_MISTRAL_DEFAULT"] = json.dumps(
-        {"conn_type": "mistral", "host": base_url, "password": api_key}
-    )
-
-
-def _write_requests(path: Path, count: int) -> None:
-    questions = [
-        "What is the best French cheese?",
-        "Which wine goes with comte?",
-        "Name a river in Burgundy.",
-        "How long does brie take to ripen?",
-    ]
-    with path.open("w", encoding="utf-8") as handle:
-        for index in range(count):
-            body = {
-                "max_tokens": 64,
-                "messages": [{"role": "user", "content": questions[index % len(questions)]}],
-            }
-            handle.write(json.dumps({"custom_id": f"q-{index}", "body": body}) + "\n")
+REPO = Path(__file__).resolve().parents[1]
+DAG_ID = "example_mistral_batch_chat"
+TASK_ID = "answer_questions"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=50, help="requests in the batch")
-    parser.add_argument("--rps", type=float, default=25.0, help="emulator requests per second")
+    parser.add_argument("--rps", type=float, default=2.0, help="emulator requests per second")
+    parser.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
     args = parser.parse_args()
 
-    from airflow_provider_mistral_batch.emulator import EmulatorConfig, run_emulator
+    from airflow_provider_mistral_batch.testing import (
+        migrate_db,
+        set_mistral_connection,
+        stage_dags,
+        use_private_airflow_home,
+    )
 
-    workdir = Path(tempfile.mkdtemp(prefix="mistral-batch-demo-"))
-    config = EmulatorConfig(requests_per_second=args.rps, failing_custom_ids={"q-7"})
+    dags = stage_dags(REPO / "example_dags")
+    home = use_private_airflow_home(dags)
+    if not args.verbose:
+        import os
+
+        os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+    print(f"Airflow home: {home} (migrating its SQLite DB...)")
+    migrate_db()
+
+    from airflow_provider_mistral_batch.emulator import EmulatorConfig, run_emulator
+    from airflow_provider_mistral_batch.testing import load_dag, task_states, xcom_value
+
+    # One request is told to fail, to show the error file and the failure policy at work.
+    config = EmulatorConfig(requests_per_second=args.rps, failing_custom_ids={"question-3"})
     with run_emulator(config) as emulator:
-        _prepare_airflow_env(workdir / "airflow-home", emulator.base_url, emulator.api_key)
+        print(f"Mistral emulator: {emulator.base_url}")
+        set_mistral_connection(emulator.base_url, emulator.api_key)
+        print(f"Running DAG {DAG_ID} with dag.test() ...")
+        dag_run = load_dag(dags, DAG_ID).test()
+
         from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
         from airflow_provider_mistral_batch.models import BatchResultLine
 
-        print(f"Mistral emulator listening on {emulator.base_url}")
-        hook = MistralBatchHook()
-
-        input_path = workdir / "requests.jsonl"
-        _write_requests(input_path, args.requests)
-        uploaded = hook.upload_file(input_path)
-        print(f"Uploaded {input_path.name}: file {uploaded.id}, {uploaded.num_lines} lines")
-
-        job = hook.create_batch_job(
-            endpoint="/v1/chat/completions",
-            input_files=[uploaded.id],
-            model="mistral-small-latest",
-            metadata={"demo": "airflow-provider-mistral-batch"},
-        )
-        print(f"Created batch job {job.id} (status {job.status})")
-
-        last = None
-        while not job.status.is_terminal:
-            time.sleep(0.5)
-            job = hook.get_batch_job(job.id)
-            line = (
-                f"  {job.status}: {job.completed_requests}/{job.total_requests} done, "
-                f"{job.failed_requests} failed"
-            )
-            if line != last:
-                print(line)
-                last = line
-
-        print(
-            f"\nJob {job.id} ended {job.status}: {job.succeeded_requests} succeeded, "
-            f"{job.failed_requests} failed of {job.total_requests}"
-        )
-        print(f"output_file: {job.output_file}")
-        print(f"error_file:  {job.error_file}")
-        if not job.status.is_success or job.output_file is None:
-            print("The job did not succeed.", file=sys.stderr)
+        print(f"\nDAG run {dag_run.run_id}: {dag_run.state}")
+        for (task_id, _), (state, tries) in sorted(task_states(dag_run).items()):
+            print(f"  {task_id:<18} {state} (try {tries})")
+        if str(dag_run.state) != "success":
+            print("The DAG run failed; run again with --verbose for Airflow's logs.")
             return 1
 
-        output_path = workdir / "output.jsonl"
-        size = hook.download_file(job.output_file, output_path)
-        print(f"Downloaded the output ({size:,} bytes) to {output_path}\n")
-        print("A few results:")
-        with output_path.open(encoding="utf-8") as handle:
-            for _, raw in zip(range(3), handle, strict=False):
-                result = BatchResultLine.model_validate_json(raw)
-                body = result.response.body if result.response else None
-                answer = body["choices"][0]["message"]["content"] if body else None
-                print(f"  {result.custom_id}: {answer}")
-        if job.error_file:
-            print("\nErrors:")
-            for raw in hook.iter_file_lines(job.error_file):
-                failed = BatchResultLine.model_validate_json(raw)
+        summary = xcom_value(dag_run, TASK_ID)
+        job = MistralBatchHook().get_batch_job(summary["job_id"])
+        print(f"\nJob {job.id}: {job.status}, endpoint {job.endpoint}, model {job.model}")
+        print(
+            f"  requests: {job.total_requests} total, {job.succeeded_requests} succeeded, "
+            f"{job.failed_requests} failed"
+        )
+        print(f"\nXCom of {TASK_ID}:")
+        for key in ("batch_job_id", "output_file", "error_file"):
+            print(f"  {key:<13} {xcom_value(dag_run, TASK_ID, key)}")
+        print(f"  return_value  {json.dumps(summary)}")
+
+        print("\nA few results (read by the downstream task read_answers):")
+        answers = xcom_value(dag_run, "read_answers")
+        for custom_id, answer in list(answers.items())[:3]:
+            print(f"  {custom_id}: {answer}")
+        if summary["error_file"]:
+            print("\nThe error file:")
+            for line in MistralBatchHook().iter_file_lines(summary["error_file"]):
+                failed = BatchResultLine.model_validate_json(line)
                 print(f"  {failed.custom_id}: {failed.error_message}")
-        hook.close()
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every check and the tests: ruff (lint + format), mypy (strict on the package), pytest.
-# Sets up its own virtualenv on first use. Extra arguments go to pytest.
+# Every check and the tests: ruff (lint + format), mypy (strict on the package), then pytest
+# on the newest Airflow and again on the lowest supported one (skip that second run with
+# SKIP_LOWEST_AIRFLOW=1). Sets up its own virtualenvs on first use. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
@@ -11,5 +12,11 @@ echo ">> ruff format --check"
 ruff format --check .
 echo ">> mypy (strict)"
 mypy
-echo ">> pytest"
+echo ">> pytest on apache-airflow $AIRFLOW_VERSION"
 python -m pytest "$@"
+
+if [ "${SKIP_LOWEST_AIRFLOW:-0}" != "1" ] && [ "$AIRFLOW_VERSION" != "$LOWEST_AIRFLOW" ]; then
+    echo ">> pytest on the lowest supported apache-airflow $LOWEST_AIRFLOW"
+    env -u VENV AIRFLOW_VERSION="$LOWEST_AIRFLOW" bash -c \
+        'source scripts/_venv.sh && python -m pytest "$@"' bash "$@"
+fi

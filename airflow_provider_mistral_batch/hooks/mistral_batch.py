@@ -128,13 +128,15 @@ class MistralBatchHook(BaseHook):
     async def aget_settings(self) -> ConnectionSettings:
         """Settings of the connection, looked up without blocking the event loop."""
         if self._settings is None:
-            if hasattr(BaseHook, "aget_connection"):  # Airflow 3.3+
-                conn = await self.aget_connection(self.mistral_conn_id)
-                extra = await conn.aextra_dejson()
-            else:  # Airflow 3.1/3.2: run the blocking lookup in a thread
-                from asgiref.sync import sync_to_async
+            from asgiref.sync import sync_to_async
 
+            if hasattr(BaseHook, "aget_connection"):  # an async lookup (newer 3.x releases)
+                conn = await self.aget_connection(self.mistral_conn_id)
+            else:  # otherwise run the blocking lookup in a thread
                 conn = await sync_to_async(self.get_connection)(self.mistral_conn_id)
+            if hasattr(conn, "aextra_dejson"):  # Airflow 3.3+: async secret masking
+                extra = await conn.aextra_dejson()
+            else:  # masking the extras' secrets is a blocking call before 3.3
                 extra = await sync_to_async(lambda: conn.extra_dejson)()
             self._settings = ConnectionSettings.from_connection(
                 self.mistral_conn_id, conn.host, conn.password, extra

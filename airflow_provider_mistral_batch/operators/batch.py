@@ -8,9 +8,10 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_mistral_batch._compat import AirflowFailException, AirflowTaskTimeout, conf
 from airflow_provider_mistral_batch.batch_input import (
     FileInput,
     InlineInput,

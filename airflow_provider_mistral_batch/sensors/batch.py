@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_mistral_batch._compat import conf
 from airflow_provider_mistral_batch.completion import finish_with_event, finish_with_job
 from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.job_watch import (

@@ -40,3 +40,21 @@ def test_hook_declares_the_same_form_for_airflow_3_1() -> None:
         behaviour["hidden_fields"]
         == get_provider_info()["connection-types"][0]["ui-field-behaviour"]["hidden-fields"]
     )
+
+
+def test_provider_info_lists_the_airflow_parts_and_they_import() -> None:
+    import importlib
+
+    info = get_provider_info()
+    modules = [
+        module
+        for kind in ("operators", "sensors", "triggers", "hooks")
+        for entry in info[kind]
+        for module in entry["python-modules"]
+    ]
+    assert len(modules) == 4
+    for module in modules:
+        importlib.import_module(module)
+    (link,) = info["extra-links"]
+    module_name, _, class_name = link.rpartition(".")
+    assert hasattr(importlib.import_module(module_name), class_name)

@@ -1,0 +1,111 @@
+"""The example DAGs, end to end under a real Airflow (dag.test) against the emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_mistral_batch.emulator import RunningEmulator
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.reattach import TASK_KEY_METADATA
+from airflow_provider_mistral_batch.testing import load_dag, task_states, xcom_value
+
+pytestmark = pytest.mark.integration
+
+
+def _run(dags_folder: Path, dag_id: str) -> Any:
+    dag_run = load_dag(dags_folder, dag_id).test()
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "success", states
+    return dag_run
+
+
+def _custom_ids(file_id: str) -> list[str]:
+    return sorted(
+        json.loads(line)["custom_id"] for line in MistralBatchHook().iter_file_lines(file_id)
+    )
+
+
+def test_chat_dag_deferrable_from_inline_requests(
+    dags_folder: Path, mistral_default: RunningEmulator
+) -> None:
+    dag_run = _run(dags_folder, "example_mistral_batch_chat")
+    summary = xcom_value(dag_run, "answer_questions")
+    assert summary["status"] == "SUCCESS"
+    assert (summary["total_requests"], summary["failed_requests"]) == (5, 0)
+    assert xcom_value(dag_run, "answer_questions", "batch_job_id") == summary["job_id"]
+    output_file = xcom_value(dag_run, "answer_questions", "output_file")
+    assert output_file == summary["output_file"]
+    assert xcom_value(dag_run, "answer_questions", "error_file") is None
+    assert _custom_ids(output_file) == [f"question-{i}" for i in range(5)]
+    link = xcom_value(dag_run, "answer_questions", "_link_MistralBatchJobLink")
+    assert link.endswith(f"/build/batches/{summary['job_id']}")
+    answers = xcom_value(dag_run, "read_answers")
+    assert sorted(answers) == [f"question-{i}" for i in range(5)]
+    assert all(isinstance(text, str) and text for text in answers.values())
+
+
+def test_embeddings_dag_blocking_from_a_jsonl_file(
+    dags_folder: Path, mistral_default: RunningEmulator
+) -> None:
+    dag_run = _run(dags_folder, "example_mistral_batch_embeddings")
+    summary = xcom_value(dag_run, "embed_documents")
+    assert summary["status"] == "SUCCESS"
+    source = dags_folder / "data" / "embeddings_requests.jsonl"
+    expected = sorted(json.loads(line)["custom_id"] for line in source.read_text().splitlines())
+    assert _custom_ids(xcom_value(dag_run, "embed_documents", "output_file")) == expected
+
+
+def test_sensor_and_cancel_dag(dags_folder: Path, mistral_default: RunningEmulator) -> None:
+    # Slow enough that the unwanted job is still running when it gets cancelled.
+    mistral_default.update_config(requests_per_second=4.0)
+    dag_run = _run(dags_folder, "example_mistral_batch_sensor_cancel")
+    started = xcom_value(dag_run, "start_job", "batch_job_id")
+    waited = xcom_value(dag_run, "wait_for_job")
+    assert waited["job_id"] == started
+    assert waited["status"] == "SUCCESS"
+    assert _custom_ids(xcom_value(dag_run, "wait_for_job", "output_file")) == sorted(
+        f"text-{i}" for i in range(10)
+    )
+    cancelled = xcom_value(dag_run, "cancel_unwanted_job")
+    assert cancelled["job_id"] == xcom_value(dag_run, "start_unwanted_job", "batch_job_id")
+    assert cancelled["status"] == "CANCELLED"
+
+
+def test_mapped_dag_runs_one_job_per_input(
+    dags_folder: Path, mistral_default: RunningEmulator
+) -> None:
+    dag_run = _run(dags_folder, "example_mistral_batch_mapped")
+    expected = {
+        0: ["cheese-0", "cheese-1", "cheese-2"],
+        1: ["wine-0", "wine-1"],
+        2: ["rivers-0", "rivers-1", "rivers-2", "rivers-3"],
+    }
+    job_ids = set()
+    for map_index, custom_ids in expected.items():
+        summary = xcom_value(dag_run, "describe_topic", map_index=map_index)
+        assert summary["status"] == "SUCCESS"
+        assert _custom_ids(summary["output_file"]) == custom_ids
+        job_ids.add(summary["job_id"])
+    assert len(job_ids) == 3
+    assert xcom_value(dag_run, "count_results") == 9
+
+
+def test_retry_after_a_crash_reattaches_to_the_first_job(
+    dags_folder: Path, mistral_default: RunningEmulator
+) -> None:
+    dag_run = _run(dags_folder, "test_retry_after_crash")
+    assert task_states(dag_run)[("crashing_batch", -1)] == ("success", 2)
+    jobs = [
+        job
+        for job in MistralBatchHook().list_batch_jobs()
+        if (job.metadata or {}).get("airflow_dag_id") == "test_retry_after_crash"
+    ]
+    assert len(jobs) == 1, "the retry must reattach, not create a second job"
+    assert TASK_KEY_METADATA in (jobs[0].metadata or {})
+    summary = xcom_value(dag_run, "crashing_batch")
+    assert summary["job_id"] == jobs[0].id
+    assert summary["status"] == "SUCCESS"
