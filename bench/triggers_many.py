@@ -1,0 +1,113 @@
+"""Bench: many MistralBatchJobTriggers in one event loop, as in one triggerer.
+
+Starts the emulator in a child process, creates N slow jobs, then runs N triggers (one per job)
+concurrently in this process for a fixed time and prints: polls made, CPU time per poll, memory
+per trigger, shared HTTP clients, and how long each trigger waited beyond its interval.
+Loopback only; bounded in count and time.
+
+    .venv/bin/python bench/triggers_many.py [--triggers 1000] [--seconds 20] [--interval 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from emulator_common import API_KEY, emulator_process  # noqa: E402
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--triggers", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--interval", type=float, default=2.0, help="poll interval of each trigger")
+    args = parser.parse_args()
+
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-"))
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+    # A job takes 1,000 s at this rate: every job keeps running through the bench.
+    with emulator_process("--rps", "1") as (base_url, _):
+        os.environ["AIRFLOW_CONN_MISTRAL_DEFAULT"] = json.dumps(
+            {"conn_type": "mistral", "host": base_url, "password": API_KEY}
+        )
+        from airflow_provider_mistral_batch.hooks import client_pool
+        from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+        from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+
+        hook = MistralBatchHook()
+        requests = [{"custom_id": str(i), "body": {"input": ["x"]}} for i in range(1000)]
+        job_ids = [
+            hook.create_batch_job(endpoint="/v1/embeddings", model="m", requests=requests).id
+            for _ in range(args.triggers)
+        ]
+        print(f"created {len(job_ids)} running jobs on {base_url}")
+
+        polls = 0
+        original = MistralBatchHook.aget_batch_job
+
+        async def counting_get(self: MistralBatchHook, job_id: str, **kwargs: bool) -> object:
+            nonlocal polls
+            polls += 1
+            return await original(self, job_id, **kwargs)
+
+        MistralBatchHook.aget_batch_job = counting_get  # type: ignore[method-assign,assignment]
+
+        async def run_all() -> tuple[float, int]:
+            triggers = [
+                MistralBatchJobTrigger(job_id=job_id, poll_interval=args.interval)
+                for job_id in job_ids
+            ]
+
+            async def drive(trigger: MistralBatchJobTrigger) -> None:
+                async for _ in trigger.run():
+                    return
+
+            tasks = [asyncio.create_task(drive(trigger)) for trigger in triggers]
+            await asyncio.sleep(args.seconds)
+            clients = client_pool.shared_async_client_count()
+            rss = _rss_mb()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await client_pool.close_shared_async_clients()
+            return rss, clients
+
+        rss_before = _rss_mb()
+        cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+        wall_start = time.monotonic()
+        rss_during, clients = asyncio.run(run_all())
+        wall = time.monotonic() - wall_start
+        cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
+            cpu_after.ru_stime - cpu_before.ru_stime
+        )
+
+    expected = args.triggers * args.seconds / args.interval
+    print(f"triggers:               {args.triggers} (poll interval {args.interval:g} s)")
+    print(f"run time:               {wall:.1f} s")
+    print(f"polls made:             {polls:,} ({polls / expected:.0%} of {expected:,.0f} ideal)")
+    print(f"CPU in this process:    {cpu:.2f} s = {100 * cpu / wall:.0f}% of one core")
+    print(f"CPU per poll:           {1000 * cpu / max(polls, 1):.2f} ms")
+    print(f"RSS before / during:    {rss_before:.0f} MB / {rss_during:.0f} MB")
+    print(f"memory per trigger:     {1000 * (rss_during - rss_before) / args.triggers:.0f} kB")
+    print(f"shared HTTP clients:    {clients}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
