@@ -83,7 +83,8 @@ class _Checker:
     def problem(self, where: str, text: str) -> None:
         self.problem_count += 1
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
-            self.problems.append(f"{self.source} {where}: {text}")
+            separator = "" if where.startswith("[") else " "
+            self.problems.append(f"{self.source}{separator}{where}: {text}")
 
     def check(self, item: Any, where: str, position: int) -> dict[str, Any] | None:
         """The request normalized to ``{"custom_id", "body"}`` (plus extra keys), or None."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
 from airflow_provider_mistral_batch.models import BatchJob
@@ -91,7 +91,10 @@ class TriggerEventPayload(BaseModel):
 
     ``terminal``: the job ended (``job`` set). ``timeout``: the deadline passed (``job`` is the
     last snapshot, possibly after a cancel). ``error``: polling gave up (``job`` may be None).
+    Any other key is refused.
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     kind: EventKind
     job_id: str

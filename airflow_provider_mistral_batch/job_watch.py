@@ -68,9 +68,9 @@ class JobWatch:
 
     def record_error(self, exc: BaseException) -> bool:
         """Count a failed poll; True when the watch should give up."""
+        self.consecutive_errors += 1
         if not is_transient(exc):
             return True
-        self.consecutive_errors += 1
         return self.consecutive_errors >= self.max_consecutive_errors
 
     def progress_line(self, job: BatchJob, now: float | None = None) -> str | None:

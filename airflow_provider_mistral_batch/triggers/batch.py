@@ -17,7 +17,7 @@ from airflow_provider_mistral_batch.job_watch import (
     DEFAULT_POLL_INTERVAL,
     JobWatch,
 )
-from airflow_provider_mistral_batch.models import BatchJob
+from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 
 
 class MistralBatchJobTrigger(BaseTrigger):
@@ -85,9 +85,8 @@ class MistralBatchJobTrigger(BaseTrigger):
         watch = JobWatch(self.job_id, self.deadline, self.max_consecutive_errors)
         last_job: BatchJob | None = None
         while True:
-            if watch.deadline_passed():
-                yield _event(await self._timeout_event(hook, last_job))
-                return
+            # Poll before checking the deadline: a job that ended meanwhile (say, while the
+            # triggerer was down past the deadline) is reported as ended, not timed out.
             try:
                 job = await hook.aget_batch_job(self.job_id)
             except Exception as exc:
@@ -110,6 +109,9 @@ class MistralBatchJobTrigger(BaseTrigger):
                 if job.status.is_terminal:
                     yield _event(make_event("terminal", self.job_id, job))
                     return
+            if watch.deadline_passed():
+                yield _event(await self._timeout_event(hook, last_job))
+                return
             await asyncio.sleep(watch.seconds_to_sleep(self.poll_interval))
 
     async def _timeout_event(self, hook: MistralBatchHook, last: BatchJob | None) -> dict[str, Any]:
@@ -123,6 +125,9 @@ class MistralBatchJobTrigger(BaseTrigger):
                 job = await hook.aget_batch_job(self.job_id)
         except Exception as exc:
             message += f"; could not {'cancel' if self.cancel_on_deadline else 'fetch'} it: {exc}"
+        if job is not None and job.is_terminal and job.status != BatchJobStatus.CANCELLED:
+            # It ended on its own between the last poll and the deadline: report that.
+            return make_event("terminal", self.job_id, job)
         self.log.warning("%s", message)
         return make_event("timeout", self.job_id, job, message)
 

@@ -109,3 +109,22 @@ def test_retry_after_a_crash_reattaches_to_the_first_job(
     summary = xcom_value(dag_run, "crashing_batch")
     assert summary["job_id"] == jobs[0].id
     assert summary["status"] == "SUCCESS"
+
+
+def test_execution_timeout_leaves_the_job_for_the_retry(
+    dags_folder: Path, mistral_default: RunningEmulator
+) -> None:
+    # Six requests at two a second outlive the first try's 2 s execution timeout.
+    mistral_default.update_config(requests_per_second=2.0)
+    dag_run = _run(dags_folder, "test_reattach_after_timeout")
+    state, tries = task_states(dag_run)[("slow_batch", -1)]
+    assert state == "success"
+    assert tries >= 2, "the first try must have timed out"
+    jobs = [
+        job
+        for job in MistralBatchHook().list_batch_jobs()
+        if (job.metadata or {}).get("airflow_dag_id") == "test_reattach_after_timeout"
+    ]
+    assert len(jobs) == 1, "the timed-out try must not cancel its job, and the retry reattaches"
+    assert xcom_value(dag_run, "slow_batch")["job_id"] == jobs[0].id
+    assert jobs[0].status == "SUCCESS"

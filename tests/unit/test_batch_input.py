@@ -1,0 +1,671 @@
+"""Validation of batch input before upload: messages that name the line, limits, fingerprints."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_mistral_batch import batch_input
+from airflow_provider_mistral_batch.batch_input import (
+    FileInput,
+    InlineInput,
+    UploadedInput,
+    canonical_json,
+    prepare_file,
+    prepare_file_ids,
+    prepare_requests,
+)
+from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
+
+CHAT = "/v1/chat/completions"
+BODY = {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _req(custom_id: str, **body: Any) -> dict[str, Any]:
+    return {"custom_id": custom_id, "body": {**BODY, **body}}
+
+
+def _error(call: Any, *args: Any, **kwargs: Any) -> str:
+    with pytest.raises(MistralBatchInputError) as caught:
+        call(*args, **kwargs)
+    return str(caught.value)
+
+
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Temporary copies land in a folder of this test, so leftovers can be counted."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _leftovers(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "tmp").iterdir())
+
+
+# ---------------------------------------------------------------- inline requests
+
+
+def test_valid_inline_requests_are_returned_normalized() -> None:
+    prepared = prepare_requests(
+        [_req("a"), {"custom_id": "b", "body": {"input": "x"}, "extra": 1}],
+        endpoint=CHAT,
+        model="m",
+    )
+    assert isinstance(prepared, InlineInput)
+    assert prepared.request_count == 2
+    assert prepared.requests[0] == _req("a")
+    assert prepared.requests[1] == {"custom_id": "b", "body": {"input": "x"}, "extra": 1}
+    assert len(prepared.fingerprint) == 64
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("text", "requests[0]: expected a JSON object, got a string"),
+        ([1, 2], "requests[0]: expected a JSON object, got a list"),
+        (None, "requests[0]: expected a JSON object, got null"),
+        (3, "requests[0]: expected a JSON object, got a number"),
+        (True, "requests[0]: expected a JSON object, got a boolean"),
+        ({"custom_id": "a"}, 'requests[0]: missing "body" (the request payload)'),
+        (
+            {"custom_id": "a", "body": "hi"},
+            'requests[0]: "body" must be a JSON object, got a string',
+        ),
+        (
+            {"custom_id": "a", "body": None},
+            'requests[0]: "body" must be a JSON object, got null',
+        ),
+        (
+            {"custom_id": "a", "body": [1]},
+            'requests[0]: "body" must be a JSON object, got a list',
+        ),
+        (
+            {"body": BODY},
+            'requests[0]: missing "custom_id" (give every request a unique one, or set '
+            "assign_custom_ids=True to use each request's position)",
+        ),
+        (
+            {"custom_id": 7, "body": BODY},
+            'requests[0]: "custom_id" must be a non-empty string, got 7',
+        ),
+        (
+            {"custom_id": "", "body": BODY},
+            "requests[0]: \"custom_id\" must be a non-empty string, got ''",
+        ),
+    ],
+)
+def test_each_bad_request_is_named(item: Any, expected: str) -> None:
+    message = _error(prepare_requests, [item], endpoint=CHAT, model="m")
+    assert message == f"invalid batch input (1 problems):\n{expected}"
+
+
+def test_duplicate_inline_custom_id_names_the_first_position() -> None:
+    message = _error(prepare_requests, [_req("x"), _req("y"), _req("x")], endpoint=CHAT, model="m")
+    assert 'requests[2]: custom_id "x" repeats [0]' in message
+    assert "(1 problems)" in message
+
+
+def test_every_problem_is_listed_not_only_the_first() -> None:
+    message = _error(
+        prepare_requests,
+        [_req("a"), {"body": BODY}, "x", _req("a")],
+        endpoint=CHAT,
+        model="m",
+        source="my_requests",
+    )
+    lines = message.splitlines()
+    assert lines[0] == "invalid batch input (3 problems):"
+    assert lines[1].startswith('my_requests[1]: missing "custom_id"')
+    assert lines[2] == "my_requests[2]: expected a JSON object, got a string"
+    assert lines[3] == 'my_requests[3]: custom_id "a" repeats [0]'
+
+
+def test_at_most_twenty_problems_are_listed_then_counted() -> None:
+    message = _error(prepare_requests, [{"body": BODY}] * 25, endpoint=CHAT, model="m")
+    lines = message.splitlines()
+    assert lines[0] == "invalid batch input (25 problems):"
+    listed = [line for line in lines if line.startswith("requests[")]
+    assert len(listed) == 20
+    assert listed[-1].startswith("requests[19]:")
+    assert lines[-1] == "(and 5 more problems)"
+
+
+def test_exactly_twenty_problems_have_no_tail() -> None:
+    message = _error(prepare_requests, [{"body": BODY}] * 20, endpoint=CHAT, model="m")
+    assert "more problems" not in message
+    assert len(message.splitlines()) == 21
+
+
+def test_empty_batch_is_refused() -> None:
+    assert _error(prepare_requests, [], endpoint=CHAT, model="m") == (
+        "requests: no requests: the batch is empty"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"), [("abc", "a string"), (b"abc", "bytes"), ({"a": 1}, "an object")]
+)
+def test_requests_that_are_not_a_list_are_refused(value: Any, kind: str) -> None:
+    message = _error(prepare_requests, value, endpoint=CHAT, model="m")
+    assert message == f"requests must be a list of {{'custom_id', 'body'}} objects, got {kind}"
+
+
+@pytest.mark.parametrize(("value", "kind"), [(None, "null"), (5, "a number")])
+def test_requests_that_are_not_iterable_are_an_input_error(value: Any, kind: str) -> None:
+    message = _error(prepare_requests, value, endpoint=CHAT, model="m")
+    assert message == f"requests must be a list of {{'custom_id', 'body'}} objects, got {kind}"
+
+
+def test_a_generator_of_requests_is_accepted() -> None:
+    prepared = prepare_requests((_req(str(i)) for i in range(3)), endpoint=CHAT, model="m")
+    assert isinstance(prepared, InlineInput)
+    assert [r["custom_id"] for r in prepared.requests] == ["0", "1", "2"]
+
+
+def test_too_many_requests_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_input, "MAX_REQUESTS_PER_JOB", 3)
+    ok = prepare_requests([_req(str(i)) for i in range(3)], endpoint=CHAT, model="m")
+    assert ok.request_count == 3
+    message = _error(prepare_requests, [_req(str(i)) for i in range(4)], endpoint=CHAT, model="m")
+    assert message == (
+        "invalid batch input (1 problems):\n"
+        "requests: 4 requests; one batch job takes at most 3: split the input into several jobs"
+    )
+
+
+def test_too_many_requests_is_listed_even_among_many_other_problems(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batch_input, "MAX_REQUESTS_PER_JOB", 3)
+    message = _error(prepare_requests, [{"body": BODY}] * 30, endpoint=CHAT, model="m")
+    lines = message.splitlines()
+    assert lines[0] == "invalid batch input (31 problems):"
+    assert lines[1] == (
+        "requests: 30 requests; one batch job takes at most 3: split the input into several jobs"
+    )
+    assert lines[-1] == "(and 10 more problems)"
+
+
+def test_too_many_requests_uses_thousands_separators(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_input, "MAX_REQUESTS_PER_JOB", 999)
+    message = _error(
+        prepare_requests, [_req(str(i)) for i in range(1001)], endpoint=CHAT, model="m"
+    )
+    assert "1,001 requests; one batch job takes at most 999" in message
+
+
+def test_assign_custom_ids_uses_positions() -> None:
+    prepared = prepare_requests(
+        [{"body": BODY}, _req("mine"), {"body": {"input": "z"}}],
+        endpoint=CHAT,
+        model="m",
+        assign_custom_ids=True,
+    )
+    assert isinstance(prepared, InlineInput)
+    assert [r["custom_id"] for r in prepared.requests] == ["0", "mine", "2"]
+
+
+def test_assigned_id_that_collides_with_a_given_one_is_a_duplicate() -> None:
+    message = _error(
+        prepare_requests,
+        [_req("1"), {"body": BODY}],
+        endpoint=CHAT,
+        model="m",
+        assign_custom_ids=True,
+    )
+    assert 'requests[1]: custom_id "1" repeats [0]' in message
+
+
+def test_assign_custom_ids_still_checks_given_ids() -> None:
+    message = _error(
+        prepare_requests,
+        [{"custom_id": 3, "body": BODY}],
+        endpoint=CHAT,
+        model="m",
+        assign_custom_ids=True,
+    )
+    assert '"custom_id" must be a non-empty string, got 3' in message
+
+
+def test_inline_input_does_not_alias_the_callers_objects() -> None:
+    original = _req("a")
+    prepared = prepare_requests([original], endpoint=CHAT, model="m")
+    assert isinstance(prepared, InlineInput)
+    prepared.requests[0]["body"]["max_tokens"] = 999
+    assert original["body"]["max_tokens"] == 8
+
+
+# ---------------------------------------------------------------- more than the inline limit
+
+
+def test_more_than_the_inline_limit_becomes_a_temporary_jsonl(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 5)
+    at_limit = prepare_requests([_req(str(i)) for i in range(5)], endpoint=CHAT, model="m")
+    assert isinstance(at_limit, InlineInput)
+
+    requests = [_req(str(i)) for i in range(6)]
+    prepared = prepare_requests(requests, endpoint=CHAT, model="m")
+    assert isinstance(prepared, FileInput)
+    assert prepared.temporary is True
+    assert prepared.request_count == 6
+    assert prepared.filename == "requests.jsonl"
+    assert prepared.path.parent == tmp_path / "tmp"
+    content = prepared.path.read_bytes()
+    assert prepared.size == len(content)
+    lines = content.decode().splitlines()
+    assert len(lines) == 6
+    assert [json.loads(line) for line in lines] == requests
+    assert lines[0] == canonical_json(requests[0])
+
+
+def test_fingerprint_is_the_same_inline_or_as_a_temporary_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    requests = [_req(str(i)) for i in range(6)]
+    inline = prepare_requests(requests, endpoint=CHAT, model="m")
+    monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 5)
+    as_file = prepare_requests(requests, endpoint=CHAT, model="m")
+    assert isinstance(as_file, FileInput)
+    assert inline.fingerprint == as_file.fingerprint
+
+
+def test_temporary_jsonl_over_the_size_limit_is_refused_and_removed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 1)
+    monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 50)
+    message = _error(prepare_requests, [_req("a"), _req("b")], endpoint=CHAT, model="m")
+    assert message.startswith("requests is ")
+    assert "bytes; the Files API takes at most 50 bytes (512 MB) per file" in message
+    assert "split it into several files" in message
+    assert _leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- fingerprints
+
+
+def _fingerprint(
+    requests: list[dict[str, Any]], endpoint: str = CHAT, model: str | None = "m"
+) -> str:
+    return prepare_requests(requests, endpoint=endpoint, model=model).fingerprint
+
+
+def test_fingerprint_is_stable_and_ignores_key_order() -> None:
+    first = _fingerprint([_req("a"), _req("b")])
+    assert first == _fingerprint([_req("a"), _req("b")])
+    reordered = [{"body": dict(reversed(list(BODY.items()))), "custom_id": "a"}, _req("b")]
+    assert first == _fingerprint(reordered)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"endpoint": "/v1/embeddings"},
+        {"model": "other"},
+        {"model": None},
+        {"requests": [_req("a"), _req("c")]},
+        {"requests": [_req("a"), _req("b", max_tokens=9)]},
+        {"requests": [_req("a"), _req("b", messages=[{"role": "user", "content": "ho"}])]},
+        {"requests": [_req("b"), _req("a")]},
+        {"requests": [_req("a")]},
+        {"requests": [_req("a"), _req("b"), _req("c")]},
+        {"requests": [_req("a"), {**_req("b"), "extra": 1}]},
+    ],
+)
+def test_fingerprint_changes_with_any_change(change: dict[str, Any]) -> None:
+    base = {"requests": [_req("a"), _req("b")], "endpoint": CHAT, "model": "m"}
+    changed = {**base, **change}
+    assert _fingerprint(**base) != _fingerprint(**changed)  # type: ignore[arg-type]
+
+
+def test_fingerprint_of_a_file_equals_the_same_requests_inline(tmp_path: Path) -> None:
+    requests = [_req("a"), _req("b")]
+    path = _write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in requests])
+    assert prepare_file(path, endpoint=CHAT, model="m").fingerprint == _fingerprint(requests)
+
+
+# ---------------------------------------------------------------- JSONL files
+
+
+def test_valid_local_file_is_used_as_it_is(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req("a")), json.dumps(_req("b"))])
+    prepared = prepare_file(path, endpoint=CHAT, model="m")
+    assert prepared.path == path
+    assert prepared.temporary is False
+    assert prepared.request_count == 2
+    assert prepared.size == path.stat().st_size
+    assert prepared.filename == "in.jsonl"
+    assert _leftovers(tmp_path) == []
+
+
+def test_string_paths_and_file_urls_are_local(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req("a"))])
+    by_str = prepare_file(str(path), endpoint=CHAT, model="m")
+    by_url = prepare_file(f"file://{path}", endpoint=CHAT, model="m")
+    assert by_str.path == by_url.path == path
+    assert by_url.temporary is False
+    assert by_url.filename == "in.jsonl"
+
+
+def test_file_problems_name_file_and_line(tmp_path: Path) -> None:
+    path = _write_lines(
+        tmp_path / "requests.jsonl",
+        [
+            json.dumps(_req("a1")),
+            "",
+            "{not json",
+            "[1, 2]",
+            json.dumps({"custom_id": "b"}),
+            json.dumps({"custom_id": "b", "body": 5}),
+            json.dumps({"body": BODY}),
+            json.dumps({"custom_id": 12, "body": BODY}),
+            json.dumps(_req("a1")),
+            "   ",
+        ],
+    )
+    message = _error(prepare_file, path, endpoint=CHAT, model="m")
+    assert message.splitlines() == [
+        "invalid batch input (9 problems):",
+        "requests.jsonl line 2: empty line (remove blank lines from the JSONL)",
+        "requests.jsonl line 3: not valid JSON (Expecting property name enclosed in double quotes)",
+        "requests.jsonl line 4: expected a JSON object, got a list",
+        'requests.jsonl line 5: missing "body" (the request payload)',
+        'requests.jsonl line 6: "body" must be a JSON object, got a number',
+        'requests.jsonl line 7: missing "custom_id" (give every request a unique one, or set '
+        "assign_custom_ids=True to use each request's position)",
+        'requests.jsonl line 8: "custom_id" must be a non-empty string, got 12',
+        'requests.jsonl line 9: custom_id "a1" repeats line 1',
+        "requests.jsonl line 10: empty line (remove blank lines from the JSONL)",
+    ]
+
+
+def test_duplicate_in_a_file_names_the_first_line(tmp_path: Path) -> None:
+    lines = [json.dumps(_req(f"r{i}")) for i in range(12)] + [json.dumps(_req("r2"))]
+    path = _write_lines(tmp_path / "requests.jsonl", lines)
+    message = _error(prepare_file, path, endpoint=CHAT, model="m")
+    assert 'requests.jsonl line 13: custom_id "r2" repeats line 3' in message
+
+
+def test_non_utf8_line_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(json.dumps(_req("a")).encode() + b'\n{"custom_id": "\xff"}\n')
+    message = _error(prepare_file, path, endpoint=CHAT, model="m")
+    assert "in.jsonl line 2: not valid JSON (not UTF-8 text)" in message
+
+
+def test_crlf_line_endings_and_a_missing_final_newline_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(json.dumps(_req("a")).encode() + b"\r\n" + json.dumps(_req("b")).encode())
+    assert prepare_file(path, endpoint=CHAT, model="m").request_count == 2
+
+
+def test_empty_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    assert _error(prepare_file, path, endpoint=CHAT, model="m") == (
+        "empty.jsonl: no requests: the batch is empty"
+    )
+
+
+def test_file_with_too_many_requests_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch_input, "MAX_REQUESTS_PER_JOB", 2)
+    path = _write_lines(tmp_path / "big.jsonl", [json.dumps(_req(str(i))) for i in range(3)])
+    message = _error(prepare_file, path, endpoint=CHAT, model="m")
+    assert "big.jsonl: 3 requests; one batch job takes at most 2" in message
+
+
+def test_file_larger_than_the_limit_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"not even json\n" * 10)  # size is checked before any line is read
+    monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 100)
+    message = _error(prepare_file, path, endpoint=CHAT, model="m")
+    assert message == (
+        "big.jsonl is 140 bytes; the Files API takes at most 100 bytes (512 MB) per file: "
+        "split it into several files"
+    )
+
+
+def test_file_at_the_size_limit_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req("a"))])
+    monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", path.stat().st_size)
+    assert prepare_file(path, endpoint=CHAT, model="m").request_count == 1
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.jsonl"
+    message = _error(prepare_file, missing, endpoint=CHAT, model="m")
+    assert message == f"input_path {str(missing)!r} does not exist or is not a file"
+    assert "is not a file" in _error(prepare_file, tmp_path, endpoint=CHAT, model="m")
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/in.jsonl", "https://example.com/in.jsonl"])
+def test_url_strings_are_refused_with_the_object_storage_hint(url: str) -> None:
+    message = _error(prepare_file, url, endpoint=CHAT, model="m")
+    assert message == (
+        f"input_path {url!r} is a URL: pass an airflow.sdk.ObjectStoragePath for remote storage"
+    )
+
+
+@pytest.mark.parametrize(("value", "kind"), [(None, "null"), (12, "a number")])
+def test_something_that_is_not_a_path_is_refused(value: Any, kind: str) -> None:
+    message = _error(prepare_file, value, endpoint=CHAT, model="m")
+    assert message == f"input_path must be a path or an ObjectStoragePath, got {kind}"
+
+
+def test_assign_custom_ids_writes_a_normalized_temporary_copy(tmp_path: Path) -> None:
+    path = _write_lines(
+        tmp_path / "in.jsonl",
+        [
+            json.dumps({"body": BODY}),
+            json.dumps({"body": {"b": 1, "a": 2}, "custom_id": "given"}),
+            json.dumps({"body": {"input": "x"}}),
+        ],
+    )
+    before = path.read_bytes()
+    prepared = prepare_file(path, endpoint=CHAT, model="m", assign_custom_ids=True)
+    assert prepared.temporary is True
+    assert prepared.path != path
+    assert prepared.path.parent == tmp_path / "tmp"
+    assert prepared.filename == "in.jsonl"
+    assert prepared.request_count == 3
+    assert path.read_bytes() == before  # the user's file is left alone
+    copied = prepared.path.read_text(encoding="utf-8").splitlines()
+    assert copied == [
+        canonical_json({"custom_id": "0", "body": BODY}),
+        canonical_json({"custom_id": "given", "body": {"a": 2, "b": 1}}),
+        canonical_json({"custom_id": "2", "body": {"input": "x"}}),
+    ]
+    assert prepared.size == prepared.path.stat().st_size
+    inline = prepare_requests([json.loads(line) for line in copied], endpoint=CHAT, model="m")
+    assert prepared.fingerprint == inline.fingerprint
+
+
+def test_invalid_file_with_assign_custom_ids_leaves_no_temporary_copy(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "in.jsonl", [json.dumps({"body": BODY}), "oops"])
+    message = _error(prepare_file, path, endpoint=CHAT, model="m", assign_custom_ids=True)
+    assert "in.jsonl line 2: not valid JSON" in message
+    assert _leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- ObjectStoragePath
+
+
+def test_local_object_storage_path_is_validated_in_place(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req("a")), json.dumps(_req("b"))])
+    prepared = prepare_file(ObjectStoragePath(f"file://{path}"), endpoint=CHAT, model="m")
+    assert prepared.path == path
+    assert prepared.temporary is False
+    assert prepared.request_count == 2
+    assert prepared.filename == "in.jsonl"
+
+
+def test_local_object_storage_path_with_errors_names_file_and_line(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "data.jsonl", [json.dumps(_req("a")), json.dumps(_req("a"))])
+    message = _error(prepare_file, ObjectStoragePath(f"file://{path}"), endpoint=CHAT, model="m")
+    assert 'data.jsonl line 2: custom_id "a" repeats line 1' in message
+
+
+@pytest.fixture
+def memory_store() -> Iterator[str]:
+    """An in-memory object store registered for the ``memory://`` scheme."""
+    from airflow.sdk.io import attach
+    from airflow.sdk.io.store import _STORE_CACHE
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    had = _STORE_CACHE.pop("memory", None)
+    fs = MemoryFileSystem()
+    attach("memory", fs=fs)
+    folder = f"bucket-{id(fs)}"
+    yield folder
+    if fs.exists(f"/{folder}"):
+        fs.rm(f"/{folder}", recursive=True)
+    _STORE_CACHE.pop("memory", None)
+    if had is not None:
+        _STORE_CACHE["memory"] = had
+
+
+def test_remote_object_storage_path_is_validated_and_copied(
+    memory_store: str, tmp_path: Path
+) -> None:
+    remote = ObjectStoragePath(f"memory://{memory_store}/batch/requests.jsonl")
+    lines = [json.dumps(_req("a")), json.dumps({"body": BODY, "custom_id": "b"})]
+    remote.write_bytes("".join(line + "\n" for line in lines).encode())
+    prepared = prepare_file(remote, endpoint=CHAT, model="m")
+    assert prepared.temporary is True
+    assert prepared.path.parent == tmp_path / "tmp"
+    assert prepared.filename == "requests.jsonl"
+    assert prepared.request_count == 2
+    assert prepared.path.read_text(encoding="utf-8").splitlines() == [
+        canonical_json(_req("a")),
+        canonical_json(_req("b")),
+    ]
+    assert prepared.size == prepared.path.stat().st_size
+    assert prepared.fingerprint == _fingerprint([_req("a"), _req("b")])
+
+
+def test_remote_object_storage_path_with_errors_leaves_no_copy(
+    memory_store: str, tmp_path: Path
+) -> None:
+    remote = ObjectStoragePath(f"memory://{memory_store}/bad.jsonl")
+    remote.write_bytes(b'{"custom_id": "a", "body": {}}\n{"custom_id": "a", "body": {}}\n')
+    message = _error(prepare_file, remote, endpoint=CHAT, model="m")
+    assert 'bad.jsonl line 2: custom_id "a" repeats line 1' in message
+    assert _leftovers(tmp_path) == []
+
+
+def test_remote_object_storage_path_over_the_size_limit_is_refused(
+    memory_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote = ObjectStoragePath(f"memory://{memory_store}/big.jsonl")
+    remote.write_bytes(("\n".join(json.dumps(_req(str(i))) for i in range(5)) + "\n").encode())
+    monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 100)
+    message = _error(prepare_file, remote, endpoint=CHAT, model="m")
+    assert message.startswith("big.jsonl is ")
+    assert "the Files API takes at most 100 bytes" in message
+    assert _leftovers(tmp_path) == []
+
+
+def test_missing_remote_object_storage_path_is_refused(memory_store: str, tmp_path: Path) -> None:
+    remote = ObjectStoragePath(f"memory://{memory_store}/missing.jsonl")
+    message = _error(prepare_file, remote, endpoint=CHAT, model="m")
+    assert message == f"input_path {str(remote)!r} does not exist or is not a file"
+    assert _leftovers(tmp_path) == []
+
+
+class _UnreadableRemote:
+    """A remote path that exists but cannot be opened."""
+
+    protocol = "s3"
+    name = "in.jsonl"
+
+    def is_file(self) -> bool:
+        return True
+
+    def open(self, mode: str = "rb") -> Any:
+        raise PermissionError("access denied")
+
+    def __str__(self) -> str:
+        return "s3://bucket/in.jsonl"
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_unreadable_remote_path_leaves_no_copy_and_no_open_descriptor(tmp_path: Path) -> None:
+    open_before = len(list(Path("/proc/self/fd").iterdir()))
+    with pytest.raises(PermissionError, match="access denied"):
+        prepare_file(_UnreadableRemote(), endpoint=CHAT, model="m")
+    assert _leftovers(tmp_path) == []
+    assert len(list(Path("/proc/self/fd").iterdir())) == open_before
+
+
+def test_remote_object_storage_path_with_assigned_ids(memory_store: str) -> None:
+    remote = ObjectStoragePath(f"memory://{memory_store}/in.jsonl")
+    remote.write_bytes(b'{"body": {"input": "x"}}\n{"body": {"input": "y"}}\n')
+    prepared = prepare_file(remote, endpoint="/v1/embeddings", model="m", assign_custom_ids=True)
+    ids = [json.loads(line)["custom_id"] for line in prepared.path.read_text().splitlines()]
+    assert ids == ["0", "1"]
+
+
+# ---------------------------------------------------------------- uploaded file ids
+
+
+def test_file_ids_are_accepted() -> None:
+    prepared = prepare_file_ids(("f1", "f2"), endpoint=CHAT, model="m")
+    assert isinstance(prepared, UploadedInput)
+    assert prepared.file_ids == ["f1", "f2"]
+    assert (
+        prepared.fingerprint == prepare_file_ids(["f1", "f2"], endpoint=CHAT, model="m").fingerprint
+    )
+    assert (
+        prepared.fingerprint != prepare_file_ids(["f2", "f1"], endpoint=CHAT, model="m").fingerprint
+    )
+    assert (
+        prepared.fingerprint
+        != prepare_file_ids(["f1", "f2"], endpoint=CHAT, model=None).fingerprint
+    )
+    assert (
+        prepared.fingerprint
+        != prepare_file_ids(["f1", "f2"], endpoint="/v1/embeddings", model="m").fingerprint
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("f1", "input_files must be a list of file ids, got a string"),
+        (None, "input_files must be a list of file ids, got null"),
+        (3, "input_files must be a list of file ids, got a number"),
+        ([], "input_files is empty: give at least one file id"),
+        (["f1", ""], "input_files[1] must be a non-empty file id string, got ''"),
+        (["  "], "input_files[0] must be a non-empty file id string, got '  '"),
+        (["f1", 5], "input_files[1] must be a non-empty file id string, got 5"),
+        ([None], "input_files[0] must be a non-empty file id string, got None"),
+    ],
+)
+def test_bad_file_ids_are_refused(value: Any, expected: str) -> None:
+    assert _error(prepare_file_ids, value, endpoint=CHAT, model="m") == expected
+
+
+def test_input_errors_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="input_files is empty"):
+        prepare_file_ids([], endpoint=CHAT, model=None)

@@ -1,0 +1,265 @@
+"""The one decision on an ended job, and the trigger event shapes that carry it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from airflow_provider_mistral_batch.exceptions import MistralBatchError
+from airflow_provider_mistral_batch.job_outcome import (
+    JobVerdict,
+    TriggerEventPayload,
+    job_snapshot,
+    job_summary,
+    judge_job,
+    make_event,
+    parse_event,
+)
+from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+
+JOB_ID = "0b5c1f6e-8a9d-4d0e-9f51-2a3b4c5d6e7f"
+
+
+def make_job(**changes: Any) -> BatchJob:
+    fields: dict[str, Any] = {
+        "id": JOB_ID,
+        "input_files": ["f1"],
+        "endpoint": "/v1/chat/completions",
+        "model": "mistral-small-latest",
+        "errors": [],
+        "status": "SUCCESS",
+        "created_at": 1_700_000_000,
+        "total_requests": 1000,
+        "completed_requests": 1000,
+        "succeeded_requests": 1000,
+        "failed_requests": 0,
+        "output_file": "out-1",
+        "error_file": None,
+    }
+    fields.update(changes)
+    return BatchJob.model_validate(fields)
+
+
+# ---------------------------------------------------------------- judge_job
+
+
+def test_success_without_failures_passes() -> None:
+    verdict = judge_job(make_job())
+    assert verdict == JobVerdict(
+        True,
+        f"Mistral batch job {JOB_ID} succeeded (1,000 succeeded, 0 failed of 1,000 requests)",
+    )
+
+
+def test_failed_job_fails_and_lists_its_errors() -> None:
+    job = make_job(
+        status="FAILED",
+        errors=[{"message": "file f1 not found", "count": 1}, {"message": "bad line", "count": 3}],
+        total_requests=0,
+        completed_requests=0,
+        succeeded_requests=0,
+    )
+    verdict = judge_job(job)
+    assert verdict.succeeded is False
+    assert verdict.warning is None
+    assert verdict.message == (
+        f"Mistral batch job {JOB_ID} ended FAILED: file f1 not found (x1); bad line (x3) "
+        "(0 succeeded, 0 failed of 0 requests)"
+    )
+
+
+def test_failed_job_without_errors_has_no_reason_part() -> None:
+    verdict = judge_job(make_job(status="FAILED"))
+    assert verdict.message == (
+        f"Mistral batch job {JOB_ID} ended FAILED (1,000 succeeded, 0 failed of 1,000 requests)"
+    )
+
+
+@pytest.mark.parametrize("status", ["TIMEOUT_EXCEEDED", "CANCELLED", "CANCELLATION_REQUESTED"])
+def test_other_ends_fail(status: str) -> None:
+    job = make_job(
+        status=status, completed_requests=400, succeeded_requests=390, failed_requests=10
+    )
+    verdict = judge_job(job, max_failed_ratio=1.0)
+    assert verdict.succeeded is False
+    assert verdict.message.startswith(f"Mistral batch job {JOB_ID} ended {status} ")
+    assert verdict.message.endswith("(390 succeeded, 10 failed of 1,000 requests)")
+
+
+def test_unknown_status_never_passes() -> None:
+    job = make_job(status="FINISHED_SOMEHOW")
+    assert job.status.is_known is False
+    verdict = judge_job(job)
+    assert verdict.succeeded is False
+    assert "ended FINISHED_SOMEHOW" in verdict.message
+
+
+def test_failed_requests_only_warn_by_default() -> None:
+    job = make_job(succeeded_requests=960, failed_requests=40, error_file="err-1")
+    verdict = judge_job(job)
+    assert verdict.succeeded is True
+    assert verdict.message == (
+        f"Mistral batch job {JOB_ID} succeeded (960 succeeded, 40 failed of 1,000 requests)"
+    )
+    assert verdict.warning == (
+        f"40 requests of Mistral batch job {JOB_ID} failed; see error_file err-1"
+    )
+
+
+def test_zero_ratio_fails_on_any_failed_request() -> None:
+    job = make_job(succeeded_requests=999, failed_requests=1, error_file="err-1")
+    verdict = judge_job(job, max_failed_ratio=0.0)
+    assert verdict.succeeded is False
+    assert verdict.message == (
+        f"Mistral batch job {JOB_ID} succeeded but 0.1% of its requests failed, above "
+        "max_failed_ratio=0.0% (999 succeeded, 1 failed of 1,000 requests); see error_file err-1"
+    )
+    assert judge_job(make_job(), max_failed_ratio=0.0).succeeded is True
+
+
+def test_ratio_boundary_is_inclusive() -> None:
+    at = make_job(succeeded_requests=500, failed_requests=500, error_file="e")
+    above = make_job(succeeded_requests=499, failed_requests=501, error_file="e")
+    at_verdict = judge_job(at, max_failed_ratio=0.5)
+    assert at_verdict.succeeded is True
+    assert at_verdict.warning is not None
+    assert "500 requests of Mistral batch job" in at_verdict.warning
+    above_verdict = judge_job(above, max_failed_ratio=0.5)
+    assert above_verdict.succeeded is False
+    assert "50.1% of its requests failed, above max_failed_ratio=50.0%" in above_verdict.message
+
+
+def test_ratio_with_no_total_does_not_divide_by_zero() -> None:
+    job = make_job(total_requests=0, completed_requests=0, succeeded_requests=0, failed_requests=2)
+    assert judge_job(job, max_failed_ratio=0.5).succeeded is False
+
+
+def test_all_requests_failed_but_job_success_with_ratio_one_passes_with_warning() -> None:
+    job = make_job(succeeded_requests=0, failed_requests=1000, error_file="e")
+    verdict = judge_job(job, max_failed_ratio=1.0)
+    assert verdict.succeeded is True
+    assert verdict.warning is not None
+
+
+# ---------------------------------------------------------------- summaries and snapshots
+
+
+def test_job_summary_is_small_and_json_safe() -> None:
+    job = make_job(succeeded_requests=990, failed_requests=10, error_file="err-1")
+    summary = job_summary(job)
+    assert summary == {
+        "job_id": JOB_ID,
+        "status": "SUCCESS",
+        "output_file": "out-1",
+        "error_file": "err-1",
+        "total_requests": 1000,
+        "succeeded_requests": 990,
+        "failed_requests": 10,
+    }
+    assert type(summary["status"]) is str
+    assert json.loads(json.dumps(summary)) == summary
+
+
+def test_job_snapshot_drops_outputs_and_is_plain_data() -> None:
+    job = make_job(outputs=[{"custom_id": "a", "response": {"status_code": 200}}])
+    snapshot = job_snapshot(job)
+    assert "outputs" not in snapshot
+    assert snapshot["id"] == JOB_ID
+    assert snapshot["status"] == "SUCCESS"
+    assert json.loads(json.dumps(snapshot)) == snapshot
+    assert BatchJob.model_validate(snapshot).status is BatchJobStatus.SUCCESS
+
+
+# ---------------------------------------------------------------- events
+
+
+def test_make_event_round_trips_through_parse_event() -> None:
+    job = make_job()
+    event = make_event("terminal", JOB_ID, job)
+    assert event == {"kind": "terminal", "job_id": JOB_ID, "job": job_snapshot(job), "message": ""}
+    assert json.loads(json.dumps(event)) == event
+    parsed = parse_event(event)
+    assert isinstance(parsed, TriggerEventPayload)
+    assert parsed.kind == "terminal"
+    assert parsed.job_id == JOB_ID
+    assert parsed.job is not None
+    assert parsed.job.status is BatchJobStatus.SUCCESS
+    assert parsed.job.outputs is None
+
+
+@pytest.mark.parametrize("kind", ["timeout", "error"])
+def test_timeout_and_error_events_may_carry_no_job(kind: Any) -> None:
+    event = make_event(kind, JOB_ID, None, "gave up")
+    parsed = parse_event(event)
+    assert (parsed.kind, parsed.job, parsed.message) == (kind, None, "gave up")
+
+
+def test_timeout_event_with_a_running_job_is_accepted() -> None:
+    job = make_job(status="CANCELLATION_REQUESTED")
+    parsed = parse_event(make_event("timeout", JOB_ID, job, "deadline passed"))
+    assert parsed.job is not None
+    assert parsed.job.status is BatchJobStatus.CANCELLATION_REQUESTED
+
+
+def test_make_event_refuses_an_unknown_kind() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        make_event("done", JOB_ID, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("event", [None, "terminal", ["terminal", JOB_ID], 42])
+def test_parse_event_refuses_non_dicts(event: Any) -> None:
+    with pytest.raises(MistralBatchError) as caught:
+        parse_event(event)
+    assert str(caught.value) == f"unexpected trigger event {event!r}: expected a dict"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"kind": "finished", "job_id": JOB_ID},
+        {"kind": "error"},
+        {"job_id": JOB_ID},
+        {"kind": "error", "job_id": None},
+        {"kind": "error", "job_id": 12},
+        {"kind": "terminal", "job_id": JOB_ID, "job": {"id": JOB_ID}},
+        {"kind": "terminal", "job_id": JOB_ID, "job": "SUCCESS"},
+    ],
+)
+def test_parse_event_refuses_other_shapes(event: dict[str, Any]) -> None:
+    with pytest.raises(MistralBatchError, match="unexpected trigger event"):
+        parse_event(event)
+
+
+def test_parse_event_refuses_terminal_without_a_job() -> None:
+    event = make_event("error", JOB_ID, None)
+    event["kind"] = "terminal"
+    with pytest.raises(MistralBatchError) as caught:
+        parse_event(event)
+    assert str(caught.value).startswith(
+        f"trigger event for job {JOB_ID} says the job ended but carries no ended job"
+    )
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "QUEUED", "CANCELLATION_REQUESTED", "NEW_THING"])
+def test_parse_event_refuses_terminal_with_a_job_still_running(status: str) -> None:
+    event = make_event("timeout", JOB_ID, make_job(status=status))
+    event["kind"] = "terminal"
+    with pytest.raises(MistralBatchError, match="says the job ended but carries no ended job"):
+        parse_event(event)
+
+
+def test_parse_event_refuses_a_job_that_is_not_the_events_job() -> None:
+    event = make_event("terminal", JOB_ID, make_job())
+    event["job_id"] = "another-job"
+    with pytest.raises(MistralBatchError) as caught:
+        parse_event(event)
+    assert str(caught.value) == f"trigger event for job another-job carries another job, {JOB_ID}"
+
+
+def test_parse_event_errors_are_airflow_exceptions() -> None:
+    from airflow.sdk.exceptions import AirflowException
+
+    with pytest.raises(AirflowException):
+        parse_event({"kind": "nope"})
