@@ -38,7 +38,7 @@ def finish_with_job(
     """Push the result files, then succeed with the job's summary or fail with the reason.
 
     A CANCELLED job or a SUCCESS job with too many failed requests fails without retries (a
-    retry cannot change it); FAILED, TIMEOUT_EXCEEDED or an unknown status fail normally.
+    retry cannot change it); FAILED or TIMEOUT_EXCEEDED fail normally, so retries apply.
     """
     push_result_files(context, job)
     verdict = judge_job(job, max_failed_ratio)

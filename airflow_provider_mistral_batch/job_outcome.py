@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from airflow_provider_mistral_batch.exceptions import MistralBatchError
+from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
 from airflow_provider_mistral_batch.models import BatchJob
 
 EventKind = Literal["terminal", "timeout", "error"]
@@ -29,6 +29,20 @@ class JobVerdict:
     succeeded: bool
     message: str
     warning: str | None = None
+
+
+def check_wait_options(
+    task_id: str, *, max_failed_ratio: float | None = None, poll_interval: float | None = None
+) -> None:
+    """Refuse, when the DAG is parsed, waiting options no job could satisfy."""
+    if max_failed_ratio is not None and not 0.0 <= max_failed_ratio <= 1.0:
+        raise MistralBatchInputError(
+            f"{task_id}: max_failed_ratio must be between 0.0 and 1.0, got {max_failed_ratio}"
+        )
+    if poll_interval is not None and not poll_interval > 0:
+        raise MistralBatchInputError(
+            f"{task_id}: poll_interval must be positive, got {poll_interval}"
+        )
 
 
 def judge_job(job: BatchJob, max_failed_ratio: float | None = None) -> JobVerdict:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from emulator_common import API_KEY, emulator_process  # noqa: E402
+from emulator_common import API_KEY, emulator_process
 
 
 def _rss_mb() -> float:
@@ -68,12 +68,14 @@ def main() -> int:
         tracemalloc.stop()
         rss_end = _rss_mb()
     assert (workdir / "copy.jsonl").stat().st_size == size
-    print(
-        f"upload:   {upload_s:.1f} s, {size / 1e6 / upload_s:.0f} MB/s, peak Python memory {upload_peak / 1e6:.1f} MB"
-    )
-    print(
-        f"download: {download_s:.1f} s, {size / 1e6 / download_s:.0f} MB/s, peak Python memory {download_peak / 1e6:.1f} MB"
-    )
+    for step, seconds, peak in (
+        ("upload", upload_s, upload_peak),
+        ("download", download_s, download_peak),
+    ):
+        print(
+            f"{step + ':':<9} {seconds:.1f} s, {size / 1e6 / seconds:.0f} MB/s, "
+            f"peak Python memory {peak / 1e6:.1f} MB"
+        )
     print(f"RSS growth over both: {rss_end - rss_start:.0f} MB")
     return 0
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from emulator_common import API_KEY, emulator_process  # noqa: E402
+from emulator_common import API_KEY, emulator_process
 
 
 def _rss_mb() -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -27,8 +29,8 @@ from airflow_provider_mistral_batch.completion import (
     finish_with_job,
 )
 from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
-from airflow_provider_mistral_batch.job_outcome import job_summary
+from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
+from airflow_provider_mistral_batch.job_outcome import check_wait_options, job_summary
 from airflow_provider_mistral_batch.job_watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
@@ -83,9 +85,14 @@ class MistralBatchOperator(BaseOperator):
     ``error_file``, and the return value ``{"job_id", "status", "output_file", "error_file",
     "total_requests", "succeeded_requests", "failed_requests"}``.
 
-    A job that ends FAILED, TIMEOUT_EXCEEDED or CANCELLED (or in a status this provider does
-    not know) fails the task. Failed requests inside a SUCCESS job only log a warning unless
-    ``max_failed_ratio`` is set.
+    Only a SUCCESS job lets the task succeed: FAILED, TIMEOUT_EXCEEDED or CANCELLED fail it. A
+    status this provider does not know counts neither as ended nor as success: the task keeps
+    waiting (up to ``wait_timeout``). Failed requests inside a SUCCESS job only log a warning
+    unless ``max_failed_ratio`` is set.
+
+    ``requests`` is a template field: a literal ``{{`` in a prompt given inline in the DAG file
+    is read as Jinja. Requests that come from XCom (e.g. a ``@task``'s return value) are not
+    rendered, so build prompts with braces in a task.
 
     :param endpoint: API endpoint of the requests, e.g. ``/v1/chat/completions`` (templated).
     :param input_files: ids of uploaded JSONL files (templated).
@@ -174,15 +181,9 @@ class MistralBatchOperator(BaseOperator):
                 f"{self.task_id}: timeout_hours must be between {TIMEOUT_HOURS_MIN} and "
                 f"{TIMEOUT_HOURS_MAX}, got {timeout_hours}"
             )
-        if max_failed_ratio is not None and not 0.0 <= max_failed_ratio <= 1.0:
-            raise MistralBatchInputError(
-                f"{self.task_id}: max_failed_ratio must be between 0.0 and 1.0, "
-                f"got {max_failed_ratio}"
-            )
-        if poll_interval <= 0:
-            raise MistralBatchInputError(
-                f"{self.task_id}: poll_interval must be positive, got {poll_interval}"
-            )
+        check_wait_options(
+            self.task_id, max_failed_ratio=max_failed_ratio, poll_interval=poll_interval
+        )
         self.endpoint = endpoint
         self.input_files = input_files
         self.requests = requests
@@ -258,13 +259,21 @@ class MistralBatchOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         """Validate, create (or reattach to) the job, then wait for it as configured."""
         try:
+            return self._execute(context)
+        except AirflowTaskTimeout:
+            # on_kill follows; the job must survive it for the retry to reattach.
+            self._execution_timed_out = True
+            raise
+
+    def _execute(self, context: Context) -> Any:
+        try:
             endpoint, metadata = self._checked_options()
             prepared = self._prepare_input(endpoint)
         except MistralBatchInputError as exc:
             # Bad input does not get better on retry.
             raise AirflowFailException(f"{self.task_id}: {exc}") from exc
         identity = task_identity(context)
-        key = task_key(identity, prepared.fingerprint)
+        key = task_key(identity, self._job_fingerprint(prepared.fingerprint, metadata))
         job = None if self.force_new_job else find_job_to_reattach(self.hook, key)
         if job is not None:
             self.log.info(
@@ -286,20 +295,21 @@ class MistralBatchOperator(BaseOperator):
         deadline = time.time() + self._wait_seconds()
         if self.deferrable:
             self._defer(job, deadline)
-        try:
-            job = wait_until_ended(
-                self.hook,
-                job,
-                poll_interval=self.poll_interval,
-                deadline=deadline,
-                log=self.log,
-                max_consecutive_errors=self.max_consecutive_errors,
-                cancel_on_deadline=self.cancel_on_deadline,
-            )
-        except AirflowTaskTimeout:
-            self._execution_timed_out = True
-            raise
+        job = wait_until_ended(
+            self.hook,
+            job,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            log=self.log,
+            max_consecutive_errors=self.max_consecutive_errors,
+            cancel_on_deadline=self.cancel_on_deadline,
+        )
         return finish_with_job(context, job, self.max_failed_ratio, self.log)
+
+    def _job_fingerprint(self, input_fingerprint: str, metadata: Mapping[str, str]) -> str:
+        """The input's fingerprint plus every other setting that shapes the job."""
+        settings = [input_fingerprint, self.agent_id, self.timeout_hours, sorted(metadata.items())]
+        return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
 
     def _wait_seconds(self) -> float:
         if self.wait_timeout is not None:
@@ -402,6 +412,7 @@ class MistralBatchCancelJobOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_wait_options(self.task_id, poll_interval=poll_interval)
         self.job_id = job_id
         self.mistral_conn_id = mistral_conn_id
         self.wait_for_cancellation = wait_for_cancellation
@@ -436,6 +447,8 @@ class MistralBatchCancelJobOperator(BaseOperator):
                     log=self.log,
                     cancel_on_deadline=False,
                 )
+            except MistralBatchError:
+                raise  # an API error while polling, not the wait running out
             except AirflowException as exc:
                 raise AirflowException(
                     f"Mistral batch job {self.job_id} did not end within {self.wait_timeout:.0f} s "

@@ -12,6 +12,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_mistral_batch._compat import conf
 from airflow_provider_mistral_batch.completion import finish_with_event, finish_with_job
 from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.job_outcome import check_wait_options
 from airflow_provider_mistral_batch.job_watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
@@ -29,9 +30,9 @@ class MistralBatchJobSensor(BaseSensorOperator):
     """Wait for a Mistral batch job (created anywhere) to end, then judge it like the operator.
 
     Pushes ``output_file`` and ``error_file`` to XCom and returns the job's summary. A job that
-    ends FAILED, TIMEOUT_EXCEEDED, CANCELLED or in an unknown status fails the task; failed
-    requests inside a SUCCESS job only warn unless ``max_failed_ratio`` is set. The sensor
-    never cancels the job it watches.
+    ends FAILED, TIMEOUT_EXCEEDED or CANCELLED fails the task; an unknown status counts as
+    not ended (never as success); failed requests inside a SUCCESS job only warn unless
+    ``max_failed_ratio`` is set. The sensor never cancels the job it watches.
 
     :param job_id: id of the job (templated).
     :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
@@ -59,6 +60,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
+        check_wait_options(self.task_id, max_failed_ratio=max_failed_ratio)
         self.job_id = job_id
         self.mistral_conn_id = mistral_conn_id
         self.deferrable = deferrable

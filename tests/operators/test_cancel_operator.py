@@ -1,0 +1,134 @@
+"""MistralBatchCancelJobOperator against the emulator."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
+from airflow_provider_mistral_batch.exceptions import (
+    MistralAuthenticationError,
+    MistralNotFoundError,
+)
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.models import BatchJobStatus
+from airflow_provider_mistral_batch.operators.batch import MistralBatchCancelJobOperator
+from tests.helpers import wait_for_terminal
+from tests.operators.support import CHAT, MODEL, FakeTaskInstance, capture_log, chat_requests
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def hook(conn: RunningEmulator) -> Iterator[MistralBatchHook]:
+    with MistralBatchHook("mistral_default") as made:
+        yield made
+
+
+@pytest.fixture
+def make_op(closing: Callable[[Any], Any]) -> Callable[..., MistralBatchCancelJobOperator]:
+    def make(job_id: str, **kwargs: Any) -> MistralBatchCancelJobOperator:
+        kwargs.setdefault("task_id", "cancel")
+        kwargs.setdefault("poll_interval", 0.05)
+        return closing(MistralBatchCancelJobOperator(job_id=job_id, **kwargs))
+
+    return make
+
+
+@pytest.fixture
+def queued_job(conn: RunningEmulator, hook: MistralBatchHook) -> str:
+    conn.update_config(queue_seconds=60)
+    return hook.create_batch_job(endpoint=CHAT, requests=chat_requests(2), model=MODEL).id
+
+
+def _cancels(conn: RunningEmulator, job_id: str) -> list[Any]:
+    return [r for r in conn.requests if r.path == f"/v1/batch/jobs/{job_id}/cancel"]
+
+
+def test_cancels_a_running_job(
+    make_op: Callable[..., MistralBatchCancelJobOperator],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+    queued_job: str,
+) -> None:
+    result = make_op(queued_job).execute({"ti": FakeTaskInstance()})
+    assert result["job_id"] == queued_job
+    assert result["status"] in ("CANCELLATION_REQUESTED", "CANCELLED")
+    assert len(_cancels(conn, queued_job)) == 1
+    assert wait_for_terminal(hook, queued_job).status == BatchJobStatus.CANCELLED
+
+
+def test_waits_for_the_cancellation_when_asked(
+    make_op: Callable[..., MistralBatchCancelJobOperator],
+    conn: RunningEmulator,
+    queued_job: str,
+) -> None:
+    op = make_op(queued_job, wait_for_cancellation=True)
+    log = capture_log(op)
+    result = op.execute({"ti": FakeTaskInstance()})
+    assert result["status"] == "CANCELLED"
+    assert f"Mistral batch job {queued_job} ended with status CANCELLED" in log.at("info")
+
+
+def test_an_ended_job_is_not_an_error(
+    make_op: Callable[..., MistralBatchCancelJobOperator],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+) -> None:
+    job_id = hook.create_batch_job(endpoint=CHAT, requests=chat_requests(2), model=MODEL).id
+    done = wait_for_terminal(hook, job_id)
+    op = make_op(job_id, wait_for_cancellation=True)
+    log = capture_log(op)
+    result = op.execute({"ti": FakeTaskInstance()})
+    assert result["status"] == "SUCCESS"
+    assert result["output_file"] == done.output_file
+    assert _cancels(conn, job_id) == []
+    assert log.at("info") == [
+        f"Mistral batch job {job_id} already ended with status SUCCESS; nothing to cancel"
+    ]
+
+
+def test_an_unknown_job_fails(
+    make_op: Callable[..., MistralBatchCancelJobOperator], conn: RunningEmulator
+) -> None:
+    unknown = str(uuid.uuid4())
+    with pytest.raises(MistralNotFoundError, match=unknown):
+        make_op(unknown).execute({"ti": FakeTaskInstance()})
+    assert _cancels(conn, unknown) == []
+
+
+def test_wait_timeout_while_waiting_for_the_cancellation(
+    make_op: Callable[..., MistralBatchCancelJobOperator], queued_job: str
+) -> None:
+    # The cancel answers CANCELLATION_REQUESTED; with no time to wait that is not an end.
+    op = make_op(queued_job, wait_for_cancellation=True, wait_timeout=0.0)
+    with pytest.raises(AirflowException) as info:
+        op.execute({"ti": FakeTaskInstance()})
+    assert str(info.value) == (
+        f"Mistral batch job {queued_job} did not end within 0 s of its cancellation: "
+        f"deadline passed while Mistral batch job {queued_job} was still CANCELLATION_REQUESTED"
+    )
+
+
+def test_an_api_error_while_waiting_is_not_reported_as_a_timeout(
+    make_op: Callable[..., MistralBatchCancelJobOperator],
+    conn: RunningEmulator,
+    queued_job: str,
+) -> None:
+    # Let the status check and the cancel through (zero delays), then refuse the first poll.
+    conn.set_faults(
+        [
+            Fault(kind="delay_before", delay_seconds=0.0, method="GET"),
+            Fault(kind="delay_before", delay_seconds=0.0, method="POST"),
+            Fault(kind="status", status_code=401, method="GET"),
+        ]
+    )
+    op = make_op(queued_job, wait_for_cancellation=True)
+    with pytest.raises(MistralAuthenticationError) as info:
+        op.execute({"ti": FakeTaskInstance()})
+    assert "did not end within" not in str(info.value)
+    assert len(_cancels(conn, queued_job)) == 1

@@ -1,0 +1,279 @@
+"""MistralBatchJobSensor: poke mode and deferrable mode, against the emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from airflow.sdk import PokeReturnValue
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
+
+from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
+from airflow_provider_mistral_batch.exceptions import MistralNotFoundError
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.job_outcome import make_event
+from airflow_provider_mistral_batch.links import MistralBatchJobLink
+from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
+from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+from tests.helpers import wait_for_terminal
+from tests.operators.support import (
+    CHAT,
+    MODEL,
+    FakeTaskInstance,
+    capture_log,
+    chat_requests,
+    job_data,
+)
+
+LINK_KEY = MistralBatchJobLink().xcom_key
+
+
+@pytest.fixture
+def hook(conn: RunningEmulator) -> Iterator[MistralBatchHook]:
+    with MistralBatchHook("mistral_default") as made:
+        yield made
+
+
+@pytest.fixture
+def make_sensor(closing: Callable[[Any], Any]) -> Callable[..., MistralBatchJobSensor]:
+    def make(job_id: str, **kwargs: Any) -> MistralBatchJobSensor:
+        kwargs.setdefault("task_id", "wait")
+        kwargs.setdefault("poke_interval", 0.05)
+        kwargs.setdefault("deferrable", False)
+        return closing(MistralBatchJobSensor(job_id=job_id, **kwargs))
+
+    return make
+
+
+def _create(hook: MistralBatchHook, n: int = 3) -> str:
+    return hook.create_batch_job(endpoint=CHAT, requests=chat_requests(n), model=MODEL).id
+
+
+def _wait_until(hook: MistralBatchHook, job_id: str, status: BatchJobStatus) -> None:
+    limit = time.monotonic() + 10
+    while hook.get_batch_job(job_id).status != status:
+        if time.monotonic() > limit:
+            pytest.fail(f"job {job_id} never reached {status}")
+        time.sleep(0.02)
+
+
+@pytest.mark.integration
+def test_poke_is_false_while_running_then_done_with_the_summary(
+    make_sensor: Callable[..., MistralBatchJobSensor],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+) -> None:
+    conn.update_config(requests_per_second=0.5)
+    job_id = _create(hook, 20)
+    _wait_until(hook, job_id, BatchJobStatus.RUNNING)
+    sensor = make_sensor(job_id)
+    log = capture_log(sensor)
+    ti = FakeTaskInstance()
+
+    assert sensor.poke({"ti": ti}) is False
+    assert sensor.poke({"ti": ti}) is False
+    assert ti.pushes == []
+    assert any(line.startswith(f"job {job_id}: RUNNING") for line in log.at("info"))
+
+    conn.update_config(requests_per_second=50_000.0)
+    done = wait_for_terminal(hook, job_id)
+    returned = sensor.poke({"ti": ti})
+    assert isinstance(returned, PokeReturnValue)
+    assert returned.is_done is True
+    assert returned.xcom_value == {
+        "job_id": job_id,
+        "status": "SUCCESS",
+        "output_file": done.output_file,
+        "error_file": None,
+        "total_requests": 20,
+        "succeeded_requests": 20,
+        "failed_requests": 0,
+    }
+    assert ti.pushed == {"output_file": done.output_file, "error_file": None}
+
+
+@pytest.mark.integration
+def test_execute_in_poke_mode_returns_the_summary_and_pushes_xcom(
+    make_sensor: Callable[..., MistralBatchJobSensor],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+) -> None:
+    conn.update_config(failing_custom_ids={"r0"})
+    job_id = _create(hook)
+    sensor = make_sensor(job_id)
+    log = capture_log(sensor)
+    ti = FakeTaskInstance()
+    result = sensor.execute({"ti": ti})
+    assert result["job_id"] == job_id
+    assert result["status"] == "SUCCESS"
+    assert result["failed_requests"] == 1
+    assert ti.pushed[LINK_KEY] == f"https://console.mistral.ai/build/batches/{job_id}"
+    assert ti.pushed["output_file"] == result["output_file"]
+    assert ti.pushed["error_file"] == result["error_file"] is not None
+    assert log.at("warning") == [
+        f"1 requests of Mistral batch job {job_id} failed; see error_file {result['error_file']}"
+    ]
+
+
+@pytest.mark.integration
+def test_a_failed_job_fails_the_sensor(
+    make_sensor: Callable[..., MistralBatchJobSensor], hook: MistralBatchHook
+) -> None:
+    missing = str(uuid.uuid4())
+    job = hook.create_batch_job(endpoint=CHAT, input_files=[missing], model=MODEL)
+    wait_for_terminal(hook, job.id)
+    ti = FakeTaskInstance()
+    with pytest.raises(AirflowException) as info:
+        make_sensor(job.id).poke({"ti": ti})
+    assert f"Mistral batch job {job.id} ended FAILED" in str(info.value)
+    assert ti.pushed == {"output_file": None, "error_file": None}
+
+
+@pytest.mark.integration
+def test_a_cancelled_job_fails_the_sensor(
+    make_sensor: Callable[..., MistralBatchJobSensor],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+) -> None:
+    conn.update_config(queue_seconds=60)
+    job_id = _create(hook)
+    hook.cancel_batch_job(job_id)
+    wait_for_terminal(hook, job_id)
+    sensor = make_sensor(job_id)
+    with pytest.raises(AirflowFailException, match=f"Mistral batch job {job_id} ended CANCELLED"):
+        sensor.execute({"ti": FakeTaskInstance()})
+
+
+@pytest.mark.integration
+def test_max_failed_ratio_fails_the_sensor(
+    make_sensor: Callable[..., MistralBatchJobSensor],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+) -> None:
+    conn.update_config(failing_custom_ids={"r0"})
+    job_id = _create(hook, 2)
+    wait_for_terminal(hook, job_id)
+    with pytest.raises(AirflowFailException, match="above max_failed_ratio"):
+        make_sensor(job_id, max_failed_ratio=0.1).poke({"ti": FakeTaskInstance()})
+
+
+@pytest.mark.integration
+def test_the_sensor_never_cancels_the_job(
+    make_sensor: Callable[..., MistralBatchJobSensor],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+) -> None:
+    conn.update_config(queue_seconds=60)
+    job_id = _create(hook)
+    sensor = make_sensor(job_id)
+    assert sensor.poke({"ti": FakeTaskInstance()}) is False
+    sensor.on_kill()
+    assert not [r for r in conn.requests if r.path.endswith("/cancel")]
+
+
+@pytest.mark.integration
+def test_a_transient_poll_error_is_tolerated(
+    make_sensor: Callable[..., MistralBatchJobSensor],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+) -> None:
+    job_id = _create(hook)
+    wait_for_terminal(hook, job_id)
+    conn.set_faults([Fault(kind="status", status_code=503, method="GET")])
+    sensor = make_sensor(job_id)
+    log = capture_log(sensor)
+    ti = FakeTaskInstance()
+    assert sensor.poke({"ti": ti}) is False
+    assert log.at("warning")[0].startswith(
+        f"Polling Mistral batch job {job_id} failed (1 in a row):"
+    )
+    returned = sensor.poke({"ti": ti})
+    assert isinstance(returned, PokeReturnValue)
+    assert returned.is_done
+
+
+@pytest.mark.integration
+def test_poll_errors_give_up_after_max_consecutive_errors(
+    make_sensor: Callable[..., MistralBatchJobSensor],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+) -> None:
+    job_id = _create(hook)
+    conn.set_faults([Fault(kind="status", status_code=503, method="GET")] * 2)
+    sensor = make_sensor(job_id, max_consecutive_errors=2)
+    assert sensor.poke({"ti": FakeTaskInstance()}) is False
+    with pytest.raises(AirflowException, match="503"):
+        sensor.poke({"ti": FakeTaskInstance()})
+
+
+@pytest.mark.integration
+def test_an_unknown_job_fails_at_once(
+    make_sensor: Callable[..., MistralBatchJobSensor], conn: RunningEmulator
+) -> None:
+    unknown = str(uuid.uuid4())
+    with pytest.raises(MistralNotFoundError, match=unknown):
+        make_sensor(unknown).poke({"ti": FakeTaskInstance()})
+
+
+@pytest.mark.integration
+def test_deferrable_sensor_defers_without_cancelling_anything(
+    make_sensor: Callable[..., MistralBatchJobSensor],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+) -> None:
+    conn.update_config(queue_seconds=60)
+    job_id = _create(hook)
+    sensor = make_sensor(job_id, deferrable=True, timeout=600, max_consecutive_errors=3)
+    ti = FakeTaskInstance()
+    before = time.time()
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute({"ti": ti})
+    after = time.time()
+
+    assert info.value.method_name == "execute_complete"
+    trigger = info.value.trigger
+    assert isinstance(trigger, MistralBatchJobTrigger)
+    _, kwargs = trigger.serialize()
+    assert kwargs["job_id"] == job_id
+    assert kwargs["mistral_conn_id"] == "mistral_default"
+    assert kwargs["poll_interval"] == 0.05
+    assert kwargs["cancel_on_deadline"] is False
+    assert kwargs["cancel_on_kill"] is False
+    assert kwargs["max_consecutive_errors"] == 3
+    assert before + 600 <= kwargs["deadline"] <= after + 600
+    assert conn.api_key not in json.dumps(kwargs)
+    assert ti.pushed == {LINK_KEY: f"https://console.mistral.ai/build/batches/{job_id}"}
+
+
+@pytest.mark.integration
+def test_deferrable_sensor_on_an_ended_job_does_not_defer(
+    make_sensor: Callable[..., MistralBatchJobSensor], hook: MistralBatchHook
+) -> None:
+    job_id = _create(hook)
+    done = wait_for_terminal(hook, job_id)
+    ti = FakeTaskInstance()
+    result = make_sensor(job_id, deferrable=True).execute({"ti": ti})
+    assert result["status"] == "SUCCESS"
+    assert ti.pushed["output_file"] == done.output_file
+
+
+def test_sensor_execute_complete() -> None:
+    job = BatchJob.model_validate(job_data())
+    sensor = MistralBatchJobSensor(task_id="wait", job_id=job.id)
+    ti = FakeTaskInstance()
+    result = sensor.execute_complete({"ti": ti}, make_event("terminal", job.id, job))
+    assert result["status"] == "SUCCESS"
+    assert ti.pushed == {"output_file": job.output_file, "error_file": None}
+
+    failed = BatchJob.model_validate(job_data("FAILED"))
+    with pytest.raises(AirflowException, match="ended FAILED"):
+        sensor.execute_complete({"ti": ti}, make_event("terminal", failed.id, failed))
+    with pytest.raises(AirflowException, match="deadline passed"):
+        sensor.execute_complete({"ti": ti}, make_event("timeout", job.id, None, "deadline passed"))
+    with pytest.raises(AirflowException, match="unexpected trigger event"):
+        sensor.execute_complete({"ti": ti}, {"status": "success"})

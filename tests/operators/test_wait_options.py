@@ -1,0 +1,21 @@
+"""Waiting options no job could satisfy are refused when the DAG is parsed."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
+from airflow_provider_mistral_batch.operators.batch import MistralBatchCancelJobOperator
+from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
+
+
+@pytest.mark.parametrize("ratio", [-0.1, 1.5])
+def test_sensor_refuses_a_ratio_outside_zero_to_one(ratio: float) -> None:
+    with pytest.raises(MistralBatchInputError, match=r"wait: max_failed_ratio must be between"):
+        MistralBatchJobSensor(task_id="wait", job_id="j", max_failed_ratio=ratio)
+
+
+@pytest.mark.parametrize("interval", [0, -1])
+def test_cancel_operator_refuses_a_poll_interval_that_is_not_positive(interval: float) -> None:
+    with pytest.raises(MistralBatchInputError, match=r"cancel: poll_interval must be positive"):
+        MistralBatchCancelJobOperator(task_id="cancel", job_id="j", poll_interval=interval)
