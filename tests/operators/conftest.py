@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_mistral_batch.emulator import RunningEmulator
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from tests.helpers import set_connection
+from tests.operators.support import CHAT, MODEL, chat_requests
 
 
 @pytest.fixture
@@ -34,3 +37,36 @@ def closing() -> Iterator[Callable[[Any], Any]]:
         hook = op.__dict__.get("hook")
         if hook is not None:
             hook.close()
+
+
+@pytest.fixture
+def hook(conn: RunningEmulator) -> Iterator[MistralBatchHook]:
+    """A hook on ``mistral_default`` to set up and inspect jobs."""
+    with MistralBatchHook("mistral_default") as made:
+        yield made
+
+
+@pytest.fixture
+def make_op(
+    conn: RunningEmulator, closing: Callable[[Any], Any]
+) -> Callable[..., MistralBatchOperator]:
+    """Build a blocking MistralBatchOperator with fast polling; three chat requests by default."""
+
+    def make(**kwargs: Any) -> MistralBatchOperator:
+        kwargs.setdefault("task_id", "batch")
+        kwargs.setdefault("endpoint", CHAT)
+        kwargs.setdefault("model", MODEL)
+        kwargs.setdefault("poll_interval", 0.05)
+        kwargs.setdefault("deferrable", False)
+        if not {"input_files", "input_path", "requests"} & set(kwargs):
+            kwargs["requests"] = chat_requests(3)
+        return closing(MistralBatchOperator(**kwargs))
+
+    return make
+
+
+@pytest.fixture
+def queued_job(conn: RunningEmulator, hook: MistralBatchHook) -> str:
+    """A job that stays QUEUED for the whole test."""
+    conn.update_config(queue_seconds=60)
+    return hook.create_batch_job(endpoint=CHAT, requests=chat_requests(2), model=MODEL).id

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_mistral_batch.links import MistralBatchJobLink
+
 CHAT = "/v1/chat/completions"
 MODEL = "mistral-small-latest"
 
@@ -39,6 +41,9 @@ class FakeTaskInstance:
     def keys(self) -> list[str]:
         """Keys in the order they were pushed."""
         return [key for key, _ in self.pushes]
+
+
+LINK_KEY = MistralBatchJobLink().xcom_key
 
 
 def make_context(ti: FakeTaskInstance | None = None) -> dict[str, Any]:
@@ -116,3 +121,8 @@ def job_data(status: str = "SUCCESS", **overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+def cancel_requests(emulator: Any, job_id: str) -> list[Any]:
+    """The cancel calls the emulator received for one job."""
+    return [r for r in emulator.requests if r.path == f"/v1/batch/jobs/{job_id}/cancel"]

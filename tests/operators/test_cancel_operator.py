@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,15 +18,16 @@ from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchCancelJobOperator
 from tests.helpers import wait_for_terminal
-from tests.operators.support import CHAT, MODEL, FakeTaskInstance, capture_log, chat_requests
+from tests.operators.support import (
+    CHAT,
+    MODEL,
+    FakeTaskInstance,
+    cancel_requests,
+    capture_log,
+    chat_requests,
+)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hook(conn: RunningEmulator) -> Iterator[MistralBatchHook]:
-    with MistralBatchHook("mistral_default") as made:
-        yield made
 
 
 @pytest.fixture
@@ -39,16 +40,6 @@ def make_op(closing: Callable[[Any], Any]) -> Callable[..., MistralBatchCancelJo
     return make
 
 
-@pytest.fixture
-def queued_job(conn: RunningEmulator, hook: MistralBatchHook) -> str:
-    conn.update_config(queue_seconds=60)
-    return hook.create_batch_job(endpoint=CHAT, requests=chat_requests(2), model=MODEL).id
-
-
-def _cancels(conn: RunningEmulator, job_id: str) -> list[Any]:
-    return [r for r in conn.requests if r.path == f"/v1/batch/jobs/{job_id}/cancel"]
-
-
 def test_cancels_a_running_job(
     make_op: Callable[..., MistralBatchCancelJobOperator],
     conn: RunningEmulator,
@@ -58,7 +49,7 @@ def test_cancels_a_running_job(
     result = make_op(queued_job).execute({"ti": FakeTaskInstance()})
     assert result["job_id"] == queued_job
     assert result["status"] in ("CANCELLATION_REQUESTED", "CANCELLED")
-    assert len(_cancels(conn, queued_job)) == 1
+    assert len(cancel_requests(conn, queued_job)) == 1
     assert wait_for_terminal(hook, queued_job).status == BatchJobStatus.CANCELLED
 
 
@@ -86,7 +77,7 @@ def test_an_ended_job_is_not_an_error(
     result = op.execute({"ti": FakeTaskInstance()})
     assert result["status"] == "SUCCESS"
     assert result["output_file"] == done.output_file
-    assert _cancels(conn, job_id) == []
+    assert cancel_requests(conn, job_id) == []
     assert log.at("info") == [
         f"Mistral batch job {job_id} already ended with status SUCCESS; nothing to cancel"
     ]
@@ -98,7 +89,7 @@ def test_an_unknown_job_fails(
     unknown = str(uuid.uuid4())
     with pytest.raises(MistralNotFoundError, match=unknown):
         make_op(unknown).execute({"ti": FakeTaskInstance()})
-    assert _cancels(conn, unknown) == []
+    assert cancel_requests(conn, unknown) == []
 
 
 def test_wait_timeout_while_waiting_for_the_cancellation(
@@ -131,4 +122,4 @@ def test_an_api_error_while_waiting_is_not_reported_as_a_timeout(
     with pytest.raises(MistralAuthenticationError) as info:
         op.execute({"ti": FakeTaskInstance()})
     assert "did not end within" not in str(info.value)
-    assert len(_cancels(conn, queued_job)) == 1
+    assert len(cancel_requests(conn, queued_job)) == 1

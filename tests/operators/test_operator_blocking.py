@@ -21,7 +21,6 @@ from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.reattach import TASK_KEY_METADATA
 from tests.helpers import wait_for_terminal, write_jsonl
 from tests.operators.support import (
-    CHAT,
     MODEL,
     FakeTaskInstance,
     capture_log,
@@ -40,21 +39,6 @@ SUMMARY_KEYS = {
     "succeeded_requests",
     "failed_requests",
 }
-
-
-@pytest.fixture
-def make_op(
-    conn: RunningEmulator, closing: Callable[[Any], Any]
-) -> Callable[..., MistralBatchOperator]:
-    def make(**kwargs: Any) -> MistralBatchOperator:
-        kwargs.setdefault("task_id", "batch")
-        kwargs.setdefault("endpoint", CHAT)
-        kwargs.setdefault("model", MODEL)
-        kwargs.setdefault("poll_interval", 0.05)
-        kwargs.setdefault("deferrable", False)
-        return closing(MistralBatchOperator(**kwargs))
-
-    return make
 
 
 @pytest.fixture

@@ -13,20 +13,18 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskD
 from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
 from airflow_provider_mistral_batch.job_outcome import make_event
-from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.models import BatchJob
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
 from tests.operators.support import (
     CHAT,
+    LINK_KEY,
     MODEL,
     FakeTaskInstance,
     capture_log,
     chat_requests,
     job_data,
 )
-
-LINK_KEY = MistralBatchJobLink().xcom_key
 
 
 def _op(**kwargs: Any) -> MistralBatchOperator:

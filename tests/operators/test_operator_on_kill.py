@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,42 +16,13 @@ from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators import batch as operator_module
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from tests.helpers import wait_for_terminal
-from tests.operators.support import CHAT, MODEL, FakeTaskInstance, capture_log, chat_requests
+from tests.operators.support import (
+    FakeTaskInstance,
+    cancel_requests,
+    capture_log,
+)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hook(conn: RunningEmulator) -> Iterator[MistralBatchHook]:
-    with MistralBatchHook("mistral_default") as made:
-        yield made
-
-
-@pytest.fixture
-def make_op(
-    conn: RunningEmulator, closing: Callable[[Any], Any]
-) -> Callable[..., MistralBatchOperator]:
-    def make(**kwargs: Any) -> MistralBatchOperator:
-        kwargs.setdefault("task_id", "batch")
-        kwargs.setdefault("endpoint", CHAT)
-        kwargs.setdefault("model", MODEL)
-        kwargs.setdefault("poll_interval", 0.05)
-        kwargs.setdefault("deferrable", False)
-        kwargs.setdefault("requests", chat_requests(2))
-        return closing(MistralBatchOperator(**kwargs))
-
-    return make
-
-
-@pytest.fixture
-def queued_job(conn: RunningEmulator, hook: MistralBatchHook) -> str:
-    """A job that stays QUEUED for the whole test."""
-    conn.update_config(queue_seconds=60)
-    return hook.create_batch_job(endpoint=CHAT, requests=chat_requests(2), model=MODEL).id
-
-
-def _cancels(conn: RunningEmulator, job_id: str) -> list[Any]:
-    return [r for r in conn.requests if r.path == f"/v1/batch/jobs/{job_id}/cancel"]
 
 
 def test_on_kill_cancels_the_running_job(
@@ -63,7 +34,7 @@ def test_on_kill_cancels_the_running_job(
     op = make_op()
     op.job_id = queued_job
     op.on_kill()
-    assert len(_cancels(conn, queued_job)) == 1
+    assert len(cancel_requests(conn, queued_job)) == 1
     assert wait_for_terminal(hook, queued_job).status == BatchJobStatus.CANCELLED
 
 
@@ -77,7 +48,7 @@ def test_on_kill_with_cancel_on_kill_false_leaves_the_job(
     log = capture_log(op)
     op.job_id = queued_job
     op.on_kill()
-    assert _cancels(conn, queued_job) == []
+    assert cancel_requests(conn, queued_job) == []
     assert hook.get_batch_job(queued_job).status == BatchJobStatus.QUEUED
     assert log.at("info") == [
         f"Leaving Mistral batch job {queued_job} running (cancel_on_kill=False)"
@@ -95,7 +66,7 @@ def test_on_kill_after_an_execution_timeout_leaves_the_job_for_the_retry(
     op.job_id = queued_job
     op._execution_timed_out = True
     op.on_kill()
-    assert _cancels(conn, queued_job) == []
+    assert cancel_requests(conn, queued_job) == []
     assert hook.get_batch_job(queued_job).status == BatchJobStatus.QUEUED
     assert any("Execution timeout" in line and queued_job in line for line in log.at("info"))
 
@@ -192,5 +163,5 @@ def test_execution_timeout_while_waiting_leaves_the_job_running(
     assert op.job_id is not None
     assert op._execution_timed_out is True
     op.on_kill()
-    assert _cancels(conn, op.job_id) == []
+    assert cancel_requests(conn, op.job_id) == []
     assert hook.get_batch_job(op.job_id).status == BatchJobStatus.QUEUED

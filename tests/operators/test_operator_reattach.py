@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,32 +13,9 @@ from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from tests.helpers import wait_for_terminal, write_jsonl
-from tests.operators.support import CHAT, MODEL, FakeTaskInstance, capture_log, chat_requests
+from tests.operators.support import FakeTaskInstance, capture_log, chat_requests
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hook(conn: RunningEmulator) -> Iterator[MistralBatchHook]:
-    with MistralBatchHook("mistral_default") as made:
-        yield made
-
-
-@pytest.fixture
-def make_op(
-    conn: RunningEmulator, closing: Callable[[Any], Any]
-) -> Callable[..., MistralBatchOperator]:
-    def make(**kwargs: Any) -> MistralBatchOperator:
-        kwargs.setdefault("task_id", "batch")
-        kwargs.setdefault("endpoint", CHAT)
-        kwargs.setdefault("model", MODEL)
-        kwargs.setdefault("poll_interval", 0.05)
-        kwargs.setdefault("deferrable", False)
-        if not {"input_files", "input_path"} & set(kwargs):
-            kwargs.setdefault("requests", chat_requests(3))
-        return closing(MistralBatchOperator(**kwargs))
-
-    return make
 
 
 def _job_ids(hook: MistralBatchHook) -> list[str]:

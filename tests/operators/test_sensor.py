@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,27 +16,19 @@ from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
 from airflow_provider_mistral_batch.exceptions import MistralNotFoundError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.job_outcome import make_event
-from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
 from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
 from tests.helpers import wait_for_terminal
 from tests.operators.support import (
     CHAT,
+    LINK_KEY,
     MODEL,
     FakeTaskInstance,
     capture_log,
     chat_requests,
     job_data,
 )
-
-LINK_KEY = MistralBatchJobLink().xcom_key
-
-
-@pytest.fixture
-def hook(conn: RunningEmulator) -> Iterator[MistralBatchHook]:
-    with MistralBatchHook("mistral_default") as made:
-        yield made
 
 
 @pytest.fixture
