@@ -301,12 +301,13 @@ def _local_path(path: Any) -> Path | None:
                 "remote storage"
             )
         return Path(path.removeprefix("file://"))
-    if isinstance(path, Path):
-        return path
+    # An ObjectStoragePath has a protocol; on some Airflow releases it is also a pathlib.Path,
+    # so the protocol decides, not the class.
     protocol = getattr(path, "protocol", None)
-    if protocol in ("file", "local", ("file", "local")):
-        return Path(str(getattr(path, "path", path)))
-    if hasattr(path, "open"):
+    if protocol is not None:
+        protocols = protocol if isinstance(protocol, tuple | list) else (protocol,)
+        if {"file", "local"} & set(protocols):
+            return Path(str(getattr(path, "path", path)))
         return None
     if isinstance(path, os.PathLike):
         return Path(os.fspath(path))

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_mistral_batch import batch_input
+from airflow_provider_mistral_batch._compat import AirflowFailException
 from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
 from airflow_provider_mistral_batch.exceptions import MistralAPIError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook

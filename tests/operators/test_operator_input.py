@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_mistral_batch._compat import AirflowFailException
 from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from tests.operators.support import CHAT, MODEL, FakeTaskInstance, chat_requests
