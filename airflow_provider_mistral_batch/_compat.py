@@ -10,15 +10,36 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from airflow.sdk import conf
-    from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout, TaskDeferred
+    from airflow.sdk.exceptions import (
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowTaskTimeout,
+        TaskDeferred,
+    )
 else:
     try:
         from airflow.sdk import conf
     except ImportError:  # Airflow 3.1
         from airflow.configuration import conf
     try:
-        from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout, TaskDeferred
+        from airflow.sdk.exceptions import (
+            AirflowFailException,
+            AirflowSensorTimeout,
+            AirflowTaskTimeout,
+            TaskDeferred,
+        )
     except ImportError:  # Airflow 3.1
-        from airflow.exceptions import AirflowFailException, AirflowTaskTimeout, TaskDeferred
+        from airflow.exceptions import (
+            AirflowFailException,
+            AirflowSensorTimeout,
+            AirflowTaskTimeout,
+            TaskDeferred,
+        )
 
-__all__ = ["AirflowFailException", "AirflowTaskTimeout", "TaskDeferred", "conf"]
+__all__ = [
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowTaskTimeout",
+    "TaskDeferred",
+    "conf",
+]

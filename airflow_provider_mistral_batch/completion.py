@@ -57,11 +57,18 @@ def finish_with_event(
     event: Any,
     max_failed_ratio: float | None,
     log: logging.Logger | Any,
+    timeout_error: type[Exception] = AirflowException,
 ) -> dict[str, Any]:
-    """Resume from a :class:`MistralBatchJobTrigger` event (only its known shapes pass)."""
+    """Resume from a :class:`MistralBatchJobTrigger` event (only its known shapes pass).
+
+    :param timeout_error: raised for a ``timeout`` event (sensors raise a sensor timeout).
+    """
     payload: TriggerEventPayload = parse_event(event)
     if payload.kind == "terminal" and payload.job is not None:
         return finish_with_job(context, payload.job, max_failed_ratio, log)
     if payload.job is not None:
         push_result_files(context, payload.job)
-    raise AirflowException(payload.message or f"waiting for job {payload.job_id} failed")
+    message = payload.message or f"waiting for job {payload.job_id} failed"
+    if payload.kind == "timeout":
+        raise timeout_error(message)
+    raise AirflowException(message)

@@ -32,7 +32,11 @@ class JobVerdict:
 
 
 def check_wait_options(
-    task_id: str, *, max_failed_ratio: float | None = None, poll_interval: float | None = None
+    task_id: str,
+    *,
+    max_failed_ratio: float | None = None,
+    poll_interval: float | None = None,
+    wait_timeout: float | None = None,
 ) -> None:
     """Refuse, when the DAG is parsed, waiting options no job could satisfy."""
     if max_failed_ratio is not None and not 0.0 <= max_failed_ratio <= 1.0:
@@ -42,6 +46,10 @@ def check_wait_options(
     if poll_interval is not None and not poll_interval > 0:
         raise MistralBatchInputError(
             f"{task_id}: poll_interval must be positive, got {poll_interval}"
+        )
+    if wait_timeout is not None and not wait_timeout > 0:
+        raise MistralBatchInputError(
+            f"{task_id}: wait_timeout must be a positive number of seconds, got {wait_timeout}"
         )
 
 

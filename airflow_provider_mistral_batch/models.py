@@ -51,7 +51,7 @@ class OpenStrEnum(StrEnum):
     @property
     def is_known(self) -> bool:
         """Whether this value is one the contract declares."""
-        return self._name_ in type(self).__members__
+        return self._value_ in type(self)._value2member_map_
 
 
 class BatchJobStatus(OpenStrEnum):

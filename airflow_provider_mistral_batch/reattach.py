@@ -24,10 +24,20 @@ if TYPE_CHECKING:
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
 TASK_KEY_METADATA: Final = "airflow_task_key"
-#: Statuses of a job worth reattaching to: it may still give (or gave) the results.
-REATTACHABLE_STATUSES: Final = frozenset(
-    {BatchJobStatus.QUEUED, BatchJobStatus.RUNNING, BatchJobStatus.SUCCESS}
-)
+
+
+def is_reattachable(status: BatchJobStatus) -> bool:
+    """Whether a job may still give, or gave, its results: succeeded, or running and not
+    being cancelled.
+
+    A status this provider does not know counts as running here, so a new server status never
+    makes a retry pay for a second job.
+    """
+    if status.is_terminal:
+        return status.is_success
+    return status != BatchJobStatus.CANCELLATION_REQUESTED
+
+
 # No job lives longer than its timeout (at most 168 h); an hour more covers clock skew.
 _LOOKBACK: Final = timedelta(hours=TIMEOUT_HOURS_MAX + 1)
 
@@ -64,12 +74,12 @@ def task_metadata(identity: tuple[str, str, str, int], key: str) -> dict[str, st
 
 
 def find_job_to_reattach(hook: MistralBatchHook, key: str) -> BatchJob | None:
-    """The newest queued, running or succeeded job tagged with ``key``, if any."""
+    """The newest job tagged with ``key`` that is succeeded or still running, if any."""
     created_after = datetime.now(UTC) - _LOOKBACK
     # The server filters by metadata; checking again here keeps this right even if it did not.
     for job in hook.list_batch_jobs(metadata={TASK_KEY_METADATA: key}, created_after=created_after):
         if (job.metadata or {}).get(TASK_KEY_METADATA) != key:
             continue
-        if job.status in REATTACHABLE_STATUSES:
+        if is_reattachable(job.status):
             return job
     return None

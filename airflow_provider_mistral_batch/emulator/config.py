@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_mistral_batch.models import MAX_FILE_BYTES
 
-FaultKind = Literal["status", "drop_before", "drop_after", "delay_before", "delay_after"]
+FaultKind = Literal[
+    "status", "drop_before", "drop_after", "delay_before", "delay_after", "slow_commit"
+]
 
 
 class Fault(BaseModel):
@@ -19,7 +21,9 @@ class Fault(BaseModel):
     processed. ``drop_before``: close the connection without a complete response; the request
     is not processed. ``drop_after``: process the request (side effects happen), then close
     the connection mid-response. ``delay_before`` / ``delay_after``: sleep ``delay_seconds``
-    before processing / after processing and before answering.
+    before processing / after processing and before answering. ``slow_commit``: read the
+    whole request, sleep ``delay_seconds``, then process it even if the client has gone (a
+    server that finishes a request the client already gave up on).
 
     :param method: only match this HTTP method (None: any).
     :param path_prefix: only match request paths starting with this (None: any).

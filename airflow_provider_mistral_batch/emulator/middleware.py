@@ -120,6 +120,10 @@ class EmulatorMiddleware:
         elif fault.kind == "delay_before":
             await asyncio.sleep(fault.delay_seconds)
             await self.app(scope, receive, send)
+        elif fault.kind == "slow_commit":
+            request_body = await _read_body(receive)
+            await asyncio.sleep(fault.delay_seconds)
+            await self.app(scope, _replay(request_body), _ForgivingSend(send))
         else:
             await self.app(scope, receive, _DelayingSend(send, fault.delay_seconds))
 
@@ -139,6 +143,46 @@ async def _drop(send: Send) -> None:
     )
     await send({"type": "http.response.body", "body": partial, "more_body": True})
     raise ConnectionDropped
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The whole request body, read before the client can give up on the response."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """A ``receive`` that hands the app the body read earlier, whatever the client did since."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+class _ForgivingSend:
+    """Sends the response if the client is still there; a vanished client is no error."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        try:
+            await self._send(message)
+        except OSError:
+            return
 
 
 class _DroppingSend:

@@ -8,6 +8,8 @@ and memory per trigger small.
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
+import ssl
 import weakref
 from typing import Final
 
@@ -17,6 +19,16 @@ from airflow_provider_mistral_batch import __version__
 
 USER_AGENT: Final = f"airflow-provider-mistral-batch/{__version__} httpx2/{httpx2.__version__}"
 _POOL_LIMITS: Final = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
+# Loading the CA bundle takes tens of milliseconds: done once here, at import, so that making
+# a client inside a triggerer's event loop does no blocking file I/O.
+_SSL_CONTEXT: Final[ssl.SSLContext] = httpx2.create_ssl_context()
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that keeps nothing: a client shared by many API keys must not carry a
+    cookie set for one key's requests into another's."""
+    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
 
 _ClientKey = tuple[str, float, float]
 _shared: weakref.WeakKeyDictionary[
@@ -36,6 +48,8 @@ def new_sync_client(base_url: str, timeout: float, connect_timeout: float) -> ht
         timeout=make_timeout(timeout, connect_timeout),
         headers={"User-Agent": USER_AGENT},
         limits=_POOL_LIMITS,
+        verify=_SSL_CONTEXT,
+        cookies=_no_cookies(),
     )
 
 
@@ -53,6 +67,8 @@ def shared_async_client(
             timeout=make_timeout(timeout, connect_timeout),
             headers={"User-Agent": USER_AGENT},
             limits=_POOL_LIMITS,
+            verify=_SSL_CONTEXT,
+            cookies=_no_cookies(),
         )
         clients[key] = client
     return client

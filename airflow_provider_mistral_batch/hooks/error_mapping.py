@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import httpx2
+from pydantic import BaseModel, ValidationError
 
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralAuthenticationError,
+    MistralBatchError,
     MistralNotFoundError,
     MistralRateLimitError,
     MistralServerError,
@@ -18,11 +20,26 @@ from airflow_provider_mistral_batch.exceptions import (
 )
 from airflow_provider_mistral_batch.hooks.retry_policy import parse_retry_after
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 _MAX_MESSAGE_CHARS: Final = 1000
 _RESOURCE_PATHS: Final = (
     (re.compile(r"^/v1/batch/jobs/([^/]+)"), "batch job"),
     (re.compile(r"^/v1/files/([^/]+)"), "file"),
 )
+
+
+def parse_response(model: type[ModelT], response: httpx2.Response) -> ModelT:
+    """The body of a successful response as ``model``; a body of another shape is an error."""
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise MistralBatchError(
+            f"unexpected response to {response.request.method} {response.request.url.path}: "
+            f"{where}: {first['msg']} ({exc.error_count()} problems); is the connection's base "
+            "URL the Mistral API?"
+        ) from None
 
 
 def raise_for_response(response: httpx2.Response) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import os
-import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -85,14 +85,16 @@ class DownloadSink:
         """A writable handle for one attempt; a path is replaced only when the attempt ends well."""
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{self._path.name}.", dir=self._path.parent)
+            tmp = self._path.with_name(f".{self._path.name}.{uuid.uuid4().hex[:12]}.part")
+            # os.open with 0o666 lets the umask decide the mode, as for any new file.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
                 with os.fdopen(fd, "wb") as handle:
                     yield handle
-                os.replace(tmp_name, self._path)
+                os.replace(tmp, self._path)
             except BaseException:
                 with contextlib.suppress(OSError):
-                    os.unlink(tmp_name)
+                    os.unlink(tmp)
                 raise
             return
         assert self._fileobj is not None
@@ -100,6 +102,25 @@ class DownloadSink:
             self._fileobj.seek(self._start)
             self._fileobj.truncate()
         yield self._fileobj
+
+
+def jsonl_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Lines of a JSONL byte stream, split on ``\n`` only, without line ends, blank ones skipped.
+
+    Not ``str.splitlines``: JSON strings may hold U+2028, U+2029 or U+0085 unescaped, and a
+    split on them would cut one result in pieces.
+    """
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            line = raw.removesuffix(b"\r").decode("utf-8")
+            if line.strip():
+                yield line
+    last = pending.removesuffix(b"\r").decode("utf-8")
+    if last.strip():
+        yield last
 
 
 def guess_mimetype(filename: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -20,12 +21,13 @@ from airflow_provider_mistral_batch.hooks import api_calls
 from airflow_provider_mistral_batch.hooks.api_calls import ApiCall, JobOrder
 from airflow_provider_mistral_batch.hooks.client_pool import new_sync_client, shared_async_client
 from airflow_provider_mistral_batch.hooks.connection_settings import ConnectionSettings
-from airflow_provider_mistral_batch.hooks.error_mapping import raise_for_response
+from airflow_provider_mistral_batch.hooks.error_mapping import parse_response, raise_for_response
 from airflow_provider_mistral_batch.hooks.file_transfer import (
     DownloadSink,
     FileSink,
     FileSource,
     UploadSource,
+    jsonl_lines,
 )
 from airflow_provider_mistral_batch.hooks.retry_policy import (
     RetryPolicy,
@@ -74,6 +76,9 @@ class MistralBatchHook(BaseHook):
 
     :param mistral_conn_id: Airflow connection id of type ``mistral``; default ``mistral_default``.
     :param retry_policy: overrides the retry policy built from the connection's ``max_retries``.
+    :param create_settle_seconds: after an ambiguous create (a timeout, a dropped connection,
+        a 5xx), how long to wait from that request before checking for a late duplicate job;
+        default twice the connection's read timeout.
     """
 
     conn_name_attr = "mistral_conn_id"
@@ -86,11 +91,13 @@ class MistralBatchHook(BaseHook):
         mistral_conn_id: str = default_conn_name,
         *,
         retry_policy: RetryPolicy | None = None,
+        create_settle_seconds: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.mistral_conn_id = mistral_conn_id
         self._retry_policy = retry_policy
+        self.create_settle_seconds = create_settle_seconds
         self._settings: ConnectionSettings | None = None
         self._client: httpx2.Client | None = None
         # Sleep functions used between retries; None means tenacity's own (tests swap them).
@@ -189,7 +196,7 @@ class MistralBatchHook(BaseHook):
             ):
                 with attempt:
                     return attempt_fn()
-        except httpx2.TransportError as exc:
+        except httpx2.RequestError as exc:
             raise _connection_error(method, path, settings.base_url, exc) from exc
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
@@ -202,7 +209,7 @@ class MistralBatchHook(BaseHook):
             async for attempt in self._policy(settings).async_retrying(sleep=self._asleep):
                 with attempt:
                     return await attempt_fn()
-        except httpx2.TransportError as exc:
+        except httpx2.RequestError as exc:
             raise _connection_error(method, path, settings.base_url, exc) from exc
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
@@ -216,7 +223,7 @@ class MistralBatchHook(BaseHook):
             headers=self._auth(self.settings),
         )
         raise_for_response(response)
-        return call.response_model.model_validate_json(response.content)
+        return parse_response(call.response_model, response)
 
     def _call(self, call: ApiCall[ModelT]) -> ModelT:
         return self._with_retries(lambda: self._send(call), call.method, call.path)
@@ -234,7 +241,7 @@ class MistralBatchHook(BaseHook):
                 headers=self._auth(settings),
             )
             raise_for_response(response)
-            return call.response_model.model_validate_json(response.content)
+            return parse_response(call.response_model, response)
 
         return await self._awith_retries(send, call.method, call.path)
 
@@ -256,7 +263,9 @@ class MistralBatchHook(BaseHook):
 
         The job's metadata gets ``airflow_idempotency_key``. When an attempt fails in a way that
         leaves open whether the server created the job (a timeout, a dropped connection, a 5xx),
-        the next attempt first looks for a job with that key and returns it if found.
+        the next attempt first looks for a job with that key and returns it if found. Once a job
+        exists, a late duplicate (a request the server finished after the client gave up) is
+        looked for after ``create_settle_seconds`` and cancelled: the oldest job is kept.
 
         :param endpoint: API endpoint of the requests, e.g. ``/v1/chat/completions``.
         :param input_files: ids of uploaded JSONL files (exactly one of this and ``requests``).
@@ -282,23 +291,25 @@ class MistralBatchHook(BaseHook):
         )
         call = api_calls.create_batch_job(body)
         created_after = datetime.now(UTC) - _CREATE_LOOKUP_SKEW
-        maybe_created = False
+        # When the first attempt that may have reached the server started (monotonic clock).
+        ambiguous_since: float | None = None
 
         def attempt_create() -> BatchJob:
-            nonlocal maybe_created
-            if maybe_created:
-                existing = self._find_job_by_key(token, created_after)
-                if existing is not None:
+            nonlocal ambiguous_since
+            started = time.monotonic()
+            if ambiguous_since is not None:
+                existing = self._jobs_with_key(token, created_after)
+                if existing:
                     self.log.info(
                         "An earlier attempt created batch job %s; not creating another",
-                        existing.id,
+                        existing[0].id,
                     )
-                    return existing
+                    return existing[0]
             try:
                 return self._send(call)
             except Exception as exc:
                 if is_retryable(exc) and not request_never_reached_server(exc):
-                    maybe_created = True
+                    ambiguous_since = ambiguous_since or started
                 raise
 
         try:
@@ -308,6 +319,8 @@ class MistralBatchHook(BaseHook):
                 f"{exc} The batch job may or may not have been created: look for metadata "
                 f"{IDEMPOTENCY_METADATA_KEY}={token} before creating it again."
             ) from exc.__cause__
+        if ambiguous_since is not None:
+            job = self._settle_duplicates(token, created_after, job, ambiguous_since)
         self.log.info(
             "Created Mistral batch job %s (endpoint %s, model %s, status %s)",
             job.id,
@@ -317,11 +330,49 @@ class MistralBatchHook(BaseHook):
         )
         return job
 
-    def _find_job_by_key(self, token: str, created_after: datetime) -> BatchJob | None:
-        for job in self.list_batch_jobs(created_after=created_after):
-            if (job.metadata or {}).get(IDEMPOTENCY_METADATA_KEY) == token:
-                return job
-        return None
+    def _jobs_with_key(self, token: str, created_after: datetime) -> list[BatchJob]:
+        """Jobs tagged with ``token``, oldest first (checked here even if the server filters)."""
+        jobs = [
+            job
+            for job in self.list_batch_jobs(
+                metadata={IDEMPOTENCY_METADATA_KEY: token}, created_after=created_after
+            )
+            if (job.metadata or {}).get(IDEMPOTENCY_METADATA_KEY) == token
+        ]
+        return sorted(jobs, key=lambda job: (job.created_at, job.id))
+
+    def _settle_duplicates(
+        self, token: str, created_after: datetime, chosen: BatchJob, ambiguous_since: float
+    ) -> BatchJob:
+        """Keep one job after an ambiguous create: the oldest; cancel any other.
+
+        A request the server received in full may still be turned into a job after the client
+        gave up on it, so this waits ``create_settle_seconds`` from that request before looking.
+        """
+        settle = self.create_settle_seconds
+        if settle is None:
+            settle = 2 * self.settings.timeout
+        remaining = ambiguous_since + settle - time.monotonic()
+        if remaining > 0:
+            self.log.info(
+                "Waiting %.1f s for a possibly late job of an ambiguous create before checking "
+                "for duplicates",
+                remaining,
+            )
+            time.sleep(remaining)
+        jobs = self._jobs_with_key(token, created_after) or [chosen]
+        keep = jobs[0]
+        for duplicate in jobs[1:]:
+            self.log.warning(
+                "Cancelling batch job %s: a duplicate of batch job %s made by a retried create",
+                duplicate.id,
+                keep.id,
+            )
+            try:
+                self.cancel_batch_job(duplicate.id)
+            except Exception as exc:
+                self.log.warning("Could not cancel duplicate batch job %s: %s", duplicate.id, exc)
+        return keep
 
     def get_batch_job(self, job_id: str, *, inline: bool = False) -> BatchJob:
         """Get a batch job.
@@ -386,6 +437,7 @@ class MistralBatchHook(BaseHook):
         """
         filters = _job_filters(status, model, agent_id, metadata, created_after, created_by_me)
         statuses = filters.pop("status")
+        seen = 0
         for page in range(_MAX_PAGES):
             result = self._call(
                 api_calls.list_batch_jobs_page(
@@ -393,7 +445,8 @@ class MistralBatchHook(BaseHook):
                 )
             )
             yield from result.data
-            if _is_last_page(result, page, page_size):
+            seen += len(result.data)
+            if _is_last_page(result, seen, page_size):
                 return
 
     async def alist_batch_jobs(
@@ -411,6 +464,7 @@ class MistralBatchHook(BaseHook):
         """Async twin of :meth:`list_batch_jobs`."""
         filters = _job_filters(status, model, agent_id, metadata, created_after, created_by_me)
         statuses = filters.pop("status")
+        seen = 0
         for page in range(_MAX_PAGES):
             result = await self._acall(
                 api_calls.list_batch_jobs_page(
@@ -419,7 +473,8 @@ class MistralBatchHook(BaseHook):
             )
             for job in result.data:
                 yield job
-            if _is_last_page(result, page, page_size):
+            seen += len(result.data)
+            if _is_last_page(result, seen, page_size):
                 return
 
     # ------------------------------------------------------------------ files
@@ -458,7 +513,7 @@ class MistralBatchHook(BaseHook):
                     headers=self._auth(self.settings),
                 )
             raise_for_response(response)
-            return FileObject.model_validate_json(response.content)
+            return parse_response(FileObject, response)
 
         uploaded = self._with_retries(
             attempt_upload, "POST", "/v1/files", max_attempts=None if source.rewindable else 1
@@ -517,12 +572,14 @@ class MistralBatchHook(BaseHook):
         :param page_size: files per request; default 100.
         """
         filters = _file_filters(purpose, sample_type, source, search, mimetypes)
+        seen = 0
         for page in range(_MAX_PAGES):
             result = self._call(
                 api_calls.list_files_page(page=page, page_size=page_size, **filters)
             )
             yield from result.data
-            if _is_last_page(result, page, page_size):
+            seen += len(result.data)
+            if _is_last_page(result, seen, page_size):
                 return
 
     async def alist_files(
@@ -537,13 +594,15 @@ class MistralBatchHook(BaseHook):
     ) -> AsyncIterator[FileObject]:
         """Async twin of :meth:`list_files`."""
         filters = _file_filters(purpose, sample_type, source, search, mimetypes)
+        seen = 0
         for page in range(_MAX_PAGES):
             result = await self._acall(
                 api_calls.list_files_page(page=page, page_size=page_size, **filters)
             )
             for item in result.data:
                 yield item
-            if _is_last_page(result, page, page_size):
+            seen += len(result.data)
+            if _is_last_page(result, seen, page_size):
                 return
 
     def download_file(self, file_id: str, destination: FileSink) -> int:
@@ -594,10 +653,8 @@ class MistralBatchHook(BaseHook):
 
         response = self._with_retries(attempt_open, "GET", path)
         try:
-            for line in response.iter_lines():
-                if line.strip():
-                    yield line
-        except httpx2.TransportError as exc:
+            yield from jsonl_lines(response.iter_bytes(_DOWNLOAD_CHUNK))
+        except httpx2.RequestError as exc:
             raise _connection_error("GET", path, self.settings.base_url, exc) from exc
         finally:
             response.close()
@@ -620,10 +677,17 @@ class MistralBatchHook(BaseHook):
 _MAX_PAGES: Final = 100_000
 
 
-def _is_last_page(result: BatchJobList | FileList, page: int, page_size: int) -> bool:
-    if len(result.data) < page_size:
+def _is_last_page(result: BatchJobList | FileList, seen: int, page_size: int) -> bool:
+    """Whether a listing is complete after this page, ``seen`` items in all so far.
+
+    The server's ``total`` decides when it sends one: a server that caps the page size below
+    the one asked for must not end the listing after its first page.
+    """
+    if not result.data:
         return True
-    return result.total is not None and (page + 1) * page_size >= result.total
+    if result.total is not None:
+        return seen >= result.total
+    return len(result.data) < page_size
 
 
 def _job_filters(
@@ -673,7 +737,7 @@ def _validated_create_body(**fields: Any) -> CreateBatchJobRequest:
 
 
 def _connection_error(
-    method: str, path: str, base_url: str, exc: httpx2.TransportError
+    method: str, path: str, base_url: str, exc: httpx2.RequestError
 ) -> MistralConnectionError:
     return MistralConnectionError(
         f"Could not complete {method} {path} at {base_url}: {describe_error(exc)}."

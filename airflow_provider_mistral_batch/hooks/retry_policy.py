@@ -38,7 +38,8 @@ class RetryPolicy:
     :param max_attempts: tries in all, the first included (1 disables retries).
     :param initial_wait: upper bound of the first jittered wait, in seconds.
     :param max_wait: cap of one computed wait, in seconds.
-    :param max_retry_after: cap of a server-given ``Retry-After``, in seconds.
+    :param max_retry_after: cap of a server-given ``Retry-After``, in seconds (a longer wait
+        would hold a worker slot; the retry may then meet another 429).
     """
 
     max_attempts: int = 5
@@ -51,7 +52,10 @@ class RetryPolicy:
         exc = state.outcome.exception() if state.outcome is not None else None
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(retry_after, int | float) and retry_after >= 0:
-            return float(min(retry_after, self.max_retry_after))
+            # Up to 10% more, so that many clients told the same Retry-After do not all come
+            # back in the same instant.
+            wait = min(float(retry_after), self.max_retry_after)
+            return wait + random.uniform(0.0, 0.1 * wait)
         ceiling = min(self.max_wait, self.initial_wait * 2 ** (state.attempt_number - 1))
         return random.uniform(ceiling / 2, ceiling)
 

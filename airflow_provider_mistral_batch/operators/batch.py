@@ -29,7 +29,11 @@ from airflow_provider_mistral_batch.completion import (
     finish_with_job,
 )
 from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
+from airflow_provider_mistral_batch.exceptions import (
+    MistralAPIError,
+    MistralBatchError,
+    MistralBatchInputError,
+)
 from airflow_provider_mistral_batch.job_outcome import check_wait_options, job_summary
 from airflow_provider_mistral_batch.job_watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
@@ -114,14 +118,19 @@ class MistralBatchOperator(BaseOperator):
     :param wait_timeout: how long to wait for the job before cancelling it (when
         ``cancel_on_deadline``) and failing; default ``timeout_hours`` plus one hour.
     :param cancel_on_deadline: cancel the job when ``wait_timeout`` passes; default True.
-    :param cancel_on_kill: cancel the job when the task is killed (marked failed, or on 3.3+
-        cleared while deferred); default True. An execution timeout leaves the job running so
+    :param cancel_on_kill: cancel the job when the task is killed; default True. In blocking
+        mode that is any SIGTERM of the task process (marked failed or success, cleared, or a
+        worker shutting down); deferred on Airflow 3.3+, the trigger cancels when the task is
+        marked failed or success or cleared. An execution timeout leaves the job running so
         that the retry reattaches to it.
     :param force_new_job: never reattach to an earlier try's job; default False.
     :param assign_custom_ids: give requests without a ``custom_id`` their 0-based position as
         id instead of failing; default False.
     :param max_consecutive_errors: failed polls in a row (after the hook's retries) before
         giving up; default 5.
+    :param reattach_namespace: extra part of the reattach key; set a different one in each
+        Airflow deployment that shares a Mistral workspace and runs the same DAG ids, so that
+        one never reattaches to the other's job. Default None.
     """
 
     template_fields: Sequence[str] = (
@@ -159,6 +168,7 @@ class MistralBatchOperator(BaseOperator):
         force_new_job: bool = False,
         assign_custom_ids: bool = False,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        reattach_namespace: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -182,7 +192,10 @@ class MistralBatchOperator(BaseOperator):
                 f"{TIMEOUT_HOURS_MAX}, got {timeout_hours}"
             )
         check_wait_options(
-            self.task_id, max_failed_ratio=max_failed_ratio, poll_interval=poll_interval
+            self.task_id,
+            max_failed_ratio=max_failed_ratio,
+            poll_interval=poll_interval,
+            wait_timeout=_seconds(wait_timeout),
         )
         self.endpoint = endpoint
         self.input_files = input_files
@@ -203,7 +216,9 @@ class MistralBatchOperator(BaseOperator):
         self.force_new_job = force_new_job
         self.assign_custom_ids = assign_custom_ids
         self.max_consecutive_errors = max_consecutive_errors
+        self.reattach_namespace = reattach_namespace
         self.job_id: str | None = None
+        self._task_key: str | None = None
         self._execution_timed_out = False
 
     @cached_property
@@ -264,6 +279,8 @@ class MistralBatchOperator(BaseOperator):
             # on_kill follows; the job must survive it for the retry to reattach.
             self._execution_timed_out = True
             raise
+        finally:
+            self.hook.close()
 
     def _execute(self, context: Context) -> Any:
         try:
@@ -272,17 +289,11 @@ class MistralBatchOperator(BaseOperator):
         except MistralBatchInputError as exc:
             # Bad input does not get better on retry.
             raise AirflowFailException(f"{self.task_id}: {exc}") from exc
-        identity = task_identity(context)
-        key = task_key(identity, self._job_fingerprint(prepared.fingerprint, metadata))
-        job = None if self.force_new_job else find_job_to_reattach(self.hook, key)
-        if job is not None:
-            self.log.info(
-                "Reattaching to Mistral batch job %s (status %s) created by an earlier try",
-                job.id,
-                job.status,
-            )
-        else:
-            job = self._create(endpoint, prepared, {**metadata, **task_metadata(identity, key)})
+        try:
+            job = self._reattach_or_create(context, endpoint, metadata, prepared)
+        finally:
+            if isinstance(prepared, FileInput) and prepared.temporary:
+                prepared.path.unlink(missing_ok=True)
         self.job_id = job.id
         context["ti"].xcom_push(key=XCOM_JOB_ID, value=job.id)
         url = MistralBatchJobLink.persist(context, job.id, self.hook.settings.console_url)
@@ -306,9 +317,37 @@ class MistralBatchOperator(BaseOperator):
         )
         return finish_with_job(context, job, self.max_failed_ratio, self.log)
 
+    def _reattach_or_create(
+        self,
+        context: Context,
+        endpoint: str,
+        metadata: dict[str, str],
+        prepared: PreparedInput,
+    ) -> BatchJob:
+        identity = task_identity(context)
+        self._task_key = task_key(identity, self._job_fingerprint(prepared.fingerprint, metadata))
+        if not self.force_new_job:
+            job = find_job_to_reattach(self.hook, self._task_key)
+            if job is not None:
+                self.log.info(
+                    "Reattaching to Mistral batch job %s (status %s) created by an earlier try",
+                    job.id,
+                    job.status,
+                )
+                return job
+        return self._create(
+            endpoint, prepared, {**metadata, **task_metadata(identity, self._task_key)}
+        )
+
     def _job_fingerprint(self, input_fingerprint: str, metadata: Mapping[str, str]) -> str:
         """The input's fingerprint plus every other setting that shapes the job."""
-        settings = [input_fingerprint, self.agent_id, self.timeout_hours, sorted(metadata.items())]
+        settings = [
+            input_fingerprint,
+            self.agent_id,
+            self.timeout_hours,
+            sorted(metadata.items()),
+            self.reattach_namespace,
+        ]
         return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
 
     def _wait_seconds(self) -> float:
@@ -329,7 +368,14 @@ class MistralBatchOperator(BaseOperator):
             return self.hook.create_batch_job(requests=prepared.requests, **common)
         if isinstance(prepared, UploadedInput):
             return self.hook.create_batch_job(input_files=prepared.file_ids, **common)
-        return self.hook.create_batch_job(input_files=[self._upload(prepared)], **common)
+        file_id = self._upload(prepared)
+        try:
+            return self.hook.create_batch_job(input_files=[file_id], **common)
+        except MistralAPIError as exc:
+            if exc.status_code < 500 and exc.status_code != 429:
+                # The server refused the job for good: the upload is of no more use.
+                self._delete_quietly(file_id)
+            raise
 
     def _upload(self, prepared: FileInput) -> str:
         self.log.info(
@@ -338,11 +384,15 @@ class MistralBatchOperator(BaseOperator):
             f"{prepared.request_count:,}",
             f"{prepared.size:,}",
         )
+        return self.hook.upload_file(prepared.path, filename=prepared.filename).id
+
+    def _delete_quietly(self, file_id: str) -> None:
         try:
-            return self.hook.upload_file(prepared.path, filename=prepared.filename).id
-        finally:
-            if prepared.temporary:
-                prepared.path.unlink(missing_ok=True)
+            self.hook.delete_file(file_id)
+        except Exception as exc:
+            self.log.warning("Could not delete uploaded file %s: %s", file_id, exc)
+        else:
+            self.log.info("Deleted uploaded file %s: no job was created from it", file_id)
 
     def _defer(self, job: BatchJob, deadline: float) -> None:
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
@@ -366,8 +416,6 @@ class MistralBatchOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Cancel the job when the task is killed (not on an execution timeout)."""
-        if self.job_id is None:
-            return
         if self._execution_timed_out:
             self.log.info(
                 "Execution timeout: leaving Mistral batch job %s running so that the retry "
@@ -375,13 +423,20 @@ class MistralBatchOperator(BaseOperator):
                 self.job_id,
             )
             return
-        if not self.cancel_on_kill:
-            self.log.info(
-                "Leaving Mistral batch job %s running (cancel_on_kill=False)", self.job_id
-            )
+        if not self.cancel_on_kill or (self.job_id is None and self._task_key is None):
+            if self.job_id is not None:
+                self.log.info(
+                    "Leaving Mistral batch job %s running (cancel_on_kill=False)", self.job_id
+                )
             return
         try:
-            self.hook.cancel_batch_job(self.job_id)
+            job_id = self.job_id
+            if job_id is None and self._task_key is not None:
+                # Killed while the create was in flight: find the job it may have made.
+                found = find_job_to_reattach(self.hook, self._task_key)
+                job_id = found.id if found is not None else None
+            if job_id is not None:
+                self.hook.cancel_batch_job(job_id)
         except Exception as exc:
             self.log.warning("Could not cancel Mistral batch job %s: %s", self.job_id, exc)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_mistral_batch._compat import conf
+from airflow_provider_mistral_batch._compat import AirflowSensorTimeout, conf
 from airflow_provider_mistral_batch.completion import finish_with_event, finish_with_job
 from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.job_outcome import check_wait_options
@@ -41,7 +41,9 @@ class MistralBatchJobSensor(BaseSensorOperator):
     :param max_failed_ratio: highest share (0.0-1.0) of failed requests a SUCCESS job may
         have; default None: warn, do not fail.
     :param max_consecutive_errors: failed polls in a row (after the hook's retries) before
-        failing; default 5.
+        failing; default 5. In reschedule mode each poke starts the count afresh.
+
+    In every mode, the sensor's ``timeout`` ends in ``AirflowSensorTimeout`` (no retries).
     """
 
     template_fields: Sequence[str] = ("job_id",)
@@ -125,4 +127,6 @@ class MistralBatchJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, apply the failure policy, push XCom."""
-        return finish_with_event(context, event, self.max_failed_ratio, self.log)
+        return finish_with_event(
+            context, event, self.max_failed_ratio, self.log, timeout_error=AirflowSensorTimeout
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -18,6 +18,8 @@ from airflow_provider_mistral_batch.job_watch import (
     JobWatch,
 )
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+
+_ON_KILL_SECONDS: Final = 20.0
 
 
 class MistralBatchJobTrigger(BaseTrigger):
@@ -39,7 +41,9 @@ class MistralBatchJobTrigger(BaseTrigger):
     :param cancel_on_deadline: cancel the job when the deadline passes; default True.
     :param max_consecutive_errors: failed polls in a row before giving up; default 5.
     :param cancel_on_kill: on Airflow 3.3+, cancel the job when a user marks the deferred task
-        failed or clears it; default True. A triggerer restart never cancels anything.
+        failed or success, or clears it; default True. A triggerer restart never cancels
+        anything. A cleared task's new try may start before this cancel lands and then find
+        the job CANCELLED.
     """
 
     def __init__(
@@ -132,14 +136,17 @@ class MistralBatchJobTrigger(BaseTrigger):
         return make_event("timeout", self.job_id, job, message)
 
     async def on_kill(self) -> None:
-        """Airflow 3.3+: the user marked the task failed or cleared it; cancel the job."""
+        """Airflow 3.3+: the user marked the task failed or success, or cleared it: cancel."""
         if not self.cancel_on_kill:
             self.log.info(
                 "Leaving Mistral batch job %s running (cancel_on_kill=False)", self.job_id
             )
             return
         try:
-            job = await self._hook().acancel_batch_job(self.job_id)
+            # The triggerer gives on_kill little time: do not let retries run past it.
+            job = await asyncio.wait_for(
+                self._hook().acancel_batch_job(self.job_id), timeout=_ON_KILL_SECONDS
+            )
         except Exception as exc:
             self.log.warning("Could not cancel Mistral batch job %s: %s", self.job_id, exc)
         else:

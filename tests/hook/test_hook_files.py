@@ -107,3 +107,27 @@ def test_signed_url_downloads_without_the_key(hook: MistralBatchHook, tmp_path: 
 def test_empty_id_is_refused_before_any_request(hook: MistralBatchHook) -> None:
     with pytest.raises(MistralBatchInputError, match="file id must be a non-empty string"):
         hook.get_file(" ")
+
+
+def test_iter_file_lines_keeps_lines_with_unicode_separators_whole(
+    hook: MistralBatchHook,
+) -> None:
+    text = "first\u2028second\x85third"
+    payload = json.dumps({"custom_id": "u", "body": {"input": [text]}}, ensure_ascii=False) + "\n"
+    uploaded = hook.upload_file(io.BytesIO(payload.encode()), filename="unicode.jsonl")
+    lines = list(hook.iter_file_lines(uploaded.id))
+    assert len(lines) == 1
+    assert json.loads(lines[0])["body"]["input"] == [text]
+
+
+def test_downloaded_file_gets_the_usual_permissions(hook: MistralBatchHook, tmp_path: Path) -> None:
+    import os
+
+    source = tmp_path / "perm.jsonl"
+    write_jsonl(source, ["a"])
+    uploaded = hook.upload_file(source)
+    umask = os.umask(0)
+    os.umask(umask)
+    target = tmp_path / "out" / "perm-copy.jsonl"
+    hook.download_file(uploaded.id, target)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

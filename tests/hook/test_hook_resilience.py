@@ -18,6 +18,7 @@ from airflow_provider_mistral_batch.hooks.mistral_batch import (
     MistralBatchHook,
 )
 from airflow_provider_mistral_batch.hooks.retry_policy import RetryPolicy
+from airflow_provider_mistral_batch.models import BatchJobStatus
 from tests.helpers import CONN_ID, FAST_RETRIES, SleepRecorder, set_connection
 
 pytestmark = pytest.mark.integration
@@ -49,7 +50,7 @@ def test_429_then_503_then_success_honours_retry_after(
     job = hook.get_batch_job(job_id)
     assert job.id == job_id
     assert [r.status_code for r in _calls(emulator, "GET", path)] == [429, 503, 200]
-    assert sleeps.waits[0] == 2.0, "the server's Retry-After must set the first wait"
+    assert 2.0 <= sleeps.waits[0] <= 2.2, "the server's Retry-After must set the first wait"
     assert 0 < sleeps.waits[1] <= FAST_RETRIES.max_wait
 
 
@@ -200,3 +201,30 @@ def test_test_connection_succeeds(hook: MistralBatchHook, emulator: RunningEmula
     ok, message = hook.test_connection()
     assert ok, message
     assert emulator.base_url in message
+
+
+def test_create_the_server_finished_after_the_client_gave_up_leaves_one_live_job(
+    emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch, sleeps: SleepRecorder
+) -> None:
+    # The first POST is read in full, then turned into a job only after the client timed out
+    # and already sent the create again: two jobs exist for a moment.
+    set_connection(monkeypatch, emulator, extra={"timeout": 0.5})
+    emulator.update_config(queue_seconds=60)
+    hook = MistralBatchHook(CONN_ID, retry_policy=FAST_RETRIES, create_settle_seconds=2.0)
+    hook._sleep = sleeps
+    token = uuid.uuid4().hex
+    emulator.set_faults(
+        [Fault(kind="slow_commit", delay_seconds=1.0, method="POST", path_prefix=JOBS)]
+    )
+    job = hook.create_batch_job(
+        endpoint="/v1/embeddings", model="m", requests=ONE_REQUEST, idempotency_key=token
+    )
+    jobs = {j.id: j.status for j in hook.list_batch_jobs()}
+    tagged = _jobs_with_key(hook, token)
+    assert len(tagged) == 2, "the late job was created too"
+    live = [
+        job_id
+        for job_id in tagged
+        if jobs[job_id] not in (BatchJobStatus.CANCELLATION_REQUESTED, BatchJobStatus.CANCELLED)
+    ]
+    assert live == [job.id]

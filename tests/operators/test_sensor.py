@@ -12,7 +12,11 @@ import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_mistral_batch._compat import AirflowFailException, TaskDeferred
+from airflow_provider_mistral_batch._compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    TaskDeferred,
+)
 from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
 from airflow_provider_mistral_batch.exceptions import MistralNotFoundError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
@@ -266,7 +270,7 @@ def test_sensor_execute_complete() -> None:
     failed = BatchJob.model_validate(job_data("FAILED"))
     with pytest.raises(AirflowException, match="ended FAILED"):
         sensor.execute_complete({"ti": ti}, make_event("terminal", failed.id, failed))
-    with pytest.raises(AirflowException, match="deadline passed"):
+    with pytest.raises(AirflowSensorTimeout, match="deadline passed"):
         sensor.execute_complete({"ti": ti}, make_event("timeout", job.id, None, "deadline passed"))
     with pytest.raises(AirflowException, match="unexpected trigger event"):
         sensor.execute_complete({"ti": ti}, {"status": "success"})

@@ -19,3 +19,13 @@ def test_sensor_refuses_a_ratio_outside_zero_to_one(ratio: float) -> None:
 def test_cancel_operator_refuses_a_poll_interval_that_is_not_positive(interval: float) -> None:
     with pytest.raises(MistralBatchInputError, match=r"cancel: poll_interval must be positive"):
         MistralBatchCancelJobOperator(task_id="cancel", job_id="j", poll_interval=interval)
+
+
+@pytest.mark.parametrize("timeout", [0, -5])
+def test_operator_refuses_a_wait_timeout_that_is_not_positive(timeout: float) -> None:
+    from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+
+    with pytest.raises(MistralBatchInputError, match=r"batch: wait_timeout must be a positive"):
+        MistralBatchOperator(
+            task_id="batch", endpoint="/v1/embeddings", input_files=["f"], wait_timeout=timeout
+        )

@@ -41,3 +41,16 @@ def test_one_async_client_per_loop_and_base_url() -> None:
 
     # A new loop never reuses a client bound to an old one.
     assert asyncio.run(client_id()) != 0
+
+
+def test_clients_keep_no_cookies() -> None:
+    import httpx2
+
+    response = httpx2.Response(
+        200,
+        headers={"set-cookie": "session=abc; Path=/"},
+        request=httpx2.Request("GET", "http://127.0.0.1:1/v1/files"),
+    )
+    with new_sync_client("http://127.0.0.1:1", 5, 1) as client:
+        client.cookies.extract_cookies(response)
+        assert len(client.cookies.jar) == 0

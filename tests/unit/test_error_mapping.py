@@ -92,3 +92,34 @@ def test_api_error_survives_pickling() -> None:
         3.0,
     )
     assert str(copy) == str(error)
+
+
+def test_a_success_with_an_unexpected_body_is_a_clear_error() -> None:
+    from airflow_provider_mistral_batch.exceptions import MistralBatchError
+    from airflow_provider_mistral_batch.hooks.error_mapping import parse_response
+    from airflow_provider_mistral_batch.models import BatchJob
+
+    response = _response(200, "/v1/batch/jobs/j1", json={"hello": "proxy page"})
+    with pytest.raises(MistralBatchError, match=r"unexpected response to GET /v1/batch/jobs/j1: "):
+        parse_response(BatchJob, response)
+
+
+def test_listing_trusts_the_total_over_a_short_page() -> None:
+    from airflow_provider_mistral_batch.hooks.mistral_batch import _is_last_page
+    from airflow_provider_mistral_batch.models import FileList
+
+    file = {
+        "id": "f",
+        "bytes": 1,
+        "created_at": 1,
+        "filename": "a",
+        "purpose": "batch",
+        "sample_type": "batch_request",
+        "source": "upload",
+    }
+    capped = FileList(data=[file] * 50, object="list", total=120)
+    assert not _is_last_page(capped, seen=50, page_size=100), "server capped the page at 50"
+    assert _is_last_page(capped, seen=120, page_size=100)
+    no_total = FileList(data=[file] * 50, object="list", total=None)
+    assert _is_last_page(no_total, seen=50, page_size=100)
+    assert _is_last_page(FileList(data=[], object="list", total=999), seen=3, page_size=100)

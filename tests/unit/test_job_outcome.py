@@ -263,3 +263,14 @@ def test_parse_event_errors_are_airflow_exceptions() -> None:
 
     with pytest.raises(AirflowException):
         parse_event({"kind": "nope"})
+
+
+def test_reattachable_statuses_include_unknown_running_ones() -> None:
+    from airflow_provider_mistral_batch.reattach import is_reattachable
+
+    assert is_reattachable(BatchJobStatus.QUEUED)
+    assert is_reattachable(BatchJobStatus.RUNNING)
+    assert is_reattachable(BatchJobStatus.SUCCESS)
+    assert is_reattachable(BatchJobStatus("VALIDATING"))
+    for status in ("CANCELLATION_REQUESTED", "CANCELLED", "FAILED", "TIMEOUT_EXCEEDED"):
+        assert not is_reattachable(BatchJobStatus(status))

@@ -163,3 +163,9 @@ def test_result_line_both_error_shapes(
     parsed = BatchResultLine.model_validate(line)
     assert parsed.succeeded is succeeded
     assert parsed.error_message == message
+
+
+def test_a_member_name_is_not_a_known_value() -> None:
+    assert not ApiEndpoint("CHAT_COMPLETIONS").is_known
+    assert not BatchJobStatus("success").is_known
+    assert ApiEndpoint("/v1/ocr").is_known

@@ -77,12 +77,16 @@ def _state_after(error: BaseException, attempt: int) -> RetryCallState:
     return state
 
 
-def test_wait_honours_retry_after_and_caps_it() -> None:
+def test_wait_honours_retry_after_with_a_little_jitter_and_caps_it() -> None:
     policy = RetryPolicy(max_retry_after=10)
-    assert policy.wait_seconds(_state_after(MistralRateLimitError(429, "x", retry_after=4), 1)) == 4
-    assert (
-        policy.wait_seconds(_state_after(MistralRateLimitError(429, "x", retry_after=99), 1)) == 10
-    )
+    waits = [
+        policy.wait_seconds(_state_after(MistralRateLimitError(429, "x", retry_after=4), 1))
+        for _ in range(50)
+    ]
+    assert all(4 <= wait <= 4.4 for wait in waits)
+    assert len(set(waits)) > 1, "clients told the same Retry-After must not retry in step"
+    capped = policy.wait_seconds(_state_after(MistralRateLimitError(429, "x", retry_after=99), 1))
+    assert 10 <= capped <= 11
 
 
 def test_wait_grows_exponentially_with_jitter_and_a_cap() -> None:
