@@ -14,6 +14,13 @@ import httpx2
 API_KEY = "bench-key"
 
 
+def rss_mb() -> float:
+    """Resident memory of this process in MB (psutil comes with Airflow)."""
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 1e6
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -20,13 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from emulator_common import API_KEY, emulator_process
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return float(psutil.Process().memory_info().rss) / 1e6
+from emulator_common import API_KEY, emulator_process, rss_mb
 
 
 def main() -> int:
@@ -54,7 +48,7 @@ def main() -> int:
 
         hook = MistralBatchHook()
         hook.get_conn()
-        rss_start = _rss_mb()
+        rss_start = rss_mb()
         tracemalloc.start()
         start = time.perf_counter()
         uploaded = hook.upload_file(source)
@@ -66,7 +60,7 @@ def main() -> int:
         download_s = time.perf_counter() - start
         _, download_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        rss_end = _rss_mb()
+        rss_end = rss_mb()
     assert (workdir / "copy.jsonl").stat().st_size == size
     for step, seconds, peak in (
         ("upload", upload_s, upload_peak),

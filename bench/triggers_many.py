@@ -22,13 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from emulator_common import API_KEY, emulator_process
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return float(psutil.Process().memory_info().rss) / 1e6
+from emulator_common import API_KEY, emulator_process, rss_mb
 
 
 def main() -> int:
@@ -80,14 +74,14 @@ def main() -> int:
             tasks = [asyncio.create_task(drive(trigger)) for trigger in triggers]
             await asyncio.sleep(args.seconds)
             clients = client_pool.shared_async_client_count()
-            rss = _rss_mb()
+            rss = rss_mb()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await client_pool.close_shared_async_clients()
             return rss, clients
 
-        rss_before = _rss_mb()
+        rss_before = rss_mb()
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         wall_start = time.monotonic()
         rss_during, clients = asyncio.run(run_all())

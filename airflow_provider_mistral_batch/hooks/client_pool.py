@@ -11,7 +11,7 @@ import asyncio
 import http.cookiejar
 import ssl
 import weakref
-from typing import Final
+from typing import Any, Final
 
 import httpx2
 
@@ -41,16 +41,21 @@ def make_timeout(timeout: float, connect_timeout: float) -> httpx2.Timeout:
     return httpx2.Timeout(timeout, connect=connect_timeout)
 
 
+def _client_options(base_url: str, timeout: float, connect_timeout: float) -> dict[str, Any]:
+    """Settings shared by the sync and async clients."""
+    return {
+        "base_url": base_url,
+        "timeout": make_timeout(timeout, connect_timeout),
+        "headers": {"User-Agent": USER_AGENT},
+        "limits": _POOL_LIMITS,
+        "verify": _SSL_CONTEXT,
+        "cookies": _no_cookies(),
+    }
+
+
 def new_sync_client(base_url: str, timeout: float, connect_timeout: float) -> httpx2.Client:
     """A synchronous client for one hook."""
-    return httpx2.Client(
-        base_url=base_url,
-        timeout=make_timeout(timeout, connect_timeout),
-        headers={"User-Agent": USER_AGENT},
-        limits=_POOL_LIMITS,
-        verify=_SSL_CONTEXT,
-        cookies=_no_cookies(),
-    )
+    return httpx2.Client(**_client_options(base_url, timeout, connect_timeout))
 
 
 def shared_async_client(
@@ -62,14 +67,7 @@ def shared_async_client(
     key = (base_url, timeout, connect_timeout)
     client = clients.get(key)
     if client is None or client.is_closed:
-        client = httpx2.AsyncClient(
-            base_url=base_url,
-            timeout=make_timeout(timeout, connect_timeout),
-            headers={"User-Agent": USER_AGENT},
-            limits=_POOL_LIMITS,
-            verify=_SSL_CONTEXT,
-            cookies=_no_cookies(),
-        )
+        client = httpx2.AsyncClient(**_client_options(base_url, timeout, connect_timeout))
         clients[key] = client
     return client
 

@@ -17,23 +17,37 @@ FileSource = str | os.PathLike[str] | BinaryIO
 FileSink = str | os.PathLike[str] | BinaryIO
 
 
-class UploadSource:
-    """A file to upload, opened afresh (or rewound) for every attempt; never read whole."""
+class _PathOrStream:
+    """A path, or a binary file object and the position it started at."""
 
-    def __init__(self, source: FileSource, filename: str | None = None) -> None:
+    def __init__(self, target: str | os.PathLike[str] | BinaryIO) -> None:
         self._path: Path | None = None
         self._fileobj: BinaryIO | None = None
         self._start = 0
-        if isinstance(source, str | os.PathLike):
-            self._path = Path(source)
+        if isinstance(target, str | os.PathLike):
+            self._path = Path(target)
+        else:
+            self._fileobj = target
+            self._start = target.tell() if _seekable(target) else 0
+
+    @property
+    def rewindable(self) -> bool:
+        """Whether a failed attempt can start again from the beginning."""
+        return self._path is not None or (self._fileobj is not None and _seekable(self._fileobj))
+
+
+class UploadSource(_PathOrStream):
+    """A file to upload, opened afresh (or rewound) for every attempt; never read whole."""
+
+    def __init__(self, source: FileSource, filename: str | None = None) -> None:
+        super().__init__(source)
+        if self._path is not None:
             if not self._path.is_file():
                 raise MistralBatchInputError(f"upload source {str(self._path)!r} is not a file")
             size: int | None = self._path.stat().st_size
             default_name = self._path.name
         else:
-            self._fileobj = source
-            self._start = source.tell() if _seekable(source) else 0
-            size = _remaining_size(source)
+            size = _remaining_size(self._fileobj) if self._fileobj is not None else None
             default_name = Path(str(getattr(source, "name", "") or "input.jsonl")).name
         if size is not None and size > MAX_FILE_BYTES:
             raise MistralBatchInputError(
@@ -43,11 +57,6 @@ class UploadSource:
         self.size = size
         self.filename = filename or default_name
         self.mimetype = guess_mimetype(self.filename)
-
-    @property
-    def rewindable(self) -> bool:
-        """Whether a failed attempt can be sent again from the start."""
-        return self._path is not None or (self._fileobj is not None and _seekable(self._fileobj))
 
     @contextlib.contextmanager
     def open(self) -> Iterator[BinaryIO]:
@@ -62,23 +71,8 @@ class UploadSource:
         yield self._fileobj
 
 
-class DownloadSink:
+class DownloadSink(_PathOrStream):
     """Where downloaded bytes go; a path is written through a temporary file and renamed."""
-
-    def __init__(self, destination: FileSink) -> None:
-        self._path: Path | None = None
-        self._fileobj: BinaryIO | None = None
-        self._start = 0
-        if isinstance(destination, str | os.PathLike):
-            self._path = Path(destination)
-        else:
-            self._fileobj = destination
-            self._start = destination.tell() if _seekable(destination) else 0
-
-    @property
-    def rewindable(self) -> bool:
-        """Whether a broken download can be written again from the start."""
-        return self._path is not None or (self._fileobj is not None and _seekable(self._fileobj))
 
     @contextlib.contextmanager
     def open(self) -> Iterator[BinaryIO]:

@@ -54,6 +54,7 @@ from airflow_provider_mistral_batch.models import (
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ResultT = TypeVar("ResultT")
+PageT = TypeVar("PageT", BatchJobList, FileList)
 
 #: Metadata key that tags a created job so an ambiguous create can find it instead of repeating.
 IDEMPOTENCY_METADATA_KEY: Final = "airflow_idempotency_key"
@@ -245,6 +246,29 @@ class MistralBatchHook(BaseHook):
 
         return await self._awith_retries(send, call.method, call.path)
 
+    def _walk(self, pages: Callable[[int], ApiCall[PageT]], page_size: int) -> Iterator[Any]:
+        """Every item of a listing, page after page, fetched as they are consumed."""
+        seen = 0
+        for page in range(_MAX_PAGES):
+            result = self._call(pages(page))
+            yield from result.data
+            seen += len(result.data)
+            if _is_last_page(result, seen, page_size):
+                return
+
+    async def _awalk(
+        self, pages: Callable[[int], ApiCall[PageT]], page_size: int
+    ) -> AsyncIterator[Any]:
+        """Async twin of :meth:`_walk`."""
+        seen = 0
+        for page in range(_MAX_PAGES):
+            result = await self._acall(pages(page))
+            for item in result.data:
+                yield item
+            seen += len(result.data)
+            if _is_last_page(result, seen, page_size):
+                return
+
     # ------------------------------------------------------------------ batch jobs
 
     def create_batch_job(
@@ -435,19 +459,10 @@ class MistralBatchHook(BaseHook):
         :param order_by: ``-created`` (newest first, default) or ``created``.
         :param page_size: jobs per request; default 100.
         """
-        filters = _job_filters(status, model, agent_id, metadata, created_after, created_by_me)
-        statuses = filters.pop("status")
-        seen = 0
-        for page in range(_MAX_PAGES):
-            result = self._call(
-                api_calls.list_batch_jobs_page(
-                    page=page, page_size=page_size, status=statuses, order_by=order_by, **filters
-                )
-            )
-            yield from result.data
-            seen += len(result.data)
-            if _is_last_page(result, seen, page_size):
-                return
+        pages = _job_pages(
+            page_size, order_by, status, model, agent_id, metadata, created_after, created_by_me
+        )
+        yield from self._walk(pages, page_size)
 
     async def alist_batch_jobs(
         self,
@@ -462,20 +477,11 @@ class MistralBatchHook(BaseHook):
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncIterator[BatchJob]:
         """Async twin of :meth:`list_batch_jobs`."""
-        filters = _job_filters(status, model, agent_id, metadata, created_after, created_by_me)
-        statuses = filters.pop("status")
-        seen = 0
-        for page in range(_MAX_PAGES):
-            result = await self._acall(
-                api_calls.list_batch_jobs_page(
-                    page=page, page_size=page_size, status=statuses, order_by=order_by, **filters
-                )
-            )
-            for job in result.data:
-                yield job
-            seen += len(result.data)
-            if _is_last_page(result, seen, page_size):
-                return
+        pages = _job_pages(
+            page_size, order_by, status, model, agent_id, metadata, created_after, created_by_me
+        )
+        async for job in self._awalk(pages, page_size):
+            yield job
 
     # ------------------------------------------------------------------ files
 
@@ -571,16 +577,8 @@ class MistralBatchHook(BaseHook):
         :param mimetypes: only files of these content types.
         :param page_size: files per request; default 100.
         """
-        filters = _file_filters(purpose, sample_type, source, search, mimetypes)
-        seen = 0
-        for page in range(_MAX_PAGES):
-            result = self._call(
-                api_calls.list_files_page(page=page, page_size=page_size, **filters)
-            )
-            yield from result.data
-            seen += len(result.data)
-            if _is_last_page(result, seen, page_size):
-                return
+        pages = _file_pages(page_size, purpose, sample_type, source, search, mimetypes)
+        yield from self._walk(pages, page_size)
 
     async def alist_files(
         self,
@@ -593,17 +591,9 @@ class MistralBatchHook(BaseHook):
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncIterator[FileObject]:
         """Async twin of :meth:`list_files`."""
-        filters = _file_filters(purpose, sample_type, source, search, mimetypes)
-        seen = 0
-        for page in range(_MAX_PAGES):
-            result = await self._acall(
-                api_calls.list_files_page(page=page, page_size=page_size, **filters)
-            )
-            for item in result.data:
-                yield item
-            seen += len(result.data)
-            if _is_last_page(result, seen, page_size):
-                return
+        pages = _file_pages(page_size, purpose, sample_type, source, search, mimetypes)
+        async for item in self._awalk(pages, page_size):
+            yield item
 
     def download_file(self, file_id: str, destination: FileSink) -> int:
         """Stream a file's content to a path or binary file object; return the bytes written.
@@ -690,38 +680,61 @@ def _is_last_page(result: BatchJobList | FileList, seen: int, page_size: int) ->
     return len(result.data) < page_size
 
 
-def _job_filters(
+def _job_pages(
+    page_size: int,
+    order_by: JobOrder,
     status: Iterable[BatchJobStatus | str] | None,
     model: str | None,
     agent_id: str | None,
     metadata: Mapping[str, str] | None,
     created_after: datetime | None,
     created_by_me: bool | None,
-) -> dict[str, Any]:
-    return {
-        "status": list(status) if status is not None else None,
-        "model": model,
-        "agent_id": agent_id,
-        "metadata": dict(metadata) if metadata else None,
-        "created_after": created_after,
-        "created_by_me": created_by_me,
-    }
+) -> Callable[[int], ApiCall[BatchJobList]]:
+    """The call for each page of a job listing, its filters fixed once."""
+    statuses = list(status) if status is not None else None
+    filters = dict(metadata) if metadata else None
+
+    def page_call(page: int) -> ApiCall[BatchJobList]:
+        return api_calls.list_batch_jobs_page(
+            page=page,
+            page_size=page_size,
+            status=statuses,
+            model=model,
+            agent_id=agent_id,
+            metadata=filters,
+            created_after=created_after,
+            created_by_me=created_by_me,
+            order_by=order_by,
+        )
+
+    return page_call
 
 
-def _file_filters(
+def _file_pages(
+    page_size: int,
     purpose: FilePurpose | str | None,
     sample_type: Iterable[SampleType | str] | None,
     source: Iterable[str] | None,
     search: str | None,
     mimetypes: Iterable[str] | None,
-) -> dict[str, Any]:
-    return {
-        "purpose": purpose,
-        "sample_type": list(sample_type) if sample_type is not None else None,
-        "source": list(source) if source is not None else None,
-        "search": search,
-        "mimetypes": list(mimetypes) if mimetypes is not None else None,
-    }
+) -> Callable[[int], ApiCall[FileList]]:
+    """The call for each page of a file listing, its filters fixed once."""
+    sample_types = list(sample_type) if sample_type is not None else None
+    sources = list(source) if source is not None else None
+    mimes = list(mimetypes) if mimetypes is not None else None
+
+    def page_call(page: int) -> ApiCall[FileList]:
+        return api_calls.list_files_page(
+            page=page,
+            page_size=page_size,
+            purpose=purpose,
+            sample_type=sample_types,
+            source=sources,
+            search=search,
+            mimetypes=mimes,
+        )
+
+    return page_call
 
 
 def _validated_create_body(**fields: Any) -> CreateBatchJobRequest:

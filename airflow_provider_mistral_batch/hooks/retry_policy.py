@@ -59,30 +59,37 @@ class RetryPolicy:
         ceiling = min(self.max_wait, self.initial_wait * 2 ** (state.attempt_number - 1))
         return random.uniform(ceiling / 2, ceiling)
 
-    def _before_sleep(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        wait = state.next_action.sleep if state.next_action is not None else 0.0
-        log.warning(
-            "Mistral API request failed (attempt %s of %s): %s; retrying in %.1f s",
-            state.attempt_number,
-            self.max_attempts,
-            describe_error(exc),
-            wait,
-        )
+    def _options(self, max_attempts: int | None, sleep: object | None) -> dict[str, Any]:
+        """What the sync and async retrying objects share: stop, wait, retry test, logging."""
+        attempts = max_attempts or self.max_attempts
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            wait = state.next_action.sleep if state.next_action is not None else 0.0
+            log.warning(
+                "Mistral API request failed (attempt %s of %s): %s; retrying in %.1f s",
+                state.attempt_number,
+                attempts,
+                describe_error(exc),
+                wait,
+            )
+
+        options: dict[str, Any] = {
+            "stop": stop_after_attempt(attempts),
+            "wait": self.wait_seconds,
+            "retry": retry_if_exception(is_retryable),
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+        if sleep is not None:
+            options["sleep"] = sleep
+        return options
 
     def retrying(
         self, *, sleep: Callable[[float], None] | None = None, max_attempts: int | None = None
     ) -> Retrying:
         """A tenacity ``Retrying`` for synchronous calls."""
-        kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        return Retrying(
-            stop=stop_after_attempt(max_attempts or self.max_attempts),
-            wait=self.wait_seconds,
-            retry=retry_if_exception(is_retryable),
-            before_sleep=self._before_sleep,
-            reraise=True,
-            **kwargs,
-        )
+        return Retrying(**self._options(max_attempts, sleep))
 
     def async_retrying(
         self,
@@ -91,15 +98,7 @@ class RetryPolicy:
         max_attempts: int | None = None,
     ) -> AsyncRetrying:
         """A tenacity ``AsyncRetrying`` for coroutines: the same policy as :meth:`retrying`."""
-        kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        return AsyncRetrying(
-            stop=stop_after_attempt(max_attempts or self.max_attempts),
-            wait=self.wait_seconds,
-            retry=retry_if_exception(is_retryable),
-            before_sleep=self._before_sleep,
-            reraise=True,
-            **kwargs,
-        )
+        return AsyncRetrying(**self._options(max_attempts, sleep))
 
 
 def is_retryable(exc: BaseException) -> bool:
