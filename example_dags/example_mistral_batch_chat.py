@@ -5,7 +5,6 @@ A downstream task reads the results through the hook, streaming the output file.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -55,10 +54,10 @@ def example_mistral_batch_chat() -> None:
         from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
         answers = {}
-        for line in MistralBatchHook().iter_file_lines(output_file):
-            result = json.loads(line)
-            body = result["response"]["body"]
-            answers[result["custom_id"]] = body["choices"][0]["message"]["content"]
+        for result in MistralBatchHook().iter_results(output_file):
+            if result.succeeded and result.custom_id and result.response:
+                message = result.response.body["choices"][0]["message"]
+                answers[result.custom_id] = message["content"]
         return answers
 
     read_answers(answer.output["output_file"])

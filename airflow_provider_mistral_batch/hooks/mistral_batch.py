@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from airflow_provider_mistral_batch.connection_defaults import DEFAULT_BASE_URL, DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.exceptions import (
+    MistralBatchError,
     MistralBatchInputError,
     MistralConnectionError,
 )
@@ -41,6 +42,7 @@ from airflow_provider_mistral_batch.models import (
     BatchJobList,
     BatchJobStatus,
     BatchRequest,
+    BatchResultLine,
     CreateBatchJobRequest,
     DeletedBatchJob,
     DeletedFile,
@@ -648,6 +650,21 @@ class MistralBatchHook(BaseHook):
             raise _connection_error("GET", path, self.settings.base_url, exc) from exc
         finally:
             response.close()
+
+    def iter_results(self, file_id: str) -> Iterator[BatchResultLine]:
+        """Stream a job's output or error file as typed result lines.
+
+        Each line is a :class:`BatchResultLine`: ``custom_id``, ``response`` (status code and
+        body), ``error``; ``succeeded`` and ``error_message`` read either shape of error.
+        """
+        for number, line in enumerate(self.iter_file_lines(file_id), start=1):
+            try:
+                yield BatchResultLine.model_validate_json(line)
+            except ValidationError as exc:
+                raise MistralBatchError(
+                    f"file {file_id} line {number} is not a batch result line: "
+                    f"{exc.errors(include_url=False)[0]['msg']}"
+                ) from None
 
     # ------------------------------------------------------------------ Airflow UI
 

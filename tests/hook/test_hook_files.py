@@ -131,3 +131,20 @@ def test_downloaded_file_gets_the_usual_permissions(hook: MistralBatchHook, tmp_
     target = tmp_path / "out" / "perm-copy.jsonl"
     hook.download_file(uploaded.id, target)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_iter_results_parses_lines_and_names_a_bad_one(hook: MistralBatchHook) -> None:
+    from airflow_provider_mistral_batch.exceptions import MistralBatchError
+
+    good = {"id": "x", "custom_id": "a", "response": {"status_code": 200, "body": {}}}
+    failed = {"custom_id": "b", "error": "boom"}
+    content = (json.dumps(good) + "\n" + json.dumps(failed) + "\n").encode()
+    uploaded = hook.upload_file(io.BytesIO(content), filename="results.jsonl")
+    results = list(hook.iter_results(uploaded.id))
+    assert [(r.custom_id, r.succeeded, r.error_message) for r in results] == [
+        ("a", True, None),
+        ("b", False, "boom"),
+    ]
+    broken = hook.upload_file(io.BytesIO(b'{"custom_id": "a"}\n[1, 2]\n'), filename="bad.jsonl")
+    with pytest.raises(MistralBatchError, match=f"file {broken.id} line 2 is not a batch result"):
+        list(hook.iter_results(broken.id))
