@@ -81,9 +81,9 @@ class MistralBatchOperator(BaseOperator):
     repeats line 3``).
 
     Retries reattach: the job's metadata carries a key built from dag_id, task_id, run_id,
-    map_index and a fingerprint of the input, and a new try of the same task with the same
-    input reattaches to the queued, running or succeeded job of an earlier try instead of
-    paying for a second one (``force_new_job=True`` turns this off).
+    map_index and a fingerprint of the input and job settings, and a new try of the same task
+    with the same input and settings reattaches to the running or succeeded job of an earlier
+    try instead of paying for a second one (``force_new_job=True`` turns this off).
 
     XCom: ``batch_job_id`` as soon as the job exists; at the end ``output_file`` and
     ``error_file``, and the return value ``{"job_id", "status", "output_file", "error_file",
