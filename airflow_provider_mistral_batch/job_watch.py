@@ -73,6 +73,21 @@ class JobWatch:
             return True
         return self.consecutive_errors >= self.max_consecutive_errors
 
+    def log_progress(self, job: BatchJob, log: Any) -> None:
+        """Log the job's progress at info level when it changed since the last line."""
+        line = self.progress_line(job)
+        if line:
+            log.info("%s", line)
+
+    def log_failed_poll(self, log: Any, detail: object) -> None:
+        """Log a failed poll (counted by :meth:`record_error`) at warning level."""
+        log.warning(
+            "Polling Mistral batch job %s failed (%s in a row): %s",
+            self.job_id,
+            self.consecutive_errors,
+            detail,
+        )
+
     def progress_line(self, job: BatchJob, now: float | None = None) -> str | None:
         """A progress line when it differs from the last one returned, else None."""
         self.consecutive_errors = 0
@@ -142,9 +157,7 @@ def wait_until_ended(
         ``cancel_on_deadline``) or polling fails for good.
     """
     watch = JobWatch(job.id, deadline, max_consecutive_errors)
-    line = watch.progress_line(job)
-    if line:
-        log.info("%s", line)
+    watch.log_progress(job, log)
     while not job.status.is_terminal:
         if watch.deadline_passed():
             message = f"deadline passed while Mistral batch job {job.id} was still {job.status}"
@@ -162,14 +175,7 @@ def wait_until_ended(
         except Exception as exc:
             if watch.record_error(exc):
                 raise
-            log.warning(
-                "Polling Mistral batch job %s failed (%s in a row): %s",
-                job.id,
-                watch.consecutive_errors,
-                exc,
-            )
+            watch.log_failed_poll(log, exc)
             continue
-        line = watch.progress_line(job)
-        if line:
-            log.info("%s", line)
+        watch.log_progress(job, log)
     return job

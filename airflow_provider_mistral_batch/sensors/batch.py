@@ -110,16 +110,9 @@ class MistralBatchJobSensor(BaseSensorOperator):
         except Exception as exc:
             if self._watch.record_error(exc):
                 raise
-            self.log.warning(
-                "Polling Mistral batch job %s failed (%s in a row): %s",
-                self.job_id,
-                self._watch.consecutive_errors,
-                exc,
-            )
+            self._watch.log_failed_poll(self.log, exc)
             return False
-        line = self._watch.progress_line(job)
-        if line:
-            self.log.info("%s", line)
+        self._watch.log_progress(job, self.log)
         if not job.status.is_terminal:
             return False
         summary = finish_with_job(context, job, self.max_failed_ratio, self.log)

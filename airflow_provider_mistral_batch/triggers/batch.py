@@ -95,21 +95,14 @@ class MistralBatchJobTrigger(BaseTrigger):
                 job = await hook.aget_batch_job(self.job_id)
             except Exception as exc:
                 give_up = watch.record_error(exc)
-                self.log.warning(
-                    "Polling Mistral batch job %s failed (%s in a row): %s",
-                    self.job_id,
-                    watch.consecutive_errors,
-                    describe_error(exc),
-                )
+                watch.log_failed_poll(self.log, describe_error(exc))
                 if give_up:
                     message = f"gave up polling Mistral batch job {self.job_id}: {exc}"
                     yield _event(make_event("error", self.job_id, last_job, message))
                     return
             else:
                 last_job = job
-                line = watch.progress_line(job)
-                if line is not None:
-                    self.log.info("%s", line)
+                watch.log_progress(job, self.log)
                 if job.status.is_terminal:
                     yield _event(make_event("terminal", self.job_id, job))
                     return
