@@ -1,8 +1,9 @@
 """A sensor on a job created elsewhere, and the cancellation of another job.
 
 ``start_job`` only creates a job (``wait_for_completion=False``), as another system would;
-``wait_for_job`` waits for it by id. ``start_unwanted_job`` creates a second job that
-``cancel_unwanted_job`` cancels.
+``wait_for_job`` waits for it by id. ``start_unwanted_job`` creates a second, larger job that
+``cancel_unwanted_job`` cancels. A job that has already ended when the cancel runs is not an
+error: the operator logs it and returns the job's final status.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
 REQUESTS = [
     {"custom_id": f"text-{index}", "body": {"input": [f"Is message {index} harmful?"]}}
     for index in range(10)
+]
+
+# A job big enough to still be running when it is cancelled.
+UNWANTED_REQUESTS = [
+    {"custom_id": f"draft-{index}", "body": {"input": [f"Draft message {index}"]}}
+    for index in range(2_000)
 ]
 
 
@@ -49,7 +56,7 @@ def example_mistral_batch_sensor_cancel() -> None:
         task_id="start_unwanted_job",
         endpoint="/v1/moderations",
         model="mistral-moderation-latest",
-        requests=REQUESTS,
+        requests=UNWANTED_REQUESTS,
         timeout_hours=1,
         wait_for_completion=False,
     )

@@ -60,7 +60,8 @@ def test_embeddings_dag_blocking_from_a_jsonl_file(
 
 
 def test_sensor_and_cancel_dag(dags_folder: Path, mistral_default: RunningEmulator) -> None:
-    # Slow enough that the unwanted job is still running when it gets cancelled.
+    # At 4 requests a second the 10-request job takes ~3 s and the 2,000-request unwanted job
+    # ~8 min, so the cancel always finds it running, however slow the machine.
     mistral_default.update_config(requests_per_second=4.0)
     dag_run = _run(dags_folder, "example_mistral_batch_sensor_cancel")
     started = xcom_value(dag_run, "start_job", "batch_job_id")
@@ -73,6 +74,8 @@ def test_sensor_and_cancel_dag(dags_folder: Path, mistral_default: RunningEmulat
     cancelled = xcom_value(dag_run, "cancel_unwanted_job")
     assert cancelled["job_id"] == xcom_value(dag_run, "start_unwanted_job", "batch_job_id")
     assert cancelled["status"] == "CANCELLED"
+    assert cancelled["total_requests"] == 2_000
+    assert cancelled["succeeded_requests"] + cancelled["failed_requests"] < 2_000
 
 
 def test_mapped_dag_runs_one_job_per_input(
