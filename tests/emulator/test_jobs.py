@@ -72,7 +72,8 @@ def test_output_file_is_a_real_batch_result_file(api: Api, http: httpx2.Client) 
 
 
 def test_queued_then_running_with_counts(emulator: RunningEmulator, api: Api) -> None:
-    emulator.update_config(queue_seconds=0.3, requests_per_second=100.0)
+    # Wide windows (1 s queued, ~1 s running) so a slow CI machine still sees both states.
+    emulator.update_config(queue_seconds=1.0, requests_per_second=60.0)
     file_id, _ = _chat_file(api, 60)
     job_id = api.create_job(input_files=[file_id])["id"]
     queued = api.job(job_id)
@@ -242,7 +243,7 @@ def test_delete_job(emulator: RunningEmulator, api: Api) -> None:
     # Its files outlive it.
     assert api.http.get(f"/v1/files/{done['output_file']}").status_code == 200
 
-    emulator.update_config(requests_per_second=10.0)
+    emulator.update_config(requests_per_second=1.0)
     running_id = api.create_job(input_files=[file_id])["id"]
     assert api.http.delete(f"/v1/batch/jobs/{running_id}").json()["deleted"] is True
     missing = api.http.get(f"/v1/batch/jobs/{running_id}")

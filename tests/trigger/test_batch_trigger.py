@@ -239,12 +239,13 @@ def test_failed_job_gives_a_terminal_event_with_its_errors(hook: MistralBatchHoo
 def test_progress_is_logged_once_per_change(
     hook: MistralBatchHook, emulator: RunningEmulator
 ) -> None:
-    emulator.update_config(requests_per_second=100)
-    job = _create_job(hook, count=20)
+    # ~0.8 s of RUNNING: many polls see it move, even on a slow machine.
+    emulator.update_config(requests_per_second=50)
+    job = _create_job(hook, count=40)
     event, logs = _run_one(_trigger(job.id, poll_interval=0.02))
     assert event["kind"] == "terminal"
     infos = [line for line in _lines(logs, "info") if line.startswith(f"job {job.id}: ")]
-    assert infos[-1] == f"job {job.id}: SUCCESS, completed 20/20 (100.0%), 0 failed"
+    assert infos[-1] == f"job {job.id}: SUCCESS, completed 40/40 (100.0%), 0 failed"
     running = [line for line in infos if line.startswith(f"job {job.id}: RUNNING, completed ")]
     assert running, infos
     assert all(line.endswith("failed") or ", ETA " in line for line in running)
