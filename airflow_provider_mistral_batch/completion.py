@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from airflow.sdk.exceptions import AirflowException
 
@@ -52,6 +52,30 @@ def finish_with_job(
     return job_summary(job)
 
 
+def fail_at_deadline(
+    context: Mapping[str, Any],
+    job: BatchJob | None,
+    message: str,
+    timeout_error: type[Exception] = AirflowException,
+) -> NoReturn:
+    """Push the result files the job has so far, then fail because the wait ran out.
+
+    A job cancelled at the deadline fails the task without retries: a cancelled job cannot be
+    reattached, so a retry would pay for a new job that would likely meet the same deadline.
+    A job left running fails normally, and a retry reattaches to it and waits again.
+
+    :param timeout_error: raised otherwise (sensors raise a sensor timeout).
+    """
+    if job is not None:
+        push_result_files(context, job)
+    if job is not None and job.status in _CANCELLED:
+        raise AirflowFailException(message)
+    raise timeout_error(message)
+
+
+_CANCELLED: Final = (BatchJobStatus.CANCELLATION_REQUESTED, BatchJobStatus.CANCELLED)
+
+
 def finish_with_event(
     context: Mapping[str, Any],
     event: Any,
@@ -66,9 +90,9 @@ def finish_with_event(
     payload: TriggerEventPayload = parse_event(event)
     if payload.kind == "terminal" and payload.job is not None:
         return finish_with_job(context, payload.job, max_failed_ratio, log)
-    if payload.job is not None:
-        push_result_files(context, payload.job)
     message = payload.message or f"waiting for job {payload.job_id} failed"
     if payload.kind == "timeout":
-        raise timeout_error(message)
+        fail_at_deadline(context, payload.job, message, timeout_error)
+    if payload.job is not None:
+        push_result_files(context, payload.job)
     raise AirflowException(message)

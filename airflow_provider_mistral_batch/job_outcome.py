@@ -37,6 +37,7 @@ def check_wait_options(
     max_failed_ratio: float | None = None,
     poll_interval: float | None = None,
     wait_timeout: float | None = None,
+    max_consecutive_errors: int | None = None,
 ) -> None:
     """Refuse, when the DAG is parsed, waiting options no job could satisfy."""
     if max_failed_ratio is not None and not 0.0 <= max_failed_ratio <= 1.0:
@@ -50,6 +51,15 @@ def check_wait_options(
     if wait_timeout is not None and not wait_timeout > 0:
         raise MistralBatchInputError(
             f"{task_id}: wait_timeout must be a positive number of seconds, got {wait_timeout}"
+        )
+    if max_consecutive_errors is not None and not (
+        isinstance(max_consecutive_errors, int)
+        and not isinstance(max_consecutive_errors, bool)
+        and max_consecutive_errors >= 1
+    ):
+        raise MistralBatchInputError(
+            f"{task_id}: max_consecutive_errors must be a whole number >= 1, "
+            f"got {max_consecutive_errors!r}"
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -19,7 +20,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralConnectionError,
     MistralNotFoundError,
 )
-from airflow_provider_mistral_batch.models import BatchJob
+from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 
 if TYPE_CHECKING:
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
@@ -35,6 +36,78 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, MistralAPIError):
         return exc.status_code == 429 or exc.status_code >= 500
     return isinstance(exc, MistralConnectionError)
+
+
+class DeadlineReached(AirflowException):
+    """The wait's deadline passed before the job ended.
+
+    :param job: the latest snapshot of the job (after the cancellation request, if any).
+    """
+
+    def __init__(self, message: str, job: BatchJob | None) -> None:
+        super().__init__(message)
+        self.job = job
+
+
+def deadline_message(
+    job_id: str,
+    last_seen: BatchJob | None,
+    cancel_on_deadline: bool,
+    error: BaseException | None,
+) -> str:
+    """What happened at the deadline, for the log and the task's failure.
+
+    :param last_seen: the job as last polled before the deadline (None if no poll succeeded).
+    """
+    state = f"was still {last_seen.status}" if last_seen is not None else "had not ended"
+    message = f"deadline passed while Mistral batch job {job_id} {state}"
+    if error is not None:
+        return f"{message}; could not {'cancel' if cancel_on_deadline else 'fetch'} it: {error}"
+    return f"{message}; cancellation requested" if cancel_on_deadline else message
+
+
+def ended_on_its_own(job: BatchJob | None) -> bool:
+    """Whether a job seen at the deadline had ended by itself (not by our cancellation).
+
+    Such a job is reported as ended, the same way whether the wait blocks or defers.
+    """
+    return job is not None and job.is_terminal and job.status != BatchJobStatus.CANCELLED
+
+
+def settle_at_deadline(
+    hook: MistralBatchHook, job: BatchJob, cancel_on_deadline: bool
+) -> tuple[BatchJob, BaseException | None]:
+    """Cancel (or re-read) the job at the deadline: its latest snapshot and the error, if any.
+
+    When the cancellation is refused the job is read once more: it may have just ended.
+    """
+    try:
+        if cancel_on_deadline:
+            return hook.cancel_batch_job(job.id), None
+        return hook.get_batch_job(job.id), None
+    except Exception as exc:
+        error = exc
+    if cancel_on_deadline:
+        with suppress(Exception):
+            job = hook.get_batch_job(job.id)
+    return job, error
+
+
+async def asettle_at_deadline(
+    hook: MistralBatchHook, job_id: str, last: BatchJob | None, cancel_on_deadline: bool
+) -> tuple[BatchJob | None, BaseException | None]:
+    """:func:`settle_at_deadline` for the trigger (``last`` is None when no poll succeeded)."""
+    cancel = cancel_on_deadline and not (last is not None and last.is_terminal)
+    try:
+        if cancel:
+            return await hook.acancel_batch_job(job_id), None
+        return await hook.aget_batch_job(job_id), None
+    except Exception as exc:
+        error = exc
+    if cancel:
+        with suppress(Exception):
+            last = await hook.aget_batch_job(job_id)
+    return last, error
 
 
 @dataclass
@@ -153,22 +226,22 @@ def wait_until_ended(
 ) -> BatchJob:
     """Poll a job (blocking) until it ends, with the trigger's policy; return the ended job.
 
-    :raises AirflowException: when the deadline passes (after cancelling the job when
-        ``cancel_on_deadline``) or polling fails for good.
+    :raises DeadlineReached: when the deadline passes first (after cancelling the job when
+        ``cancel_on_deadline``); a job that ended by itself just then is returned instead.
+    :raises Exception: the last poll's error when polling fails for good.
     """
     watch = JobWatch(job.id, deadline, max_consecutive_errors)
     watch.log_progress(job, log)
     while not job.status.is_terminal:
         if watch.deadline_passed():
-            message = f"deadline passed while Mistral batch job {job.id} was still {job.status}"
-            if cancel_on_deadline:
-                try:
-                    hook.cancel_batch_job(job.id)
-                except Exception as exc:
-                    message += f"; could not cancel it: {exc}"
-                else:
-                    message += "; cancellation requested"
-            raise AirflowException(message)
+            last_seen = job
+            job, error = settle_at_deadline(hook, job, cancel_on_deadline)
+            if ended_on_its_own(job):
+                watch.log_progress(job, log)
+                return job
+            message = deadline_message(job.id, last_seen, cancel_on_deadline, error)
+            log.warning("%s", message)
+            raise DeadlineReached(message, job)
         sleep(watch.seconds_to_sleep(poll_interval))
         try:
             job = hook.get_batch_job(job.id)

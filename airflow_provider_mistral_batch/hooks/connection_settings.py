@@ -41,14 +41,9 @@ class ConnectionSettings:
         """Build settings from a connection's fields, with a clear error for a bad value."""
         # Form fields may be stored with the legacy ``extra__mistral__`` prefix.
         extra = {key.removeprefix("extra__mistral__"): value for key, value in extra.items()}
-        if not password:
-            raise MistralBatchError(
-                f"Connection {conn_id!r} has no API key: put the key in the connection's "
-                "password field (labelled 'API Key' in the UI)."
-            )
         return cls(
             base_url=normalize_base_url(host),
-            api_key=password,
+            api_key=checked_api_key(conn_id, password),
             timeout=_positive_float(conn_id, extra, "timeout", DEFAULT_TIMEOUT),
             connect_timeout=_positive_float(
                 conn_id, extra, "connect_timeout", DEFAULT_CONNECT_TIMEOUT
@@ -56,6 +51,29 @@ class ConnectionSettings:
             max_retries=_non_negative_int(conn_id, extra, "max_retries", DEFAULT_MAX_RETRIES),
             console_url=str(extra.get("console_url") or DEFAULT_CONSOLE_URL).rstrip("/"),
         )
+
+
+def checked_api_key(conn_id: str, password: str | None) -> str:
+    """The key from a connection's password, stripped, or an error that never shows the key.
+
+    Surrounding whitespace (a common paste mistake) is dropped. A key with a space, a line
+    break or a non-ASCII character inside is refused here: sent as-is, the HTTP library would
+    reject the header with an error that quotes it.
+    """
+    key = (password or "").strip()
+    if not key:
+        raise MistralBatchError(
+            f"Connection {conn_id!r} has no API key: put the key in the connection's "
+            "password field (labelled 'API Key' in the UI)."
+        )
+    for position, char in enumerate(key, start=1):
+        if not "!" <= char <= "~":
+            kind = "a non-ASCII character" if ord(char) > 127 else "whitespace or a control char"
+            raise MistralBatchError(
+                f"Connection {conn_id!r}: the API key has {kind} at position {position}; "
+                "paste the key again without it."
+            )
+    return key
 
 
 def normalize_base_url(host: str | None) -> str:

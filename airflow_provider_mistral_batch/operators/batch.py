@@ -25,19 +25,21 @@ from airflow_provider_mistral_batch.batch_input import (
 )
 from airflow_provider_mistral_batch.completion import (
     XCOM_JOB_ID,
+    fail_at_deadline,
     finish_with_event,
     finish_with_job,
 )
 from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
-    MistralBatchError,
     MistralBatchInputError,
 )
 from airflow_provider_mistral_batch.job_outcome import check_wait_options, job_summary
 from airflow_provider_mistral_batch.job_watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
+    DeadlineReached,
+    ended_on_its_own,
     wait_until_ended,
 )
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
@@ -186,17 +188,21 @@ class MistralBatchOperator(BaseOperator):
                 f"{self.task_id}: give exactly one of input_files, requests and input_path "
                 f"(got {', '.join(given) or 'none'})"
             )
-        if not TIMEOUT_HOURS_MIN <= timeout_hours <= TIMEOUT_HOURS_MAX:
+        # bool is an int subclass: True must not pass as one hour.
+        is_whole = isinstance(timeout_hours, int) and not isinstance(timeout_hours, bool)
+        if not is_whole or not TIMEOUT_HOURS_MIN <= timeout_hours <= TIMEOUT_HOURS_MAX:
             raise MistralBatchInputError(
-                f"{self.task_id}: timeout_hours must be between {TIMEOUT_HOURS_MIN} and "
-                f"{TIMEOUT_HOURS_MAX}, got {timeout_hours}"
+                f"{self.task_id}: timeout_hours must be a whole number of hours between "
+                f"{TIMEOUT_HOURS_MIN} and {TIMEOUT_HOURS_MAX}, got {timeout_hours!r}"
             )
         check_wait_options(
             self.task_id,
             max_failed_ratio=max_failed_ratio,
             poll_interval=poll_interval,
             wait_timeout=_seconds(wait_timeout),
+            max_consecutive_errors=max_consecutive_errors,
         )
+        self._input_field = given[0]
         self.endpoint = endpoint
         self.input_files = input_files
         self.requests = requests
@@ -253,17 +259,24 @@ class MistralBatchOperator(BaseOperator):
         return endpoint, metadata
 
     def _prepare_input(self, endpoint: str) -> PreparedInput:
-        if self.input_files is not None:
-            return prepare_file_ids(self.input_files, endpoint=endpoint, model=self.model)
-        if self.requests is not None:
+        field = self._input_field
+        value: Any = getattr(self, field)
+        if value is None:
+            # A template that rendered to None: e.g. an XCom that was never pushed.
+            raise MistralBatchInputError(
+                f"{field} rendered to None; is the upstream XCom it pulls there?"
+            )
+        if field == "input_files":
+            return prepare_file_ids(value, endpoint=endpoint, model=self.model)
+        if field == "requests":
             return prepare_requests(
-                self.requests,
+                value,
                 endpoint=endpoint,
                 model=self.model,
                 assign_custom_ids=self.assign_custom_ids,
             )
         return prepare_file(
-            self.input_path,
+            value,
             endpoint=endpoint,
             model=self.model,
             assign_custom_ids=self.assign_custom_ids,
@@ -306,15 +319,18 @@ class MistralBatchOperator(BaseOperator):
         deadline = time.time() + self._wait_seconds()
         if self.deferrable:
             self._defer(job, deadline)
-        job = wait_until_ended(
-            self.hook,
-            job,
-            poll_interval=self.poll_interval,
-            deadline=deadline,
-            log=self.log,
-            max_consecutive_errors=self.max_consecutive_errors,
-            cancel_on_deadline=self.cancel_on_deadline,
-        )
+        try:
+            job = wait_until_ended(
+                self.hook,
+                job,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                log=self.log,
+                max_consecutive_errors=self.max_consecutive_errors,
+                cancel_on_deadline=self.cancel_on_deadline,
+            )
+        except DeadlineReached as exc:
+            fail_at_deadline(context, exc.job, str(exc))
         return finish_with_job(context, job, self.max_failed_ratio, self.log)
 
     def _reattach_or_create(
@@ -468,11 +484,16 @@ class MistralBatchCancelJobOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         check_wait_options(self.task_id, poll_interval=poll_interval)
+        wait_seconds = _seconds(wait_timeout)
+        if wait_seconds is None or wait_seconds < 0:
+            raise MistralBatchInputError(
+                f"{self.task_id}: wait_timeout must be 0 or more seconds, got {wait_timeout!r}"
+            )
         self.job_id = job_id
         self.mistral_conn_id = mistral_conn_id
         self.wait_for_cancellation = wait_for_cancellation
         self.poll_interval = float(poll_interval)
-        self.wait_timeout = _seconds(wait_timeout) or 0.0
+        self.wait_timeout = wait_seconds
 
     @cached_property
     def hook(self) -> MistralBatchHook:
@@ -485,13 +506,19 @@ class MistralBatchCancelJobOperator(BaseOperator):
         """Cancel the job unless it already ended; optionally wait for it to end."""
         job = self.hook.get_batch_job(self.job_id)
         if job.status.is_terminal:
-            self.log.info(
-                "Mistral batch job %s already ended with status %s; nothing to cancel",
-                job.id,
-                job.status,
-            )
-            return job_summary(job)
-        job = self.hook.cancel_batch_job(self.job_id)
+            return self._already_ended(job)
+        try:
+            job = self.hook.cancel_batch_job(self.job_id)
+        except MistralAPIError:
+            # The job may have ended between the read and the cancel, and the API may refuse
+            # to cancel an ended job: that is not an error.
+            job = self.hook.get_batch_job(self.job_id)
+            if not job.status.is_terminal:
+                raise
+            return self._already_ended(job)
+        if ended_on_its_own(job):
+            return self._already_ended(job)
+        self.log.info("Requested the cancellation of Mistral batch job %s", job.id)
         if self.wait_for_cancellation:
             try:
                 job = wait_until_ended(
@@ -502,12 +529,18 @@ class MistralBatchCancelJobOperator(BaseOperator):
                     log=self.log,
                     cancel_on_deadline=False,
                 )
-            except MistralBatchError:
-                raise  # an API error while polling, not the wait running out
-            except AirflowException as exc:
+            except DeadlineReached as exc:
                 raise AirflowException(
                     f"Mistral batch job {self.job_id} did not end within {self.wait_timeout:.0f} s "
                     f"of its cancellation: {exc}"
                 ) from exc
             self.log.info("Mistral batch job %s ended with status %s", job.id, job.status)
+        return job_summary(job)
+
+    def _already_ended(self, job: BatchJob) -> dict[str, Any]:
+        self.log.info(
+            "Mistral batch job %s already ended with status %s; nothing to cancel",
+            job.id,
+            job.status,
+        )
         return job_summary(job)

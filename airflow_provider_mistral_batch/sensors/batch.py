@@ -62,7 +62,11 @@ class MistralBatchJobSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
-        check_wait_options(self.task_id, max_failed_ratio=max_failed_ratio)
+        check_wait_options(
+            self.task_id,
+            max_failed_ratio=max_failed_ratio,
+            max_consecutive_errors=max_consecutive_errors,
+        )
         self.job_id = job_id
         self.mistral_conn_id = mistral_conn_id
         self.deferrable = deferrable

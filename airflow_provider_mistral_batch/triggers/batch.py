@@ -16,8 +16,11 @@ from airflow_provider_mistral_batch.job_watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
     JobWatch,
+    asettle_at_deadline,
+    deadline_message,
+    ended_on_its_own,
 )
-from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.models import BatchJob
 
 _ON_KILL_SECONDS: Final = 20.0
 
@@ -112,19 +115,11 @@ class MistralBatchJobTrigger(BaseTrigger):
             await asyncio.sleep(watch.seconds_to_sleep(self.poll_interval))
 
     async def _timeout_event(self, hook: MistralBatchHook, last: BatchJob | None) -> dict[str, Any]:
-        message = f"deadline passed while Mistral batch job {self.job_id} was still running"
-        job = last
-        try:
-            if self.cancel_on_deadline and not (last is not None and last.is_terminal):
-                job = await hook.acancel_batch_job(self.job_id)
-                message += "; cancellation requested"
-            else:
-                job = await hook.aget_batch_job(self.job_id)
-        except Exception as exc:
-            message += f"; could not {'cancel' if self.cancel_on_deadline else 'fetch'} it: {exc}"
-        if job is not None and job.is_terminal and job.status != BatchJobStatus.CANCELLED:
+        job, error = await asettle_at_deadline(hook, self.job_id, last, self.cancel_on_deadline)
+        if ended_on_its_own(job):
             # It ended on its own between the last poll and the deadline: report that.
             return make_event("terminal", self.job_id, job)
+        message = deadline_message(self.job_id, last, self.cancel_on_deadline, error)
         self.log.warning("%s", message)
         return make_event("timeout", self.job_id, job, message)
 

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowException
+from pytest_mock import MockerFixture
 
 from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
 from airflow_provider_mistral_batch.exceptions import (
+    MistralAPIError,
     MistralAuthenticationError,
     MistralNotFoundError,
 )
@@ -123,3 +125,45 @@ def test_an_api_error_while_waiting_is_not_reported_as_a_timeout(
         op.execute({"ti": FakeTaskInstance()})
     assert "did not end within" not in str(info.value)
     assert len(cancel_requests(conn, queued_job)) == 1
+
+
+@pytest.mark.parametrize("cancel_refused", [False, True])
+def test_a_job_that_ends_between_the_read_and_the_cancel_is_not_an_error(
+    make_op: Callable[..., MistralBatchCancelJobOperator],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+    mocker: MockerFixture,
+    cancel_refused: bool,
+) -> None:
+    job_id = hook.create_batch_job(endpoint=CHAT, requests=chat_requests(2), model=MODEL).id
+    done = wait_for_terminal(hook, job_id)
+    if cancel_refused:
+        # The real API may refuse to cancel an ended job; the emulator answers with the job.
+        cancel_path = f"/v1/batch/jobs/{job_id}/cancel"
+        conn.set_faults([Fault(kind="status", status_code=409, path_prefix=cancel_path)])
+    op = make_op(job_id)
+    reads = iter([done.model_copy(update={"status": BatchJobStatus.RUNNING})])
+    real_get = op.hook.get_batch_job
+    # The operator's first read still sees the job running: it ends just before the cancel.
+    mocker.patch.object(
+        op.hook, "get_batch_job", side_effect=lambda job: next(reads, None) or real_get(job)
+    )
+    log = capture_log(op)
+    result = op.execute({"ti": FakeTaskInstance()})
+    assert result["status"] == "SUCCESS"
+    assert len(cancel_requests(conn, job_id)) == 1
+    assert log.at("info") == [
+        f"Mistral batch job {job_id} already ended with status SUCCESS; nothing to cancel"
+    ]
+
+
+def test_a_refused_cancel_of_a_running_job_fails(
+    make_op: Callable[..., MistralBatchCancelJobOperator],
+    conn: RunningEmulator,
+    queued_job: str,
+) -> None:
+    cancel_path = f"/v1/batch/jobs/{queued_job}/cancel"
+    conn.set_faults([Fault(kind="status", status_code=409, path_prefix=cancel_path)])
+    with pytest.raises(MistralAPIError) as info:
+        make_op(queued_job).execute({"ti": FakeTaskInstance()})
+    assert info.value.status_code == 409

@@ -272,12 +272,15 @@ def test_wait_timeout_cancels_the_job_and_fails(
 ) -> None:
     conn.update_config(queue_seconds=60)
     ti = FakeTaskInstance()
-    with pytest.raises(AirflowException) as info:
+    # No retry: a cancelled job cannot be reattached, so a retry would pay for a new one.
+    with pytest.raises(AirflowFailException) as info:
         make_op(requests=chat_requests(2), wait_timeout=0.3).execute({"ti": ti})
     job_id = ti.pushed["batch_job_id"]
     assert str(info.value) == (
         f"deadline passed while Mistral batch job {job_id} was still QUEUED; cancellation requested"
     )
+    assert ti.pushed["output_file"] is None
+    assert "error_file" in ti.pushed
     assert [r for r in conn.requests if r.path == f"/v1/batch/jobs/{job_id}/cancel"]
     assert wait_for_terminal(hook, job_id).status == BatchJobStatus.CANCELLED
 
@@ -294,6 +297,8 @@ def test_wait_timeout_without_cancel_on_deadline_leaves_the_job(
             {"ti": ti}
         )
     job_id = ti.pushed["batch_job_id"]
+    # Retries apply: the job still runs, and a retry reattaches to it.
+    assert not isinstance(info.value, AirflowFailException)
     assert "cancellation requested" not in str(info.value)
     assert not [r for r in conn.requests if r.path.endswith("/cancel")]
     assert hook.get_batch_job(job_id).status == BatchJobStatus.QUEUED

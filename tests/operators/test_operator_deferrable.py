@@ -203,12 +203,24 @@ def test_execute_complete_with_an_unknown_status_never_succeeds() -> None:
 
 def test_execute_complete_with_a_timeout_event() -> None:
     job = _job("CANCELLATION_REQUESTED", output_file="0a1b2c3d-0000-4000-8000-0000000000f1")
-    message = f"deadline passed while Mistral batch job {job.id} was still running"
+    message = f"deadline passed while Mistral batch job {job.id} was still RUNNING"
     ti = FakeTaskInstance()
-    with pytest.raises(AirflowException) as info:
+    # Cancelled at the deadline: no retry (it would pay for a new job).
+    with pytest.raises(AirflowFailException) as info:
         _op().execute_complete({"ti": ti}, make_event("timeout", job.id, job, message))
     assert str(info.value) == message
     # What the job produced before it was stopped is still findable.
+    assert ti.pushed == {"output_file": job.output_file, "error_file": None}
+
+
+def test_execute_complete_with_a_timeout_event_for_a_job_left_running() -> None:
+    job = _job("RUNNING")
+    message = f"deadline passed while Mistral batch job {job.id} was still RUNNING"
+    ti = FakeTaskInstance()
+    with pytest.raises(AirflowException) as info:
+        _op().execute_complete({"ti": ti}, make_event("timeout", job.id, job, message))
+    assert not isinstance(info.value, AirflowFailException)  # a retry reattaches to it
+    assert str(info.value) == message
     assert ti.pushed == {"output_file": job.output_file, "error_file": None}
 
 

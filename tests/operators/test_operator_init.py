@@ -62,13 +62,14 @@ def test_an_empty_list_still_counts_as_given() -> None:
     assert op.requests == []
 
 
-@pytest.mark.parametrize("hours", [0, -1, 169, 1000])
-def test_timeout_hours_outside_1_to_168_is_refused(hours: int) -> None:
+@pytest.mark.parametrize("hours", [0, -1, 169, 1000, 1.5, 24.0, True, "24", None])
+def test_timeout_hours_other_than_a_whole_1_to_168_is_refused(hours: object) -> None:
     with pytest.raises(
-        MistralBatchInputError, match=r"timeout_hours must be between 1 and 168"
+        MistralBatchInputError,
+        match=r"^batch: timeout_hours must be a whole number of hours between 1 and 168",
     ) as info:
         _op(input_files=["f"], timeout_hours=hours)
-    assert str(info.value).endswith(f"got {hours}")
+    assert str(info.value).endswith(f"got {hours!r}")
 
 
 @pytest.mark.parametrize("hours", [1, 24, 168])

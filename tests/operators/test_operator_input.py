@@ -123,3 +123,18 @@ def test_input_files_as_a_single_string(
 def test_input_files_empty(conn: RunningEmulator, closing: Callable[[Any], Any]) -> None:
     message, _ = _fail(conn, closing, input_files=[])
     assert "input_files is empty" in message
+
+
+@pytest.mark.parametrize("field", ["requests", "input_files", "input_path"])
+def test_an_input_that_rendered_to_none_is_named(
+    conn: RunningEmulator, closing: Callable[[Any], Any], field: str
+) -> None:
+    template = "{{ ti.xcom_pull(task_ids='make_input') }}"
+    op = closing(MistralBatchOperator(task_id="batch", endpoint=CHAT, **{field: template}))
+    setattr(op, field, None)  # what rendering leaves when the XCom was never pushed
+    with pytest.raises(AirflowFailException) as info:
+        op.execute({"ti": FakeTaskInstance()})
+    assert str(info.value) == (
+        f"batch: {field} rendered to None; is the upstream XCom it pulls there?"
+    )
+    assert [r for r in conn.requests if r.method == "POST"] == []

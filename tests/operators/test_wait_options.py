@@ -29,3 +29,25 @@ def test_operator_refuses_a_wait_timeout_that_is_not_positive(timeout: float) ->
         MistralBatchOperator(
             task_id="batch", endpoint="/v1/embeddings", input_files=["f"], wait_timeout=timeout
         )
+
+
+@pytest.mark.parametrize("timeout", [-1, None])
+def test_cancel_operator_refuses_a_negative_wait_timeout(timeout: float | None) -> None:
+    with pytest.raises(MistralBatchInputError, match=r"cancel: wait_timeout must be 0 or more"):
+        MistralBatchCancelJobOperator(task_id="cancel", job_id="j", wait_timeout=timeout)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("errors", [0, -1, 2.5, True])
+def test_sensor_and_operator_refuse_max_consecutive_errors_below_one(errors: object) -> None:
+    from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+
+    pattern = r"max_consecutive_errors must be a whole number >= 1"
+    with pytest.raises(MistralBatchInputError, match=rf"wait: {pattern}"):
+        MistralBatchJobSensor(task_id="wait", job_id="j", max_consecutive_errors=errors)  # type: ignore[arg-type]
+    with pytest.raises(MistralBatchInputError, match=rf"batch: {pattern}"):
+        MistralBatchOperator(
+            task_id="batch",
+            endpoint="/v1/embeddings",
+            input_files=["f"],
+            max_consecutive_errors=errors,  # type: ignore[arg-type]
+        )

@@ -52,3 +52,24 @@ def test_missing_key_is_a_clear_error() -> None:
 def test_bad_extras(extra: dict[str, object], fragment: str) -> None:
     with pytest.raises(MistralBatchError, match=fragment):
         ConnectionSettings.from_connection("c", None, "key", extra)
+
+
+def test_key_is_stripped_of_surrounding_whitespace() -> None:
+    settings = ConnectionSettings.from_connection("c", None, "  sk-abc123\n", {})
+    assert settings.api_key == "sk-abc123"
+
+
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [
+        ("sk-abc 123", "whitespace or a control char at position 7"),
+        ("sk-abc\n123", "whitespace or a control char at position 7"),
+        ("sk-abcé123", "a non-ASCII character at position 7"),
+        ("   ", "has no API key"),
+    ],
+)
+def test_a_malformed_key_is_refused_without_showing_it(key: str, fragment: str) -> None:
+    with pytest.raises(MistralBatchError, match=fragment) as raised:
+        ConnectionSettings.from_connection("c", None, key, {})
+    assert "abc" not in str(raised.value)
+    assert "Connection 'c'" in str(raised.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -24,10 +25,15 @@ from airflow_provider_mistral_batch.exceptions import (
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.job_watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DeadlineReached,
     JobWatch,
+    asettle_at_deadline,
+    deadline_message,
     describe_progress,
+    ended_on_its_own,
     format_duration,
     is_transient,
+    settle_at_deadline,
     wait_until_ended,
 )
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
@@ -350,20 +356,20 @@ def test_wait_until_ended_cancels_at_the_deadline(
 ) -> None:
     emulator.update_config(requests_per_second=1)
     job = _create_job(hook, count=50)
-    with pytest.raises(AirflowException) as caught:
-        wait_until_ended(
-            hook, job, poll_interval=0.05, deadline=time.time() + 0.5, log=LogRecorder()
-        )
+    log = LogRecorder()
+    with pytest.raises(DeadlineReached) as caught:
+        wait_until_ended(hook, job, poll_interval=0.05, deadline=time.time() + 0.5, log=log)
     assert re.fullmatch(
         rf"deadline passed while Mistral batch job {job.id} was still (QUEUED|RUNNING); "
         "cancellation requested",
         str(caught.value),
     )
+    assert ("warning", str(caught.value)) in log.lines
     assert _cancels(emulator, job.id) == 1
-    assert hook.get_batch_job(job.id).status in (
-        BatchJobStatus.CANCELLATION_REQUESTED,
-        BatchJobStatus.CANCELLED,
-    )
+    cancelled = (BatchJobStatus.CANCELLATION_REQUESTED, BatchJobStatus.CANCELLED)
+    assert caught.value.job is not None
+    assert caught.value.job.status in cancelled
+    assert hook.get_batch_job(job.id).status in cancelled
 
 
 @pytest.mark.integration
@@ -470,4 +476,120 @@ def test_wait_until_ended_gives_up_at_once_for_unknown_job_or_wrong_key(
     with hook, pytest.raises(expected):
         wait_until_ended(hook, job, poll_interval=0.01, deadline=None, log=log)
     assert len(_polls(emulator, job.id)) == 1
+    assert log.of("warning") == []
+
+
+# ---------------------------------------------------------------- settling at the deadline
+
+
+class ScriptedHook:
+    """Stands in for the hook in one function's unit test: cancel and get give scripted jobs."""
+
+    def __init__(self, cancel: BatchJob | Exception, get: BatchJob | Exception) -> None:
+        self._cancel, self._get = cancel, get
+        self.calls: list[str] = []
+
+    def _answer(self, name: str, answer: BatchJob | Exception) -> BatchJob:
+        self.calls.append(name)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def cancel_batch_job(self, job_id: str) -> BatchJob:
+        return self._answer("cancel", self._cancel)
+
+    def get_batch_job(self, job_id: str) -> BatchJob:
+        return self._answer("get", self._get)
+
+    async def acancel_batch_job(self, job_id: str) -> BatchJob:
+        return self._answer("cancel", self._cancel)
+
+    async def aget_batch_job(self, job_id: str) -> BatchJob:
+        return self._answer("get", self._get)
+
+
+REFUSED = MistralValidationError(400, "job already ended")
+
+
+def _settle_both(hook: ScriptedHook, cancel: bool) -> list[tuple[BatchJob | None, Any]]:
+    running = make_job()
+    sync = settle_at_deadline(hook, running, cancel)  # type: ignore[arg-type]
+    asynchronous = asyncio.run(
+        asettle_at_deadline(hook, JOB_ID, running, cancel)  # type: ignore[arg-type]
+    )
+    return [sync, asynchronous]
+
+
+def test_settle_cancels_and_returns_the_cancelled_job() -> None:
+    hook = ScriptedHook(cancel=make_job(status="CANCELLATION_REQUESTED"), get=REFUSED)
+    for job, error in _settle_both(hook, cancel=True):
+        assert error is None
+        assert job is not None
+        assert job.status is BatchJobStatus.CANCELLATION_REQUESTED
+        assert not ended_on_its_own(job)
+    assert hook.calls == ["cancel", "cancel"]
+
+
+def test_settle_sees_a_job_that_ended_when_the_cancel_is_refused() -> None:
+    hook = ScriptedHook(cancel=REFUSED, get=make_job(status="SUCCESS"))
+    for job, error in _settle_both(hook, cancel=True):
+        assert error is REFUSED
+        assert job is not None
+        assert ended_on_its_own(job)
+    assert hook.calls == ["cancel", "get", "cancel", "get"]
+
+
+def test_settle_keeps_the_last_snapshot_when_nothing_answers() -> None:
+    down = MistralConnectionError("connection refused")
+    hook = ScriptedHook(cancel=down, get=down)
+    for job, error in _settle_both(hook, cancel=True):
+        assert error is down
+        assert job == make_job()
+        assert deadline_message(JOB_ID, make_job(), True, error) == (
+            f"deadline passed while Mistral batch job {JOB_ID} was still RUNNING; "
+            "could not cancel it: connection refused"
+        )
+
+
+def test_settle_without_cancel_only_reads_the_job() -> None:
+    hook = ScriptedHook(cancel=REFUSED, get=make_job(status="RUNNING"))
+    for job, error in _settle_both(hook, cancel=False):
+        assert error is None
+        assert job is not None
+        assert job.status is BatchJobStatus.RUNNING
+    assert hook.calls == ["get", "get"]
+    assert deadline_message(JOB_ID, None, False, None) == (
+        f"deadline passed while Mistral batch job {JOB_ID} had not ended"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "ended"),
+    [
+        ("SUCCESS", True),
+        ("FAILED", True),
+        ("TIMEOUT_EXCEEDED", True),
+        ("CANCELLED", False),
+        ("CANCELLATION_REQUESTED", False),
+        ("RUNNING", False),
+        ("SOMETHING_NEW", False),
+    ],
+)
+def test_ended_on_its_own(status: str, ended: bool) -> None:
+    assert ended_on_its_own(make_job(status=status)) is ended
+    assert ended_on_its_own(None) is False
+
+
+def test_blocking_wait_returns_a_job_that_ended_at_the_deadline() -> None:
+    hook = ScriptedHook(cancel=REFUSED, get=make_job(status="SUCCESS"))
+    log = LogRecorder()
+    ended = wait_until_ended(
+        hook,  # type: ignore[arg-type]
+        make_job(),
+        poll_interval=1,
+        deadline=time.time() - 1,
+        log=log,
+    )
+    assert ended.status is BatchJobStatus.SUCCESS
+    assert hook.calls == ["cancel", "get"]
     assert log.of("warning") == []
