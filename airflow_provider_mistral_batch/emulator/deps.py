@@ -1,4 +1,4 @@
-"""Small helpers every route module shares: the state dependency, JSON replies, enum checks."""
+"""Small helpers every route module shares: state and caller dependencies, replies, enums."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from airflow_provider_mistral_batch.emulator.auth import bearer_token, caller_id
 from airflow_provider_mistral_batch.emulator.errors import invalid
 from airflow_provider_mistral_batch.emulator.state import EmulatorState
 from airflow_provider_mistral_batch.models import OpenStrEnum
@@ -20,6 +21,15 @@ def get_state(request: Request) -> EmulatorState:
 
 
 State = Annotated[EmulatorState, Depends(get_state)]
+
+
+def get_caller(request: Request) -> str | None:
+    """The id of the API key this request carries (the middleware has already checked it)."""
+    token = bearer_token(request.headers.get("authorization", ""))
+    return caller_id(token) if token is not None else None
+
+
+Caller = Annotated[str | None, Depends(get_caller)]
 
 
 def reply(model: BaseModel) -> JSONResponse:
@@ -42,4 +52,4 @@ def known_values(
     return frozenset(values)
 
 
-__all__ = ["State", "get_state", "known_values", "reply"]
+__all__ = ["Caller", "State", "get_caller", "get_state", "known_values", "reply"]

@@ -29,6 +29,8 @@ class JobRecord:
     created_at: int
     # Inline ``requests`` are written to this private file at creation.
     inline_path: Path | None = None
+    # caller_id of the key that created the job (for ``created_by_me``); never on the wire.
+    created_by: str | None = None
     status: BatchJobStatus = BatchJobStatus.QUEUED
     total_requests: int = 0
     completed_requests: int = 0
@@ -76,10 +78,14 @@ class JobRecord:
 
 @dataclass(frozen=True)
 class JobFilter:
-    """Filters of ``GET /v1/batch/jobs``; None means no filter."""
+    """Filters of ``GET /v1/batch/jobs``; None means no filter.
+
+    :param created_by: only jobs created with the key of this caller id.
+    """
 
     model: str | None = None
     agent_id: str | None = None
+    created_by: str | None = None
     created_after: float | None = None
     statuses: frozenset[str] | None = None
     metadata: dict[str, str] | None = None
@@ -89,6 +95,8 @@ class JobFilter:
         if self.model is not None and job.model != self.model:
             return False
         if self.agent_id is not None and job.agent_id != self.agent_id:
+            return False
+        if self.created_by is not None and job.created_by != self.created_by:
             return False
         if self.created_after is not None and job.created_at < self.created_after:
             return False

@@ -10,6 +10,7 @@ import time
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from airflow_provider_mistral_batch.emulator.auth import bearer_token
 from airflow_provider_mistral_batch.emulator.config import EmulatorConfig, Fault
 from airflow_provider_mistral_batch.emulator.errors import error_body, unauthorized_body
 from airflow_provider_mistral_batch.emulator.state import EmulatorState, RecordedRequest
@@ -42,9 +43,8 @@ def _authorized(scope: Scope, config: EmulatorConfig) -> bool:
         if name == b"authorization":
             header = value
             break
-    scheme, _, token = header.decode("latin-1").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_token(header.decode("latin-1"))
+    if token is None:
         return False
     return config.api_key is None or hmac.compare_digest(token, config.api_key)
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from airflow_provider_mistral_batch.emulator.deps import State, known_values, reply
+from airflow_provider_mistral_batch.emulator.deps import Caller, State, known_values, reply
 from airflow_provider_mistral_batch.emulator.errors import invalid, not_found
 from airflow_provider_mistral_batch.emulator.files import now
 from airflow_provider_mistral_batch.emulator.jobs import JobFilter, JobRecord
@@ -76,7 +76,7 @@ def _write_inline(path: Path, requests: list[BatchRequest]) -> None:
 
 
 @router.post("/v1/batch/jobs", response_model=None)
-async def create_job(body: CreateBatchJobRequest, state: State) -> JSONResponse:
+async def create_job(body: CreateBatchJobRequest, state: State, caller: Caller) -> JSONResponse:
     """Create a job; it starts QUEUED and runs in the background."""
     if not body.endpoint.is_known:
         expected = ", ".join(repr(item.value) for item in ApiEndpoint)
@@ -99,6 +99,7 @@ async def create_job(body: CreateBatchJobRequest, state: State) -> JSONResponse:
         timeout_hours=body.timeout_hours,
         created_at=now(),
         inline_path=inline_path,
+        created_by=caller,
     )
     state.start_job(job)
     return reply(job.to_model())
@@ -150,6 +151,7 @@ def _parse_created_after(value: str | None) -> float | None:
 async def list_jobs(
     request: Request,
     state: State,
+    caller: Caller,
     page: Annotated[int, Query(ge=0)] = 0,
     page_size: Annotated[int, Query(ge=1)] = 100,
     model: str | None = None,
@@ -160,18 +162,21 @@ async def list_jobs(
     status: Annotated[list[str] | None, Query()] = None,
     order_by: Literal["created", "-created"] = "-created",
 ) -> JSONResponse:
-    """One page of the jobs; unknown query keys filter on metadata."""
+    """One page of the jobs; unknown query keys filter on metadata.
+
+    ``created_by_me=true`` keeps the jobs created with the caller's API key; the emulator
+    has no users, so one key stands for one user.
+    """
     after = _parse_created_after(created_after)
     flt = JobFilter(
         model=model,
         agent_id=agent_id,
+        created_by=caller if created_by_me else None,
         # created_at has whole seconds: compare at that resolution, inclusively.
         created_after=math.floor(after) if after is not None else None,
         statuses=known_values(BatchJobStatus, status, ("query", "status")),
         metadata=_metadata_filter(request, metadata) or None,
     )
-    # Every job here is created by the one caller: created_by_me filters nothing out.
-    del created_by_me
     matching = state.jobs.find(flt, newest_first=order_by == "-created")
     start = page * page_size
     data = [job.to_model() for job in matching[start : start + page_size]]

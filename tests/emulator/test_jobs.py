@@ -371,3 +371,54 @@ def test_list_filters_and_pages(emulator: RunningEmulator, api: Api, http: httpx
         {"page_size": 0},
     ]:
         assert http.get("/v1/batch/jobs", params=bad).status_code == 422, bad
+
+
+def _job_ids(client: httpx2.Client, params: object) -> list[str]:
+    response = client.get("/v1/batch/jobs", params=params)  # type: ignore[arg-type]
+    assert response.status_code == 200, response.text
+    return [job.id for job in BatchJobList.model_validate(response.json()).data]
+
+
+def test_created_by_me_keeps_the_callers_jobs(emulator: RunningEmulator) -> None:
+    emulator.update_config(api_key=None)
+    clients = {
+        name: httpx2.Client(
+            base_url=emulator.base_url, headers={"Authorization": f"Bearer {name}"}, timeout=10
+        )
+        for name in ("key-a", "key-b", "key-c")
+    }
+    try:
+        made = {
+            name: Api(clients[name]).create_job(requests=[chat_line("1")])["id"]
+            for name in ("key-a", "key-b")
+        }
+        a, b = clients["key-a"], clients["key-b"]
+        assert _job_ids(a, {"created_by_me": "true"}) == [made["key-a"]]
+        assert _job_ids(b, {"created_by_me": "true"}) == [made["key-b"]]
+        assert _job_ids(clients["key-c"], {"created_by_me": "true"}) == []
+        everyone = [made["key-b"], made["key-a"]]
+        assert _job_ids(a, {"created_by_me": "false"}) == everyone
+        assert _job_ids(a, {}) == everyone
+        # The same token however the header spells the scheme and spaces it.
+        spaced = {"Authorization": "bearer   key-a"}
+        response = a.get("/v1/batch/jobs", params={"created_by_me": "true"}, headers=spaced)
+        assert [job["id"] for job in response.json()["data"]] == [made["key-a"]]
+        assert a.get("/v1/batch/jobs", params={"created_by_me": "maybe"}).status_code == 422
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def test_agent_id_filter(api: Api, http: httpx2.Client) -> None:
+    with_agent = api.create_job(requests=[chat_line("1")], model=None, agent_id="agent-7")
+    other_agent = api.create_job(requests=[chat_line("1")], model=None, agent_id="agent-8")
+    no_agent = api.create_job(requests=[chat_line("1")])
+    assert with_agent["agent_id"] == "agent-7"
+    assert no_agent["agent_id"] is None
+    assert _job_ids(http, {"agent_id": "agent-7"}) == [with_agent["id"]]
+    assert _job_ids(http, {"agent_id": "agent-8"}) == [other_agent["id"]]
+    assert _job_ids(http, {"agent_id": "agent-9"}) == []
+    assert len(_job_ids(http, {})) == 3
+    done = api.wait(with_agent["id"])
+    assert done["status"] == "SUCCESS"
+    assert done["succeeded_requests"] == 1
