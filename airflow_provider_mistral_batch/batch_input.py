@@ -200,6 +200,11 @@ def prepare_file(
             return FileInput(local, count, size, fingerprint, temporary=False, filename=name)
     elif not path.is_file():
         raise MistralBatchInputError(f"input_path {str(path)!r} does not exist or is not a file")
+    else:
+        # Refuse an oversized remote file before copying it, when the store tells its size.
+        remote_size = _reported_size(path)
+        if remote_size is not None:
+            _check_size(name, remote_size)
     opener = local.open if local is not None else path.open
     fd, tmp_name = tempfile.mkstemp(prefix="mistral-batch-input-", suffix=".jsonl")
     try:
@@ -214,6 +219,15 @@ def prepare_file(
         os.unlink(tmp_name)
         raise
     return FileInput(Path(tmp_name), count, size, fingerprint, temporary=True, filename=name)
+
+
+def _reported_size(path: Any) -> int | None:
+    """The size a remote path's store reports, or None when it does not say."""
+    try:
+        size = path.stat().st_size
+    except Exception:
+        return None
+    return size if isinstance(size, int) else None
 
 
 def prepare_file_ids(file_ids: Any, *, endpoint: str, model: str | None) -> UploadedInput:

@@ -580,6 +580,11 @@ def test_remote_object_storage_path_over_the_size_limit_is_refused(
     remote = ObjectStoragePath(f"memory://{memory_store}/big.jsonl")
     remote.write_bytes(("\n".join(json.dumps(_req(str(i))) for i in range(5)) + "\n").encode())
     monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 100)
+
+    def never_opened(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the store reports the size: no copy should start")
+
+    monkeypatch.setattr(type(remote), "open", never_opened)
     message = _error(prepare_file, remote, endpoint=CHAT, model="m")
     assert message.startswith("big.jsonl is ")
     assert "the Files API takes at most 100 bytes" in message
