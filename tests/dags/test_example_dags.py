@@ -101,17 +101,20 @@ def test_retry_after_a_crash_reattaches_to_the_first_job(
     dags_folder: Path, mistral_default: RunningEmulator
 ) -> None:
     dag_run = _run(dags_folder, "test_retry_after_crash")
-    assert task_states(dag_run)[("crashing_batch", -1)] == ("success", 2)
     jobs = [
         job
         for job in MistralBatchHook().list_batch_jobs()
         if (job.metadata or {}).get("airflow_dag_id") == "test_retry_after_crash"
     ]
-    assert len(jobs) == 1, "the retry must reattach, not create a second job"
-    assert TASK_KEY_METADATA in (jobs[0].metadata or {})
-    summary = xcom_value(dag_run, "crashing_batch")
-    assert summary["job_id"] == jobs[0].id
-    assert summary["status"] == "SUCCESS"
+    for task_id in ("crashing_batch", "crashing_deferred_batch"):  # blocking, deferrable
+        assert task_states(dag_run)[(task_id, -1)] == ("success", 2)
+        mine = [job for job in jobs if (job.metadata or {}).get("airflow_task_id") == task_id]
+        assert len(mine) == 1, f"{task_id}: the retry must reattach, not create a second job"
+        assert TASK_KEY_METADATA in (mine[0].metadata or {})
+        summary = xcom_value(dag_run, task_id)
+        assert summary["job_id"] == mine[0].id
+        assert summary["status"] == "SUCCESS"
+        assert xcom_value(dag_run, task_id, "output_file") == mine[0].output_file
 
 
 def test_execution_timeout_leaves_the_job_for_the_retry(

@@ -1,4 +1,7 @@
-"""Test DAG: the first try dies right after creating its job; the retry must reattach."""
+"""Test DAG: the first try dies right after creating its job; the retry must reattach.
+
+The same crash in both wait modes: blocking, and deferrable (whose retry defers again).
+"""
 
 from __future__ import annotations
 
@@ -31,15 +34,17 @@ class CrashAfterCreateOperator(MistralBatchOperator):
     catchup=False,
 )
 def test_retry_after_crash() -> None:
-    CrashAfterCreateOperator(
-        task_id="crashing_batch",
-        endpoint="/v1/embeddings",
-        model="mistral-embed",
-        requests=[{"custom_id": f"r{i}", "body": {"input": [f"text {i}"]}} for i in range(5)],
-        poll_interval=0.2,
-        retries=1,
-        retry_delay=timedelta(seconds=0),
-    )
+    for task_id, deferrable in (("crashing_batch", False), ("crashing_deferred_batch", True)):
+        CrashAfterCreateOperator(
+            task_id=task_id,
+            endpoint="/v1/embeddings",
+            model="mistral-embed",
+            requests=[{"custom_id": f"r{i}", "body": {"input": [f"text {i}"]}} for i in range(5)],
+            deferrable=deferrable,
+            poll_interval=0.2,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+        )
 
 
 test_retry_after_crash()
