@@ -29,7 +29,8 @@ class Fault(BaseModel):
     :param path_prefix: only match request paths starting with this (None: any).
     """
 
-    model_config = ConfigDict(frozen=True)
+    # A misspelt key in a config file must fail, not be ignored.
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: FaultKind
     status_code: int = Field(default=503, ge=400, le=599)

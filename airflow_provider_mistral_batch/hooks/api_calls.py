@@ -140,7 +140,13 @@ def list_files_page(
     search: str | None = None,
     mimetypes: Iterable[str] | None = None,
 ) -> ApiCall[FileList]:
-    params: QueryParams = [("page", str(page)), ("page_size", str(page_size))]
+    # ``include_total`` defaults to true, but the page walk relies on ``total`` to go past a
+    # page the server capped below ``page_size``: ask for it rather than trust the default.
+    params: QueryParams = [
+        ("page", str(page)),
+        ("page_size", str(page_size)),
+        ("include_total", "true"),
+    ]
     if purpose is not None:
         params.append(("purpose", str(purpose)))
     params += [("sample_type", str(value)) for value in sample_type or ()]

@@ -572,6 +572,10 @@ class MistralBatchHook(BaseHook):
     ) -> Iterator[FileObject]:
         """Every file matching the filters, fetching page after page as it is iterated.
 
+        Each page asks for ``include_total=true``: the ``total`` tells when the listing is
+        complete. A server that answers ``total: null`` still works (the listing then ends at
+        the first page shorter than ``page_size``).
+
         :param purpose: only files of this purpose.
         :param sample_type: only files of these sample types (e.g. ``batch_result``).
         :param source: only files of these sources (``upload``, ``repository``, ``mistral``).

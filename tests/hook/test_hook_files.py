@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError, MistralNotFoundError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import FilePurpose, SampleType
@@ -76,6 +77,19 @@ def test_list_files_walks_every_page_and_filters(hook: MistralBatchHook, tmp_pat
     assert listed == ids
     assert ids <= {f.id for f in hook.list_files(purpose="batch", sample_type=["batch_request"])}
     assert not ids & {f.id for f in hook.list_files(sample_type=["batch_result"])}
+
+
+def test_list_files_asks_for_the_total(
+    hook: MistralBatchHook, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    source = tmp_path / "counted.jsonl"
+    write_jsonl(source, ["a"])
+    uploaded = hook.upload_file(source)
+    emulator.clear_requests()
+    assert [f.id for f in hook.list_files(page_size=1)] == [uploaded.id]
+    queries = [r.query for r in emulator.requests if r.path == "/v1/files"]
+    assert queries, "no listing request was recorded"
+    assert all("include_total=true" in query for query in queries)
 
 
 def test_delete_file_then_404_names_the_file(hook: MistralBatchHook, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,12 +16,13 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralNotFoundError,
     MistralValidationError,
 )
+from airflow_provider_mistral_batch.hooks.client_pool import close_shared_async_clients
 from airflow_provider_mistral_batch.hooks.mistral_batch import (
     IDEMPOTENCY_METADATA_KEY,
     MistralBatchHook,
 )
 from airflow_provider_mistral_batch.models import BatchJobStatus
-from tests.helpers import wait_for_terminal, write_jsonl
+from tests.helpers import FAST_RETRIES, set_connection, wait_for_terminal, write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -125,6 +127,40 @@ def test_list_jobs_with_every_filter_and_pagination(hook: MistralBatchHook, tmp_
     }
     assert finished == set(ids)
     assert not list(hook.list_batch_jobs(metadata={"suite": tag}, status=["QUEUED", "RUNNING"]))
+
+
+def test_list_jobs_created_by_me_and_agent_id(
+    hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With no api_key set the emulator accepts any token and takes each one as its own user.
+    emulator.update_config(api_key=None)
+    set_connection(monkeypatch, emulator, conn_id="mistral_other_user", api_key="other-user-key")
+    one = [{"custom_id": "1", "body": {"input": ["x"]}}]
+    with MistralBatchHook(
+        "mistral_other_user", retry_policy=FAST_RETRIES, create_settle_seconds=0.2
+    ) as other:
+        mine = hook.create_batch_job(endpoint="/v1/embeddings", requests=one, model="mistral-embed")
+        theirs = other.create_batch_job(endpoint="/v1/embeddings", requests=one, agent_id="ag-7")
+        assert theirs.agent_id == "ag-7"
+
+        assert [job.id for job in hook.list_batch_jobs(created_by_me=True)] == [mine.id]
+        assert [job.id for job in other.list_batch_jobs(created_by_me=True)] == [theirs.id]
+        everyone = [theirs.id, mine.id]
+        assert [job.id for job in hook.list_batch_jobs(created_by_me=False)] == everyone
+        assert [job.id for job in hook.list_batch_jobs()] == everyone
+
+        assert [job.id for job in hook.list_batch_jobs(agent_id="ag-7")] == [theirs.id]
+        assert not list(hook.list_batch_jobs(agent_id="ag-7", created_by_me=True))
+        assert not list(hook.list_batch_jobs(agent_id="ag-8"))
+
+        async def mine_async() -> list[str]:
+            try:
+                return [job.id async for job in other.alist_batch_jobs(created_by_me=True)]
+            finally:
+                await close_shared_async_clients()
+
+        assert asyncio.run(mine_async()) == [theirs.id]
+        assert wait_for_terminal(other, theirs.id).status == BatchJobStatus.SUCCESS
 
 
 def test_cancel_goes_through_cancellation_requested(
