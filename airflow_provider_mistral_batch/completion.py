@@ -56,21 +56,22 @@ def fail_at_deadline(
     context: Mapping[str, Any],
     job: BatchJob | None,
     message: str,
-    timeout_error: type[Exception] = AirflowException,
+    timeout_error: type[Exception] | None = None,
 ) -> NoReturn:
     """Push the result files the job has so far, then fail because the wait ran out.
 
-    A job cancelled at the deadline fails the task without retries: a cancelled job cannot be
-    reattached, so a retry would pay for a new job that would likely meet the same deadline.
-    A job left running fails normally, and a retry reattaches to it and waits again.
-
-    :param timeout_error: raised otherwise (sensors raise a sensor timeout).
+    :param timeout_error: what to raise (sensors raise a sensor timeout). None is the
+        operator's rule: a job being cancelled fails the task without retries, since a retry
+        could not reattach to it and would pay for a new job that would likely meet the same
+        deadline; a job left running fails it normally, and a retry reattaches and waits again.
     """
     if job is not None:
         push_result_files(context, job)
+    if timeout_error is not None:
+        raise timeout_error(message)
     if job is not None and job.status in _CANCELLED:
         raise AirflowFailException(message)
-    raise timeout_error(message)
+    raise AirflowException(message)
 
 
 _CANCELLED: Final = (BatchJobStatus.CANCELLATION_REQUESTED, BatchJobStatus.CANCELLED)
@@ -81,11 +82,12 @@ def finish_with_event(
     event: Any,
     max_failed_ratio: float | None,
     log: logging.Logger | Any,
-    timeout_error: type[Exception] = AirflowException,
+    timeout_error: type[Exception] | None = None,
 ) -> dict[str, Any]:
     """Resume from a :class:`MistralBatchJobTrigger` event (only its known shapes pass).
 
-    :param timeout_error: raised for a ``timeout`` event (sensors raise a sensor timeout).
+    :param timeout_error: raised for a ``timeout`` event (sensors raise a sensor timeout);
+        None applies the operator's rule of :func:`fail_at_deadline`.
     """
     payload: TriggerEventPayload = parse_event(event)
     if payload.kind == "terminal" and payload.job is not None:

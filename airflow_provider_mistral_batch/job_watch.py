@@ -66,12 +66,17 @@ def deadline_message(
     return f"{message}; cancellation requested" if cancel_on_deadline else message
 
 
-def ended_on_its_own(job: BatchJob | None) -> bool:
-    """Whether a job seen at the deadline had ended by itself (not by our cancellation).
+def ended_on_its_own(job: BatchJob | None, cancel_requested: bool) -> bool:
+    """Whether a job seen at the deadline had ended, other than by our own cancellation.
 
     Such a job is reported as ended, the same way whether the wait blocks or defers.
+
+    :param cancel_requested: whether we asked to cancel it; if not, CANCELLED counts as ended
+        too (someone else cancelled it).
     """
-    return job is not None and job.is_terminal and job.status != BatchJobStatus.CANCELLED
+    if job is None or not job.is_terminal:
+        return False
+    return not (cancel_requested and job.status == BatchJobStatus.CANCELLED)
 
 
 def settle_at_deadline(
@@ -236,7 +241,7 @@ def wait_until_ended(
         if watch.deadline_passed():
             last_seen = job
             job, error = settle_at_deadline(hook, job, cancel_on_deadline)
-            if ended_on_its_own(job):
+            if ended_on_its_own(job, cancel_on_deadline):
                 watch.log_progress(job, log)
                 return job
             message = deadline_message(job.id, last_seen, cancel_on_deadline, error)

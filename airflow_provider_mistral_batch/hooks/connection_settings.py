@@ -73,6 +73,11 @@ def checked_api_key(conn_id: str, password: str | None) -> str:
                 f"Connection {conn_id!r}: the API key has {kind} at position {position}; "
                 "paste the key again without it."
             )
+    if key != password:
+        # Airflow masks the password as stored; the stripped key sent must be masked too.
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(key)
     return key
 
 

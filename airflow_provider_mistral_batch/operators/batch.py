@@ -485,7 +485,7 @@ class MistralBatchCancelJobOperator(BaseOperator):
         super().__init__(**kwargs)
         check_wait_options(self.task_id, poll_interval=poll_interval)
         wait_seconds = _seconds(wait_timeout)
-        if wait_seconds is None or wait_seconds < 0:
+        if wait_seconds is None or not wait_seconds >= 0:  # NaN too
             raise MistralBatchInputError(
                 f"{self.task_id}: wait_timeout must be 0 or more seconds, got {wait_timeout!r}"
             )
@@ -516,7 +516,7 @@ class MistralBatchCancelJobOperator(BaseOperator):
             if not job.status.is_terminal:
                 raise
             return self._already_ended(job)
-        if ended_on_its_own(job):
+        if ended_on_its_own(job, cancel_requested=True):
             return self._already_ended(job)
         self.log.info("Requested the cancellation of Mistral batch job %s", job.id)
         if self.wait_for_cancellation:

@@ -116,7 +116,7 @@ class MistralBatchJobTrigger(BaseTrigger):
 
     async def _timeout_event(self, hook: MistralBatchHook, last: BatchJob | None) -> dict[str, Any]:
         job, error = await asettle_at_deadline(hook, self.job_id, last, self.cancel_on_deadline)
-        if ended_on_its_own(job):
+        if ended_on_its_own(job, self.cancel_on_deadline):
             # It ended on its own between the last poll and the deadline: report that.
             return make_event("terminal", self.job_id, job)
         message = deadline_message(self.job_id, last, self.cancel_on_deadline, error)

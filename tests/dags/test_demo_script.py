@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -14,9 +15,11 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_demo_runs_both_dags_and_prints_jobs_xcoms_and_results() -> None:
+def test_demo_runs_both_dags_and_prints_jobs_xcoms_and_results(tmp_path: Path) -> None:
     done = subprocess.run(  # noqa: S603 (our own script, run with this interpreter)
         [sys.executable, str(REPO / "scripts" / "demo.py"), "--rps", "100"],
+        # Its Airflow home and downloads go under pytest's tmp_path, not /tmp.
+        env={**os.environ, "TMPDIR": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=300,

@@ -94,17 +94,36 @@ def test_an_unknown_job_fails(
     assert cancel_requests(conn, unknown) == []
 
 
-def test_wait_timeout_while_waiting_for_the_cancellation(
+def test_no_time_to_wait_still_reports_a_cancellation_that_landed(
     make_op: Callable[..., MistralBatchCancelJobOperator], queued_job: str
 ) -> None:
-    # The cancel answers CANCELLATION_REQUESTED; with no time to wait that is not an end.
+    # The cancel answers CANCELLATION_REQUESTED; the read at the deadline sees CANCELLED.
+    op = make_op(queued_job, wait_for_cancellation=True, wait_timeout=0.0)
+    assert op.execute({"ti": FakeTaskInstance()})["status"] == "CANCELLED"
+
+
+def test_wait_timeout_while_waiting_for_the_cancellation(
+    make_op: Callable[..., MistralBatchCancelJobOperator],
+    conn: RunningEmulator,
+    queued_job: str,
+) -> None:
+    # The status check and the cancel go through; the read at the deadline gets a 503.
+    conn.set_faults(
+        [
+            Fault(kind="delay_before", delay_seconds=0.0, method="GET"),
+            Fault(kind="delay_before", delay_seconds=0.0, method="POST"),
+            Fault(kind="status", status_code=503, method="GET"),
+        ]
+    )
     op = make_op(queued_job, wait_for_cancellation=True, wait_timeout=0.0)
     with pytest.raises(AirflowException) as info:
         op.execute({"ti": FakeTaskInstance()})
-    assert str(info.value) == (
+    assert str(info.value).startswith(
         f"Mistral batch job {queued_job} did not end within 0 s of its cancellation: "
-        f"deadline passed while Mistral batch job {queued_job} was still CANCELLATION_REQUESTED"
+        f"deadline passed while Mistral batch job {queued_job} was still CANCELLATION_REQUESTED; "
+        "could not fetch it: "
     )
+    assert "503" in str(info.value)
 
 
 def test_an_api_error_while_waiting_is_not_reported_as_a_timeout(

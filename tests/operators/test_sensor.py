@@ -272,5 +272,11 @@ def test_sensor_execute_complete() -> None:
         sensor.execute_complete({"ti": ti}, make_event("terminal", failed.id, failed))
     with pytest.raises(AirflowSensorTimeout, match="deadline passed"):
         sensor.execute_complete({"ti": ti}, make_event("timeout", job.id, None, "deadline passed"))
+    # Even when someone else is cancelling the job: a sensor's timeout is a sensor timeout.
+    stopping = BatchJob.model_validate(job_data("CANCELLATION_REQUESTED"))
+    with pytest.raises(AirflowSensorTimeout, match="deadline passed"):
+        sensor.execute_complete(
+            {"ti": ti}, make_event("timeout", job.id, stopping, "deadline passed")
+        )
     with pytest.raises(AirflowException, match="unexpected trigger event"):
         sensor.execute_complete({"ti": ti}, {"status": "success"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pytest_mock import MockerFixture
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
 from airflow_provider_mistral_batch.hooks.connection_settings import (
@@ -54,9 +55,16 @@ def test_bad_extras(extra: dict[str, object], fragment: str) -> None:
         ConnectionSettings.from_connection("c", None, "key", extra)
 
 
-def test_key_is_stripped_of_surrounding_whitespace() -> None:
+def test_key_is_stripped_of_surrounding_whitespace_and_the_stripped_key_masked(
+    mocker: MockerFixture,
+) -> None:
+    # Airflow masks the password as stored (with the whitespace): mask what is sent too.
+    masked = mocker.patch("airflow.sdk.log.mask_secret")
     settings = ConnectionSettings.from_connection("c", None, "  sk-abc123\n", {})
     assert settings.api_key == "sk-abc123"
+    masked.assert_called_once_with("sk-abc123")
+    ConnectionSettings.from_connection("c", None, "sk-clean", {})
+    masked.assert_called_once()  # a clean key is already masked by Airflow
 
 
 @pytest.mark.parametrize(

@@ -526,7 +526,7 @@ def test_settle_cancels_and_returns_the_cancelled_job() -> None:
         assert error is None
         assert job is not None
         assert job.status is BatchJobStatus.CANCELLATION_REQUESTED
-        assert not ended_on_its_own(job)
+        assert not ended_on_its_own(job, cancel_requested=True)
     assert hook.calls == ["cancel", "cancel"]
 
 
@@ -535,7 +535,7 @@ def test_settle_sees_a_job_that_ended_when_the_cancel_is_refused() -> None:
     for job, error in _settle_both(hook, cancel=True):
         assert error is REFUSED
         assert job is not None
-        assert ended_on_its_own(job)
+        assert ended_on_its_own(job, cancel_requested=True)
     assert hook.calls == ["cancel", "get", "cancel", "get"]
 
 
@@ -564,20 +564,21 @@ def test_settle_without_cancel_only_reads_the_job() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "ended"),
+    ("status", "ended_if_we_cancelled", "ended_otherwise"),
     [
-        ("SUCCESS", True),
-        ("FAILED", True),
-        ("TIMEOUT_EXCEEDED", True),
-        ("CANCELLED", False),
-        ("CANCELLATION_REQUESTED", False),
-        ("RUNNING", False),
-        ("SOMETHING_NEW", False),
+        ("SUCCESS", True, True),
+        ("FAILED", True, True),
+        ("TIMEOUT_EXCEEDED", True, True),
+        ("CANCELLED", False, True),  # cancelled by someone else: it ended
+        ("CANCELLATION_REQUESTED", False, False),
+        ("RUNNING", False, False),
+        ("SOMETHING_NEW", False, False),
     ],
 )
-def test_ended_on_its_own(status: str, ended: bool) -> None:
-    assert ended_on_its_own(make_job(status=status)) is ended
-    assert ended_on_its_own(None) is False
+def test_ended_on_its_own(status: str, ended_if_we_cancelled: bool, ended_otherwise: bool) -> None:
+    assert ended_on_its_own(make_job(status=status), True) is ended_if_we_cancelled
+    assert ended_on_its_own(make_job(status=status), False) is ended_otherwise
+    assert ended_on_its_own(None, True) is False
 
 
 def test_blocking_wait_returns_a_job_that_ended_at_the_deadline() -> None:
@@ -593,3 +594,17 @@ def test_blocking_wait_returns_a_job_that_ended_at_the_deadline() -> None:
     assert ended.status is BatchJobStatus.SUCCESS
     assert hook.calls == ["cancel", "get"]
     assert log.of("warning") == []
+
+
+def test_blocking_wait_without_cancel_returns_a_job_someone_else_cancelled() -> None:
+    hook = ScriptedHook(cancel=REFUSED, get=make_job(status="CANCELLED"))
+    ended = wait_until_ended(
+        hook,  # type: ignore[arg-type]
+        make_job(),
+        poll_interval=1,
+        deadline=time.time() - 1,
+        log=LogRecorder(),
+        cancel_on_deadline=False,
+    )
+    assert ended.status is BatchJobStatus.CANCELLED
+    assert hook.calls == ["get"]
