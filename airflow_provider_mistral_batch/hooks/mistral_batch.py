@@ -17,6 +17,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralBatchError,
     MistralBatchInputError,
     MistralConnectionError,
+    MistralNotFoundError,
 )
 from airflow_provider_mistral_batch.hooks import api_calls
 from airflow_provider_mistral_batch.hooks.api_calls import ApiCall, JobOrder
@@ -35,6 +36,11 @@ from airflow_provider_mistral_batch.hooks.retry_policy import (
     describe_error,
     is_retryable,
     request_never_reached_server,
+)
+from airflow_provider_mistral_batch.hooks.upload_lookup import (
+    chunks_sha256,
+    source_sha256,
+    upload_candidates,
 )
 from airflow_provider_mistral_batch.models import (
     DEFAULT_TIMEOUT_HOURS,
@@ -498,6 +504,12 @@ class MistralBatchHook(BaseHook):
     ) -> FileObject:
         """Upload a file, streamed from disk or a binary file object (never read whole).
 
+        When an attempt fails in a way that leaves open whether the server stored the file (a
+        timeout, a dropped connection, a 5xx), the next attempt first looks for a file of the
+        same name, purpose and size uploaded since this call began, and returns the oldest one
+        whose content has the same SHA-256 as the source instead of uploading it again. No file
+        is ever deleted.
+
         :param file: a path, or a binary file object (rewound on retry when it is seekable;
             a non-seekable one is sent once, without retries).
         :param filename: name to give the file; default the path's or object's name.
@@ -511,21 +523,46 @@ class MistralBatchHook(BaseHook):
             form["visibility"] = str(visibility)
         if expiry is not None:
             form["expiry"] = str(expiry)
+        not_before = datetime.now(UTC) - _CREATE_LOOKUP_SKEW
+        maybe_uploaded = False
 
         def attempt_upload() -> FileObject:
-            with source.open() as handle:
-                response = self.get_conn().post(
-                    "/v1/files",
-                    files={"file": (source.filename, handle, source.mimetype)},
-                    data=form,
-                    headers=self._auth(self.settings),
-                )
-            raise_for_response(response)
-            return parse_response(FileObject, response)
+            nonlocal maybe_uploaded
+            if maybe_uploaded:
+                earlier = self._earlier_upload(source, str(purpose), not_before)
+                if earlier is not None:
+                    self.log.info(
+                        "An earlier attempt uploaded %s as file %s; not uploading it again",
+                        source.filename,
+                        earlier.id,
+                    )
+                    return earlier
+            try:
+                with source.open() as handle:
+                    response = self.get_conn().post(
+                        "/v1/files",
+                        files={"file": (source.filename, handle, source.mimetype)},
+                        data=form,
+                        headers=self._auth(self.settings),
+                    )
+                raise_for_response(response)
+                return parse_response(FileObject, response)
+            except Exception as exc:
+                if is_retryable(exc) and not request_never_reached_server(exc):
+                    maybe_uploaded = True
+                raise
 
-        uploaded = self._with_retries(
-            attempt_upload, "POST", "/v1/files", max_attempts=None if source.rewindable else 1
-        )
+        try:
+            uploaded = self._with_retries(
+                attempt_upload, "POST", "/v1/files", max_attempts=None if source.rewindable else 1
+            )
+        except MistralConnectionError as exc:
+            if not maybe_uploaded:
+                raise
+            raise MistralConnectionError(
+                f"{exc} The file may or may not have been uploaded: look for a file named "
+                f"{source.filename!r} (purpose {purpose}) before uploading it again."
+            ) from exc.__cause__
         self.log.info(
             "Uploaded %s as file %s (%s bytes, %s lines)",
             source.filename,
@@ -534,6 +571,23 @@ class MistralBatchHook(BaseHook):
             uploaded.num_lines,
         )
         return uploaded
+
+    def _earlier_upload(
+        self, source: UploadSource, purpose: str, not_before: datetime
+    ) -> FileObject | None:
+        """The oldest file with the content of ``source`` uploaded since ``not_before``, or None."""
+        listed = self.list_files(purpose=purpose, source=["upload"], search=source.filename)
+        candidates = upload_candidates(listed, source, purpose, not_before)
+        if not candidates:
+            return None
+        wanted = source_sha256(source)
+        for candidate in candidates:
+            try:
+                if self._read_content(candidate.id, chunks_sha256) == wanted:
+                    return candidate
+            except MistralNotFoundError:
+                continue  # deleted since it was listed
+        return None
 
     def get_file(self, file_id: str) -> RetrievedFile:
         """Get a file's description."""
@@ -608,26 +662,38 @@ class MistralBatchHook(BaseHook):
         complete, so a broken download never leaves a truncated file behind.
         """
         sink = DownloadSink(destination)
+
+        def write(chunks: Iterator[bytes]) -> int:
+            written = 0
+            with sink.open() as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+                    written += len(chunk)
+            return written
+
+        written = self._read_content(file_id, write, max_attempts=None if sink.rewindable else 1)
+        self.log.info("Downloaded file %s (%s bytes)", file_id, written)
+        return written
+
+    def _read_content(
+        self,
+        file_id: str,
+        consume: Callable[[Iterator[bytes]], ResultT],
+        *,
+        max_attempts: int | None = None,
+    ) -> ResultT:
+        """Stream a file's content into ``consume``; a failed attempt starts again."""
         path = f"/v1/files/{api_calls.path_id('file', file_id)}/content"
 
-        def attempt_download() -> int:
+        def attempt_read() -> ResultT:
             client = self.get_conn()
             with client.stream("GET", path, headers=self._auth(self.settings)) as response:
                 if not response.is_success:
                     response.read()
                     raise_for_response(response)
-                written = 0
-                with sink.open() as handle:
-                    for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
-                        handle.write(chunk)
-                        written += len(chunk)
-                return written
+                return consume(response.iter_bytes(_DOWNLOAD_CHUNK))
 
-        written = self._with_retries(
-            attempt_download, "GET", path, max_attempts=None if sink.rewindable else 1
-        )
-        self.log.info("Downloaded file %s (%s bytes)", file_id, written)
-        return written
+        return self._with_retries(attempt_read, "GET", path, max_attempts=max_attempts)
 
     def iter_file_lines(self, file_id: str) -> Iterator[str]:
         """Stream a file's lines (decoded as UTF-8, without line ends; blank lines skipped).
