@@ -94,6 +94,17 @@ def test_an_unknown_job_fails(
     assert cancel_requests(conn, unknown) == []
 
 
+def _refuse_the_first_poll(conn: RunningEmulator, status_code: int) -> None:
+    """Let the status check and the cancel through (zero delays), then refuse the next GET."""
+    conn.set_faults(
+        [
+            Fault(kind="delay_before", delay_seconds=0.0, method="GET"),
+            Fault(kind="delay_before", delay_seconds=0.0, method="POST"),
+            Fault(kind="status", status_code=status_code, method="GET"),
+        ]
+    )
+
+
 def test_no_time_to_wait_still_reports_a_cancellation_that_landed(
     make_op: Callable[..., MistralBatchCancelJobOperator], queued_job: str
 ) -> None:
@@ -107,14 +118,8 @@ def test_wait_timeout_while_waiting_for_the_cancellation(
     conn: RunningEmulator,
     queued_job: str,
 ) -> None:
-    # The status check and the cancel go through; the read at the deadline gets a 503.
-    conn.set_faults(
-        [
-            Fault(kind="delay_before", delay_seconds=0.0, method="GET"),
-            Fault(kind="delay_before", delay_seconds=0.0, method="POST"),
-            Fault(kind="status", status_code=503, method="GET"),
-        ]
-    )
+    # The read at the deadline gets a 503.
+    _refuse_the_first_poll(conn, 503)
     op = make_op(queued_job, wait_for_cancellation=True, wait_timeout=0.0)
     with pytest.raises(AirflowException) as info:
         op.execute({"ti": FakeTaskInstance()})
@@ -131,14 +136,7 @@ def test_an_api_error_while_waiting_is_not_reported_as_a_timeout(
     conn: RunningEmulator,
     queued_job: str,
 ) -> None:
-    # Let the status check and the cancel through (zero delays), then refuse the first poll.
-    conn.set_faults(
-        [
-            Fault(kind="delay_before", delay_seconds=0.0, method="GET"),
-            Fault(kind="delay_before", delay_seconds=0.0, method="POST"),
-            Fault(kind="status", status_code=401, method="GET"),
-        ]
-    )
+    _refuse_the_first_poll(conn, 401)
     op = make_op(queued_job, wait_for_cancellation=True)
     with pytest.raises(MistralAuthenticationError) as info:
         op.execute({"ti": FakeTaskInstance()})
