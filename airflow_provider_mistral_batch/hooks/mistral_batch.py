@@ -209,6 +209,50 @@ class MistralBatchHook(BaseHook):
             raise _connection_error(method, path, settings.base_url, exc) from exc
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
+    def _with_retries_no_blind_resend(
+        self,
+        send: Callable[[], ResultT],
+        find_earlier: Callable[[], ResultT | None],
+        method: str,
+        path: str,
+        *,
+        max_attempts: int | None = None,
+        uncertain_note: str | None = None,
+    ) -> tuple[ResultT, float | None]:
+        """:meth:`_with_retries` for a request that must not take effect twice.
+
+        After an attempt failed in a way that leaves open whether the server acted on it (a
+        timeout, a dropped connection, a 5xx), the next attempt first calls ``find_earlier``
+        and returns what it finds instead of sending again.
+
+        :param uncertain_note: added to a final connection error when an attempt was ambiguous.
+        :return: the result, and when the first ambiguous attempt started (monotonic clock)
+            or None when there was none.
+        """
+        ambiguous_since: float | None = None
+
+        def attempt() -> ResultT:
+            nonlocal ambiguous_since
+            started = time.monotonic()
+            if ambiguous_since is not None:
+                earlier = find_earlier()
+                if earlier is not None:
+                    return earlier
+            try:
+                return send()
+            except Exception as exc:
+                if is_retryable(exc) and not request_never_reached_server(exc):
+                    ambiguous_since = ambiguous_since or started
+                raise
+
+        try:
+            result = self._with_retries(attempt, method, path, max_attempts=max_attempts)
+        except MistralConnectionError as exc:
+            if uncertain_note is None or ambiguous_since is None:
+                raise
+            raise MistralConnectionError(f"{exc} {uncertain_note}") from exc.__cause__
+        return result, ambiguous_since
+
     async def _awith_retries(
         self, attempt_fn: Callable[[], Awaitable[ResultT]], method: str, path: str
     ) -> ResultT:
@@ -323,29 +367,20 @@ class MistralBatchHook(BaseHook):
         )
         call = api_calls.create_batch_job(body)
         created_after = datetime.now(UTC) - _CREATE_LOOKUP_SKEW
-        # When the first attempt that may have reached the server started (monotonic clock).
-        ambiguous_since: float | None = None
 
-        def attempt_create() -> BatchJob:
-            nonlocal ambiguous_since
-            started = time.monotonic()
-            if ambiguous_since is not None:
-                existing = self._jobs_with_key(token, created_after)
-                if existing:
-                    self.log.info(
-                        "An earlier attempt created batch job %s; not creating another",
-                        existing[0].id,
-                    )
-                    return existing[0]
-            try:
-                return self._send(call)
-            except Exception as exc:
-                if is_retryable(exc) and not request_never_reached_server(exc):
-                    ambiguous_since = ambiguous_since or started
-                raise
+        def earlier_job() -> BatchJob | None:
+            existing = self._jobs_with_key(token, created_after)
+            if not existing:
+                return None
+            self.log.info(
+                "An earlier attempt created batch job %s; not creating another", existing[0].id
+            )
+            return existing[0]
 
         try:
-            job = self._with_retries(attempt_create, call.method, call.path)
+            job, ambiguous_since = self._with_retries_no_blind_resend(
+                lambda: self._send(call), earlier_job, call.method, call.path
+            )
         except MistralConnectionError as exc:
             raise MistralConnectionError(
                 f"{exc} The batch job may or may not have been created: look for metadata "
@@ -524,45 +559,39 @@ class MistralBatchHook(BaseHook):
         if expiry is not None:
             form["expiry"] = str(expiry)
         not_before = datetime.now(UTC) - _CREATE_LOOKUP_SKEW
-        maybe_uploaded = False
 
-        def attempt_upload() -> FileObject:
-            nonlocal maybe_uploaded
-            if maybe_uploaded:
-                earlier = self._earlier_upload(source, str(purpose), not_before)
-                if earlier is not None:
-                    self.log.info(
-                        "An earlier attempt uploaded %s as file %s; not uploading it again",
-                        source.filename,
-                        earlier.id,
-                    )
-                    return earlier
-            try:
-                with source.open() as handle:
-                    response = self.get_conn().post(
-                        "/v1/files",
-                        files={"file": (source.filename, handle, source.mimetype)},
-                        data=form,
-                        headers=self._auth(self.settings),
-                    )
-                raise_for_response(response)
-                return parse_response(FileObject, response)
-            except Exception as exc:
-                if is_retryable(exc) and not request_never_reached_server(exc):
-                    maybe_uploaded = True
-                raise
+        def send_upload() -> FileObject:
+            with source.open() as handle:
+                response = self.get_conn().post(
+                    "/v1/files",
+                    files={"file": (source.filename, handle, source.mimetype)},
+                    data=form,
+                    headers=self._auth(self.settings),
+                )
+            raise_for_response(response)
+            return parse_response(FileObject, response)
 
-        try:
-            uploaded = self._with_retries(
-                attempt_upload, "POST", "/v1/files", max_attempts=None if source.rewindable else 1
-            )
-        except MistralConnectionError as exc:
-            if not maybe_uploaded:
-                raise
-            raise MistralConnectionError(
-                f"{exc} The file may or may not have been uploaded: look for a file named "
+        def earlier_upload() -> FileObject | None:
+            earlier = self._earlier_upload(source, str(purpose), not_before)
+            if earlier is not None:
+                self.log.info(
+                    "An earlier attempt uploaded %s as file %s; not uploading it again",
+                    source.filename,
+                    earlier.id,
+                )
+            return earlier
+
+        uploaded, _ = self._with_retries_no_blind_resend(
+            send_upload,
+            earlier_upload,
+            "POST",
+            "/v1/files",
+            max_attempts=None if source.rewindable else 1,
+            uncertain_note=(
+                f"The file may or may not have been uploaded: look for a file named "
                 f"{source.filename!r} (purpose {purpose}) before uploading it again."
-            ) from exc.__cause__
+            ),
+        )
         self.log.info(
             "Uploaded %s as file %s (%s bytes, %s lines)",
             source.filename,
