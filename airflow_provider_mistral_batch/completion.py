@@ -16,6 +16,7 @@ from airflow_provider_mistral_batch.job_outcome import (
     parse_event,
 )
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.reattach import is_reattachable
 
 XCOM_JOB_ID: Final = "batch_job_id"
 XCOM_OUTPUT_FILE: Final = "output_file"
@@ -61,20 +62,18 @@ def fail_at_deadline(
     """Push the result files the job has so far, then fail because the wait ran out.
 
     :param timeout_error: what to raise (sensors raise a sensor timeout). None is the
-        operator's rule: a job being cancelled fails the task without retries, since a retry
-        could not reattach to it and would pay for a new job that would likely meet the same
-        deadline; a job left running fails it normally, and a retry reattaches and waits again.
+        operator's rule: a job a retry could not reattach to (one being cancelled) fails the
+        task without retries, since the retry would pay for a new job that would likely meet
+        the same deadline; a job left running fails it normally, and a retry reattaches and
+        waits again.
     """
     if job is not None:
         push_result_files(context, job)
     if timeout_error is not None:
         raise timeout_error(message)
-    if job is not None and job.status in _CANCELLED:
+    if job is not None and not is_reattachable(job.status):
         raise AirflowFailException(message)
     raise AirflowException(message)
-
-
-_CANCELLED: Final = (BatchJobStatus.CANCELLATION_REQUESTED, BatchJobStatus.CANCELLED)
 
 
 def finish_with_event(
