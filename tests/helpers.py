@@ -47,6 +47,17 @@ class SleepRecorder:
         time.sleep(min(seconds, 0.01))
 
 
+def unreachable_hook(monkeypatch: pytest.MonkeyPatch, max_attempts: int) -> MistralBatchHook:
+    """A hook whose connection points at a closed loopback port: every connect is refused."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MISTRAL_DOWN",
+        '{"conn_type": "mistral", "host": "http://127.0.0.1:9", "password": "k"}',
+    )
+    return MistralBatchHook(
+        "mistral_down", retry_policy=RetryPolicy(max_attempts=max_attempts, initial_wait=0)
+    )
+
+
 def wait_for_terminal(hook: MistralBatchHook, job_id: str, limit: float = 60.0) -> BatchJob:
     """Poll a job until it ends; fail the test if it has not ended within ``limit`` seconds."""
     deadline = time.monotonic() + limit

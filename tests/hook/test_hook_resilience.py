@@ -17,9 +17,14 @@ from airflow_provider_mistral_batch.hooks.mistral_batch import (
     IDEMPOTENCY_METADATA_KEY,
     MistralBatchHook,
 )
-from airflow_provider_mistral_batch.hooks.retry_policy import RetryPolicy
 from airflow_provider_mistral_batch.models import BatchJobStatus
-from tests.helpers import CONN_ID, FAST_RETRIES, SleepRecorder, set_connection
+from tests.helpers import (
+    CONN_ID,
+    FAST_RETRIES,
+    SleepRecorder,
+    set_connection,
+    unreachable_hook,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -92,13 +97,7 @@ def test_dropped_connection_is_retried(hook: MistralBatchHook, emulator: Running
 def test_connection_errors_end_in_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, emulator: RunningEmulator
 ) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MISTRAL_DOWN",
-        '{"conn_type": "mistral", "host": "http://127.0.0.1:9", "password": "k"}',
-    )
-    hook = MistralBatchHook(
-        "mistral_down", retry_policy=RetryPolicy(max_attempts=2, initial_wait=0)
-    )
+    hook = unreachable_hook(monkeypatch, max_attempts=2)
     with pytest.raises(
         MistralConnectionError, match=r"GET /v1/batch/jobs/j1 at http://127\.0\.0\.1:9"
     ):

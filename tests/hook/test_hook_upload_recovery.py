@@ -14,10 +14,15 @@ from airflow_provider_mistral_batch.emulator import Fault, RecordedRequest, Runn
 from airflow_provider_mistral_batch.exceptions import MistralConnectionError
 from airflow_provider_mistral_batch.hooks.file_transfer import UploadSource
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.hooks.retry_policy import RetryPolicy
 from airflow_provider_mistral_batch.hooks.upload_lookup import upload_candidates
 from airflow_provider_mistral_batch.models import FileObject
-from tests.helpers import CONN_ID, FAST_RETRIES, SleepRecorder, set_connection
+from tests.helpers import (
+    CONN_ID,
+    FAST_RETRIES,
+    SleepRecorder,
+    set_connection,
+    unreachable_hook,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -131,13 +136,7 @@ def test_upload_refused_with_429_is_resent_without_a_lookup(
 def test_upload_never_connected_is_retried_without_a_lookup(
     monkeypatch: pytest.MonkeyPatch, emulator: RunningEmulator, source: Path
 ) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MISTRAL_DOWN",
-        '{"conn_type": "mistral", "host": "http://127.0.0.1:9", "password": "k"}',
-    )
-    hook = MistralBatchHook(
-        "mistral_down", retry_policy=RetryPolicy(max_attempts=3, initial_wait=0)
-    )
+    hook = unreachable_hook(monkeypatch, max_attempts=3)
 
     def no_lookup(*args: object) -> None:
         raise AssertionError("a refused connection sent nothing: no lookup")
