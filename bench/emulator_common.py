@@ -35,7 +35,7 @@ def emulator_process(*args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]
     command = [
         sys.executable,
         "-m",
-        "airflow_provider_mistral_batch.emulator.cli",
+        "mistral_batch_emulator.cli",
         "--port",
         str(port),
         "--api-key",

@@ -1,4 +1,5 @@
-# Sourced by demo.sh and test.sh: makes (or reuses) a virtualenv with this project installed.
+# Sourced by demo.sh and test.sh: makes (or reuses) a virtualenv with this project installed:
+# the provider and the emulator (emulator/, its own distribution), both editable.
 # AIRFLOW_VERSION picks the Airflow release to install (default below); each version gets its
 # own virtualenv so switching back and forth costs nothing after the first time.
 set -euo pipefail
@@ -37,11 +38,11 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON_BIN" -m venv "$VENV"
 fi
 
-stamp="$VENV/.installed-$( (cat pyproject.toml; echo "$AIRFLOW_VERSION") | sha256sum | cut -c1-16)"
+stamp="$VENV/.installed-$( (cat pyproject.toml emulator/pyproject.toml; echo "$AIRFLOW_VERSION") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-    echo ">> installing apache-airflow==$AIRFLOW_VERSION and this provider into $VENV (first run takes a minute)" >&2
+    echo ">> installing apache-airflow==$AIRFLOW_VERSION, this provider and its emulator into $VENV (first run takes a minute)" >&2
     quiet_pip install --quiet --disable-pip-version-check --upgrade pip
-    quiet_pip install --quiet --disable-pip-version-check "apache-airflow==$AIRFLOW_VERSION" -e ".[dev,emulator]"
+    quiet_pip install --quiet --disable-pip-version-check "apache-airflow==$AIRFLOW_VERSION" -e ".[dev]" -e "./emulator"
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi

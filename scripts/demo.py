@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
     args = parser.parse_args()
 
-    from airflow_provider_mistral_batch.testing import (
+    from mistral_batch_emulator.dagtest import (
         migrate_db,
         set_mistral_connection,
         stage_dags,
@@ -52,8 +52,8 @@ def main() -> int:
     print(f"Airflow home: {home} (migrating its SQLite DB...)")
     migrate_db()
 
-    from airflow_provider_mistral_batch.emulator import EmulatorConfig, run_emulator
-    from airflow_provider_mistral_batch.testing import load_dag
+    from mistral_batch_emulator import EmulatorConfig, run_emulator
+    from mistral_batch_emulator.dagtest import load_dag
 
     # One request is told to fail, to show the error file and the failure policy at work.
     config = EmulatorConfig(requests_per_second=args.rps, failing_custom_ids={"question-3"})
@@ -73,7 +73,7 @@ def main() -> int:
 
 
 def _show_states(dag_run: Any) -> bool:
-    from airflow_provider_mistral_batch.testing import task_states
+    from mistral_batch_emulator.dagtest import task_states
 
     print(f"\nDAG run {dag_run.dag_id} / {dag_run.run_id}: {dag_run.state}")
     for (task_id, _), (state, tries) in sorted(task_states(dag_run).items()):
@@ -86,7 +86,7 @@ def _show_states(dag_run: Any) -> bool:
 
 def _show_job_and_xcom(dag_run: Any, task_id: str) -> dict[str, Any]:
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-    from airflow_provider_mistral_batch.testing import xcom_value
+    from mistral_batch_emulator.dagtest import xcom_value
 
     summary: dict[str, Any] = xcom_value(dag_run, task_id)
     job = MistralBatchHook().get_batch_job(summary["job_id"])
@@ -108,7 +108,7 @@ def _show_chat_run(dag_run: Any) -> bool:
     """Chat: inline requests, deferred wait, answers read downstream through the hook."""
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
     from airflow_provider_mistral_batch.models import BatchResultLine
-    from airflow_provider_mistral_batch.testing import xcom_value
+    from mistral_batch_emulator.dagtest import xcom_value
 
     if not _show_states(dag_run):
         return False

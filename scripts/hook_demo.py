@@ -50,7 +50,7 @@ def main() -> int:
     parser.add_argument("--rps", type=float, default=25.0, help="emulator requests per second")
     args = parser.parse_args()
 
-    from airflow_provider_mistral_batch.emulator import EmulatorConfig, run_emulator
+    from mistral_batch_emulator import EmulatorConfig, run_emulator
 
     workdir = Path(tempfile.mkdtemp(prefix="mistral-batch-demo-"))
     config = EmulatorConfig(requests_per_second=args.rps, failing_custom_ids={"q-7"})

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
-from airflow_provider_mistral_batch.testing import migrate_db, set_mistral_connection, stage_dags
+from mistral_batch_emulator import RunningEmulator
+from mistral_batch_emulator.dagtest import migrate_db, set_mistral_connection, stage_dags
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.reattach import TASK_KEY_METADATA
-from airflow_provider_mistral_batch.testing import load_dag, task_states, xcom_value
+from airflow_provider_mistral_batch.utils.reattach import TASK_KEY_METADATA
+from mistral_batch_emulator import RunningEmulator
+from mistral_batch_emulator.dagtest import load_dag, task_states, xcom_value
 
 pytestmark = pytest.mark.integration
 

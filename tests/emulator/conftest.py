@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
+from mistral_batch_emulator import RunningEmulator
 from tests.emulator.support import Api
 
 

@@ -19,7 +19,6 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
 from airflow_provider_mistral_batch.models import (
     BatchJob,
     BatchJobList,
@@ -30,6 +29,7 @@ from airflow_provider_mistral_batch.models import (
     RetrievedFile,
     SignedUrl,
 )
+from mistral_batch_emulator import Fault, RunningEmulator
 from tests.emulator.support import CHAT, MODEL, Api, chat_line, jsonl
 
 CONTRACT = Path(__file__).parents[1] / "contract" / "mistral-batch-files-openapi.yaml"

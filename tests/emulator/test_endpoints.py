@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator.responses import RequestRejected, fake_response
 from airflow_provider_mistral_batch.models import ApiEndpoint
+from mistral_batch_emulator.responses import RequestRejected, fake_response
 from tests.emulator.support import Api
 
 VALID: dict[ApiEndpoint, dict[str, Any]] = {

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
+from mistral_batch_emulator import Fault, RunningEmulator
 from tests.emulator.support import CHAT, MODEL, Api, chat_line
 
 JOB_BODY = {"endpoint": CHAT, "model": MODEL, "requests": [chat_line("a")]}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.models import FileList, FileObject, RetrievedFile
+from mistral_batch_emulator import RunningEmulator
 from tests.emulator.support import Api, chat_line, jsonl
 
 MISSING_ID = "00000000-0000-4000-8000-000000000000"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx2
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobList, BatchResultLine
+from mistral_batch_emulator import RunningEmulator
 from tests.emulator.support import CHAT, Api, chat_line, jsonl, parse_jsonl
 
 MISSING_ID = "00000000-0000-4000-8000-000000000000"

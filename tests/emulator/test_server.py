@@ -12,14 +12,14 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from airflow_provider_mistral_batch.emulator import (
+from mistral_batch_emulator import (
     EmulatorConfig,
     Fault,
     RunningEmulator,
     create_app,
     run_emulator,
 )
-from airflow_provider_mistral_batch.emulator.cli import _parser, config_from_args, main
+from mistral_batch_emulator.cli import _parser, config_from_args, main
 from tests.emulator.support import Api, chat_line, jsonl
 
 
@@ -211,7 +211,7 @@ def _free_port() -> int:
 
 def test_cli_serves_until_stopped() -> None:
     port = _free_port()
-    command = [sys.executable, "-m", "airflow_provider_mistral_batch.emulator.cli"]
+    command = [sys.executable, "-m", "mistral_batch_emulator.cli"]
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         [*command, "--port", str(port), "--api-key", "cli-key"],
         stdout=subprocess.PIPE,

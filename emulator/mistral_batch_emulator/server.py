@@ -13,9 +13,9 @@ from typing import Any
 
 import uvicorn
 
-from airflow_provider_mistral_batch.emulator.app import create_app
-from airflow_provider_mistral_batch.emulator.config import EmulatorConfig, Fault
-from airflow_provider_mistral_batch.emulator.state import EmulatorState, RecordedRequest
+from mistral_batch_emulator.app import create_app
+from mistral_batch_emulator.config import EmulatorConfig, Fault
+from mistral_batch_emulator.state import EmulatorState, RecordedRequest
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ import time
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from airflow_provider_mistral_batch.emulator.auth import bearer_token
-from airflow_provider_mistral_batch.emulator.config import EmulatorConfig, Fault
-from airflow_provider_mistral_batch.emulator.errors import error_body, unauthorized_body
-from airflow_provider_mistral_batch.emulator.state import EmulatorState, RecordedRequest
+from mistral_batch_emulator.auth import bearer_token
+from mistral_batch_emulator.config import EmulatorConfig, Fault
+from mistral_batch_emulator.errors import error_body, unauthorized_body
+from mistral_batch_emulator.state import EmulatorState, RecordedRequest
 
 API_PREFIX = "/v1/"
 

@@ -10,16 +10,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
-from airflow_provider_mistral_batch.emulator.deps import State, known_values, reply
-from airflow_provider_mistral_batch.emulator.errors import ApiError, invalid, not_found
-from airflow_provider_mistral_batch.emulator.files import (
-    FileFilter,
-    StoredFile,
-    guess_mimetype,
-    now,
-)
-from airflow_provider_mistral_batch.emulator.state import EmulatorState
-from airflow_provider_mistral_batch.emulator.uploads import receive_upload
 from airflow_provider_mistral_batch.models import (
     DeletedFile,
     FileList,
@@ -30,6 +20,16 @@ from airflow_provider_mistral_batch.models import (
     SampleType,
     SignedUrl,
 )
+from mistral_batch_emulator.deps import State, known_values, reply
+from mistral_batch_emulator.errors import ApiError, invalid, not_found
+from mistral_batch_emulator.files import (
+    FileFilter,
+    StoredFile,
+    guess_mimetype,
+    now,
+)
+from mistral_batch_emulator.state import EmulatorState
+from mistral_batch_emulator.uploads import receive_upload
 
 router = APIRouter()
 SIGNED_PATH = "/signed/files"

@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 
-from airflow_provider_mistral_batch.emulator.config import Fault
+from mistral_batch_emulator.config import Fault
 
 
 class FaultInjector:

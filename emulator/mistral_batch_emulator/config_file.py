@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from airflow_provider_mistral_batch.emulator.config import EmulatorConfig
+from mistral_batch_emulator.config import EmulatorConfig
 
 
 class ConfigError(ValueError):

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_mistral_batch.emulator.config import EmulatorConfig
-from airflow_provider_mistral_batch.emulator.faults import FaultInjector
-from airflow_provider_mistral_batch.emulator.files import FileStore
-from airflow_provider_mistral_batch.emulator.jobs import JobRecord, JobStore
-from airflow_provider_mistral_batch.emulator.runner import JobRunner
+from mistral_batch_emulator.config import EmulatorConfig
+from mistral_batch_emulator.faults import FaultInjector
+from mistral_batch_emulator.files import FileStore
+from mistral_batch_emulator.jobs import JobRecord, JobStore
+from mistral_batch_emulator.runner import JobRunner
 
 log = logging.getLogger(__name__)
 

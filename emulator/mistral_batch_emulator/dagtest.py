@@ -1,7 +1,8 @@
 """Run DAGs locally with ``dag.test()``: a private Airflow home, a migrated SQLite DB, XCom reads.
 
-For tests, demos and offline DAG work against the local emulator; no other module of the
-provider imports this one. Call :func:`use_private_airflow_home` before Airflow is first
+For tests, demos and offline DAG work against the local emulator. This is the one module of
+the emulator distribution that imports Airflow (inside its functions); nothing in the
+emulator's server imports it. Call :func:`use_private_airflow_home` before Airflow is first
 imported in the process.
 """
 
@@ -17,7 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
+# The provider's default connection id (MistralBatchHook.default_conn_name), written out so
+# that this module imports nothing of the provider; tests/emulator checks that they agree.
+DEFAULT_CONN_ID = "mistral_default"
 
 
 def use_private_airflow_home(dags_folder: Path, home: Path | None = None) -> Path:

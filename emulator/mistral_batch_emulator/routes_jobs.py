@@ -12,11 +12,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from airflow_provider_mistral_batch.emulator.deps import Caller, State, known_values, reply
-from airflow_provider_mistral_batch.emulator.errors import invalid, not_found
-from airflow_provider_mistral_batch.emulator.files import now
-from airflow_provider_mistral_batch.emulator.jobs import JobFilter, JobRecord
-from airflow_provider_mistral_batch.emulator.state import EmulatorState
 from airflow_provider_mistral_batch.models import (
     ApiEndpoint,
     BatchJobList,
@@ -25,6 +20,11 @@ from airflow_provider_mistral_batch.models import (
     CreateBatchJobRequest,
     DeletedBatchJob,
 )
+from mistral_batch_emulator.deps import Caller, State, known_values, reply
+from mistral_batch_emulator.errors import invalid, not_found
+from mistral_batch_emulator.files import now
+from mistral_batch_emulator.jobs import JobFilter, JobRecord
+from mistral_batch_emulator.state import EmulatorState
 
 router = APIRouter()
 

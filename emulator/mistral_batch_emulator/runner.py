@@ -11,15 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
-from airflow_provider_mistral_batch.emulator.config import EmulatorConfig
-from airflow_provider_mistral_batch.emulator.files import FileStore, StoredFile, now
-from airflow_provider_mistral_batch.emulator.jobs import JobRecord
-from airflow_provider_mistral_batch.emulator.results import (
-    JobContext,
-    LineError,
-    ResultWriter,
-    parse_line,
-)
 from airflow_provider_mistral_batch.models import (
     MAX_REQUESTS_PER_JOB,
     BatchError,
@@ -28,6 +19,15 @@ from airflow_provider_mistral_batch.models import (
     FileSource,
     FileVisibility,
     SampleType,
+)
+from mistral_batch_emulator.config import EmulatorConfig
+from mistral_batch_emulator.files import FileStore, StoredFile, now
+from mistral_batch_emulator.jobs import JobRecord
+from mistral_batch_emulator.results import (
+    JobContext,
+    LineError,
+    ResultWriter,
+    parse_line,
 )
 
 log = logging.getLogger(__name__)

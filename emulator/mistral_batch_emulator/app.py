@@ -9,15 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from airflow_provider_mistral_batch import __version__
-from airflow_provider_mistral_batch.emulator import routes_files, routes_jobs
-from airflow_provider_mistral_batch.emulator.config import EmulatorConfig
-from airflow_provider_mistral_batch.emulator.errors import ApiError
-from airflow_provider_mistral_batch.emulator.middleware import (
+from mistral_batch_emulator import __version__, routes_files, routes_jobs
+from mistral_batch_emulator.config import EmulatorConfig
+from mistral_batch_emulator.errors import ApiError
+from mistral_batch_emulator.middleware import (
     EmulatorMiddleware,
     quiet_dropped_connections,
 )
-from airflow_provider_mistral_batch.emulator.state import EmulatorState
+from mistral_batch_emulator.state import EmulatorState
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,9 +8,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from airflow_provider_mistral_batch.emulator.errors import error_body
-from airflow_provider_mistral_batch.emulator.responses import RequestRejected, fake_response
 from airflow_provider_mistral_batch.models import ApiEndpoint
+from mistral_batch_emulator.errors import error_body
+from mistral_batch_emulator.responses import RequestRejected, fake_response
 
 
 class LineError(Exception):

@@ -8,10 +8,10 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from airflow_provider_mistral_batch.emulator.auth import bearer_token, caller_id
-from airflow_provider_mistral_batch.emulator.errors import invalid
-from airflow_provider_mistral_batch.emulator.state import EmulatorState
 from airflow_provider_mistral_batch.models import OpenStrEnum
+from mistral_batch_emulator.auth import bearer_token, caller_id
+from mistral_batch_emulator.errors import invalid
+from mistral_batch_emulator.state import EmulatorState
 
 
 def get_state(request: Request) -> EmulatorState:

@@ -10,9 +10,9 @@ from typing import Any
 
 import uvicorn
 
-from airflow_provider_mistral_batch.emulator.app import create_app
-from airflow_provider_mistral_batch.emulator.config import EmulatorConfig
-from airflow_provider_mistral_batch.emulator.config_file import (
+from mistral_batch_emulator.app import create_app
+from mistral_batch_emulator.config import EmulatorConfig
+from mistral_batch_emulator.config_file import (
     ConfigError,
     config_as_json,
     layered_config,

@@ -11,7 +11,7 @@ from typing import IO
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from airflow_provider_mistral_batch.emulator.errors import ApiError, invalid
+from mistral_batch_emulator.errors import ApiError, invalid
 
 # Form fields other than the file are tiny; anything bigger is a broken client.
 _MAX_FIELD_BYTES = 64 * 1024
