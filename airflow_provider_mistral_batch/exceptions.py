@@ -1,5 +1,7 @@
-"""Exceptions raised by this provider.
+"""Exceptions raised by this provider, and which of them stop retries.
 
+A :class:`MistralBatchFatalError` (an ``AirflowFailException``) fails the task without
+retries: a retry cannot change the outcome. Every other error lets the task's retries apply.
 Every API error carries the HTTP status code and the server's own message, never the API key
 or any request header.
 """
@@ -8,9 +10,28 @@ from __future__ import annotations
 
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_mistral_batch.utils.compat import AirflowFailException
+
 
 class MistralBatchError(AirflowException):
-    """Base class of every error this provider raises."""
+    """Base class of every error this provider raises; the task's retries apply."""
+
+
+class MistralBatchFatalError(MistralBatchError, AirflowFailException):
+    """The task fails without retries: a retry cannot change the outcome."""
+
+
+class MistralBatchJobError(MistralBatchError):
+    """The batch job ended without success, or waiting for it failed.
+
+    Retries apply: a retry reattaches to a job that is still running or succeeded, and
+    creates a new one otherwise.
+    """
+
+
+class MistralBatchJobFatalError(MistralBatchJobError, MistralBatchFatalError):
+    """The batch job ended in a way no retry can change: CANCELLED, too many failed requests
+    in a SUCCESS job, or cancelled when the wait's deadline passed."""
 
 
 class MistralAPIError(MistralBatchError):
@@ -22,6 +43,7 @@ class MistralAPIError(MistralBatchError):
     :param path: URL path of the request (no query string, no host).
     :param request_id: the server's request id, when it sent one.
     :param retry_after: seconds the server asked to wait (``Retry-After``), when it did.
+    :param note: a sentence added to the message (e.g. that a request may have taken effect).
     """
 
     def __init__(
@@ -33,6 +55,7 @@ class MistralAPIError(MistralBatchError):
         path: str = "",
         request_id: str | None = None,
         retry_after: float | None = None,
+        note: str | None = None,
     ) -> None:
         # AirflowException types status_code as HTTPStatus; API codes may be ones it lacks.
         self.status_code = status_code  # type: ignore[assignment]
@@ -41,13 +64,27 @@ class MistralAPIError(MistralBatchError):
         self.method = method
         self.path = path
         self.request_id = request_id
+        self.note = note
         where = f" on {method} {path}" if method and path else ""
         rid = f" (request id {request_id})" if request_id else ""
-        super().__init__(f"Mistral API error {status_code}{where}: {message}{rid}")
+        tail = f" {note}" if note else ""
+        super().__init__(f"Mistral API error {status_code}{where}: {message}{rid}{tail}")
+
+    def with_note(self, note: str) -> MistralAPIError:
+        """The same error (same class and fields) with ``note`` added to its message."""
+        return type(self)(
+            self.status_code,
+            self.message,
+            method=self.method,
+            path=self.path,
+            request_id=self.request_id,
+            retry_after=self.retry_after,
+            note=note,
+        )
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only arguments do not survive the default pickling of exceptions.
-        fields = (self.method, self.path, self.request_id, self.retry_after)
+        fields = (self.method, self.path, self.request_id, self.retry_after, self.note)
         return (_rebuild_api_error, (type(self), self.status_code, self.message, *fields))
 
 
@@ -59,6 +96,7 @@ def _rebuild_api_error(
     path: str,
     request_id: str | None,
     retry_after: float | None,
+    note: str | None = None,
 ) -> MistralAPIError:
     return cls(
         status_code,
@@ -67,6 +105,7 @@ def _rebuild_api_error(
         path=path,
         request_id=request_id,
         retry_after=retry_after,
+        note=note,
     )
 
 
@@ -94,18 +133,31 @@ class MistralConnectionError(MistralBatchError):
     """The API could not be reached, or the connection broke or timed out, on every attempt."""
 
 
-class MistralBatchInputError(MistralBatchError, ValueError):
-    """The input given to the provider is invalid; nothing was sent to the API."""
+class MistralBatchInputError(MistralBatchFatalError, ValueError):
+    """The input given to the provider is invalid; nothing was sent to the API (no retries)."""
+
+
+def describe_error(exc: BaseException | None) -> str:
+    """A short description of an error for logs (never includes headers)."""
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, MistralAPIError):
+        return f"HTTP {exc.status_code}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 __all__ = [
     "MistralAPIError",
     "MistralAuthenticationError",
     "MistralBatchError",
+    "MistralBatchFatalError",
     "MistralBatchInputError",
+    "MistralBatchJobError",
+    "MistralBatchJobFatalError",
     "MistralConnectionError",
     "MistralNotFoundError",
     "MistralRateLimitError",
     "MistralServerError",
     "MistralValidationError",
+    "describe_error",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator import EmulatorConfig, RunningEmulator, run_emulator
+from mistral_batch_emulator import EmulatorConfig, RunningEmulator, run_emulator
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.hooks.retry_policy import RetryPolicy
 from airflow_provider_mistral_batch.models import BatchJob
+from airflow_provider_mistral_batch.utils.http.retry import RetryPolicy
+from mistral_batch_emulator import RunningEmulator
 
 CONN_ID = "mistral_emulator"
 # Short waits keep retry tests fast; the waits chosen are recorded, not slept in full.
@@ -79,3 +80,30 @@ def write_jsonl(path: Path, custom_ids: list[str], endpoint: str = "chat") -> No
         body = {"input": ["hello"]}
     lines = [json.dumps({"custom_id": cid, "body": body}) for cid in custom_ids]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def running_job(**changes: Any) -> BatchJob:
+    """Job ``1a2b``, RUNNING with 12,345 of 100,000 requests done; ``changes`` override fields."""
+    fields: dict[str, Any] = {
+        "id": "1a2b",
+        "input_files": [],
+        "endpoint": "/v1/embeddings",
+        "errors": [],
+        "status": "RUNNING",
+        "created_at": 1_700_000_000,
+        "total_requests": 100_000,
+        "completed_requests": 12_345,
+        "succeeded_requests": 12_305,
+        "failed_requests": 40,
+    }
+    fields.update(changes)
+    return BatchJob.model_validate(fields)
+
+
+def create_embeddings_job(hook: MistralBatchHook, count: int = 3) -> BatchJob:
+    """Create a job of ``count`` inline embeddings requests (``r0``, ``r1``...)."""
+    return hook.create_batch_job(
+        endpoint="/v1/embeddings",
+        model="mistral-embed",
+        requests=[{"custom_id": f"r{i}", "body": {"input": [f"text {i}"]}} for i in range(count)],
+    )

@@ -6,47 +6,23 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, Unpack
 
 import httpx2
 from airflow.sdk import BaseHook
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_mistral_batch.connection_defaults import DEFAULT_BASE_URL, DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.exceptions import (
+    MistralAPIError,
     MistralBatchError,
     MistralBatchInputError,
     MistralConnectionError,
-    MistralNotFoundError,
-)
-from airflow_provider_mistral_batch.hooks import api_calls
-from airflow_provider_mistral_batch.hooks.api_calls import ApiCall, JobOrder
-from airflow_provider_mistral_batch.hooks.client_pool import new_sync_client, shared_async_client
-from airflow_provider_mistral_batch.hooks.connection_settings import ConnectionSettings
-from airflow_provider_mistral_batch.hooks.error_mapping import parse_response, raise_for_response
-from airflow_provider_mistral_batch.hooks.file_transfer import (
-    DownloadSink,
-    FileSink,
-    FileSource,
-    UploadSource,
-    jsonl_lines,
-)
-from airflow_provider_mistral_batch.hooks.retry_policy import (
-    RetryPolicy,
     describe_error,
-    is_retryable,
-    request_never_reached_server,
-)
-from airflow_provider_mistral_batch.hooks.upload_lookup import (
-    chunks_sha256,
-    source_sha256,
-    upload_candidates,
 )
 from airflow_provider_mistral_batch.models import (
     DEFAULT_TIMEOUT_HOURS,
     BatchJob,
     BatchJobList,
-    BatchJobStatus,
     BatchRequest,
     BatchResultLine,
     CreateBatchJobRequest,
@@ -57,8 +33,35 @@ from airflow_provider_mistral_batch.models import (
     FilePurpose,
     FileVisibility,
     RetrievedFile,
-    SampleType,
 )
+from airflow_provider_mistral_batch.utils.connection import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONN_ID,
+    ConnectionSettings,
+)
+from airflow_provider_mistral_batch.utils.http import calls
+from airflow_provider_mistral_batch.utils.http.calls import (
+    ApiCall,
+    FileFilters,
+    JobFilters,
+    QueryParams,
+)
+from airflow_provider_mistral_batch.utils.http.clients import new_sync_client, shared_async_client
+from airflow_provider_mistral_batch.utils.http.errors import parse_response, raise_for_response
+from airflow_provider_mistral_batch.utils.http.retry import (
+    RetryPolicy,
+    is_retryable,
+    request_never_reached_server,
+)
+from airflow_provider_mistral_batch.utils.http.streams import (
+    DownloadSink,
+    LocalFile,
+    UploadSource,
+    jsonl_lines,
+)
+
+# RetryPolicy is what the ``retry_policy`` argument takes: importable from here.
+__all__ = ["IDEMPOTENCY_METADATA_KEY", "MistralBatchHook", "RetryPolicy"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ResultT = TypeVar("ResultT")
@@ -118,14 +121,14 @@ class MistralBatchHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Connection form for Airflow 3.1 (3.2+ reads the provider info instead)."""
-        from airflow_provider_mistral_batch.connection_form import UI_FIELD_BEHAVIOUR
+        from airflow_provider_mistral_batch.utils.connection import UI_FIELD_BEHAVIOUR
 
         return UI_FIELD_BEHAVIOUR
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the connection form for Airflow 3.1 (needs wtforms)."""
-        from airflow_provider_mistral_batch.connection_form import wtforms_widgets
+        from airflow_provider_mistral_batch.utils.connection import wtforms_widgets
 
         return wtforms_widgets()
 
@@ -209,23 +212,24 @@ class MistralBatchHook(BaseHook):
             raise _connection_error(method, path, settings.base_url, exc) from exc
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    def _with_retries_no_blind_resend(
+    def _with_retries_tracked(
         self,
         send: Callable[[], ResultT],
-        find_earlier: Callable[[], ResultT | None],
         method: str,
         path: str,
         *,
+        uncertain_note: str,
+        find_earlier: Callable[[], ResultT | None] | None = None,
         max_attempts: int | None = None,
-        uncertain_note: str | None = None,
     ) -> tuple[ResultT, float | None]:
-        """:meth:`_with_retries` for a request that must not take effect twice.
+        """:meth:`_with_retries` for a request that creates something (a job, a file).
 
-        After an attempt failed in a way that leaves open whether the server acted on it (a
-        timeout, a dropped connection, a 5xx), the next attempt first calls ``find_earlier``
-        and returns what it finds instead of sending again.
+        An attempt that failed in a way that leaves open whether the server acted on it (a
+        timeout, a dropped connection, a 5xx) is ambiguous. After one, the next attempt first
+        calls ``find_earlier`` (when given) and returns what it finds instead of sending again.
+        When every attempt failed and one was ambiguous, the final error (a connection or an
+        API error) carries ``uncertain_note``.
 
-        :param uncertain_note: added to a final connection error when an attempt was ambiguous.
         :return: the result, and when the first ambiguous attempt started (monotonic clock)
             or None when there was none.
         """
@@ -234,7 +238,7 @@ class MistralBatchHook(BaseHook):
         def attempt() -> ResultT:
             nonlocal ambiguous_since
             started = time.monotonic()
-            if ambiguous_since is not None:
+            if ambiguous_since is not None and find_earlier is not None:
                 earlier = find_earlier()
                 if earlier is not None:
                     return earlier
@@ -248,9 +252,13 @@ class MistralBatchHook(BaseHook):
         try:
             result = self._with_retries(attempt, method, path, max_attempts=max_attempts)
         except MistralConnectionError as exc:
-            if uncertain_note is None or ambiguous_since is None:
+            if ambiguous_since is None:
                 raise
             raise MistralConnectionError(f"{exc} {uncertain_note}") from exc.__cause__
+        except MistralAPIError as exc:
+            if ambiguous_since is None:
+                raise
+            raise exc.with_note(uncertain_note) from exc
         return result, ambiguous_since
 
     async def _awith_retries(
@@ -365,7 +373,7 @@ class MistralBatchHook(BaseHook):
             timeout_hours=timeout_hours,
             agent_id=agent_id,
         )
-        call = api_calls.create_batch_job(body)
+        call = calls.create_batch_job(body)
         created_after = datetime.now(UTC) - _CREATE_LOOKUP_SKEW
 
         def earlier_job() -> BatchJob | None:
@@ -377,15 +385,16 @@ class MistralBatchHook(BaseHook):
             )
             return existing[0]
 
-        try:
-            job, ambiguous_since = self._with_retries_no_blind_resend(
-                lambda: self._send(call), earlier_job, call.method, call.path
-            )
-        except MistralConnectionError as exc:
-            raise MistralConnectionError(
-                f"{exc} The batch job may or may not have been created: look for metadata "
+        job, ambiguous_since = self._with_retries_tracked(
+            lambda: self._send(call),
+            call.method,
+            call.path,
+            find_earlier=earlier_job,
+            uncertain_note=(
+                f"The batch job may or may not have been created: look for metadata "
                 f"{IDEMPOTENCY_METADATA_KEY}={token} before creating it again."
-            ) from exc.__cause__
+            ),
+        )
         if ambiguous_since is not None:
             job = self._settle_duplicates(token, created_after, job, ambiguous_since)
         self.log.info(
@@ -447,49 +456,41 @@ class MistralBatchHook(BaseHook):
         :param job_id: id of the job.
         :param inline: also return the results in ``outputs`` (jobs made from inline requests).
         """
-        return self._call(api_calls.get_batch_job(job_id, inline=inline))
+        return self._call(calls.get_batch_job(job_id, inline=inline))
 
     async def aget_batch_job(self, job_id: str, *, inline: bool = False) -> BatchJob:
         """Async twin of :meth:`get_batch_job`."""
-        return await self._acall(api_calls.get_batch_job(job_id, inline=inline))
+        return await self._acall(calls.get_batch_job(job_id, inline=inline))
 
     def cancel_batch_job(self, job_id: str) -> BatchJob:
         """Ask Mistral to cancel a job; it goes to CANCELLATION_REQUESTED, then CANCELLED."""
-        job = self._call(api_calls.cancel_batch_job(job_id))
+        job = self._call(calls.cancel_batch_job(job_id))
         self.log.info("Requested cancellation of batch job %s (status %s)", job.id, job.status)
         return job
 
     async def acancel_batch_job(self, job_id: str) -> BatchJob:
         """Async twin of :meth:`cancel_batch_job`."""
-        job = await self._acall(api_calls.cancel_batch_job(job_id))
+        job = await self._acall(calls.cancel_batch_job(job_id))
         self.log.info("Requested cancellation of batch job %s (status %s)", job.id, job.status)
         return job
 
     def delete_batch_job(self, job_id: str) -> DeletedBatchJob:
         """Delete a batch job."""
-        return self._call(api_calls.delete_batch_job(job_id))
+        return self._call(calls.delete_batch_job(job_id))
 
     async def adelete_batch_job(self, job_id: str) -> DeletedBatchJob:
         """Async twin of :meth:`delete_batch_job`."""
-        return await self._acall(api_calls.delete_batch_job(job_id))
+        return await self._acall(calls.delete_batch_job(job_id))
 
     def list_batch_jobs_page(
-        self, *, page: int = 0, page_size: int = DEFAULT_PAGE_SIZE, **filters: Any
+        self, *, page: int = 0, page_size: int = DEFAULT_PAGE_SIZE, **filters: Unpack[JobFilters]
     ) -> BatchJobList:
         """One page of batch jobs; ``filters`` as in :meth:`list_batch_jobs`."""
-        return self._call(api_calls.list_batch_jobs_page(page=page, page_size=page_size, **filters))
+        query = calls.job_list_query(filters)
+        return self._call(calls.list_batch_jobs_page(query, page=page, page_size=page_size))
 
     def list_batch_jobs(
-        self,
-        *,
-        status: Iterable[BatchJobStatus | str] | None = None,
-        model: str | None = None,
-        agent_id: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        created_after: datetime | None = None,
-        created_by_me: bool | None = None,
-        order_by: JobOrder = "-created",
-        page_size: int = DEFAULT_PAGE_SIZE,
+        self, *, page_size: int = DEFAULT_PAGE_SIZE, **filters: Unpack[JobFilters]
     ) -> Iterator[BatchJob]:
         """Every batch job matching the filters, fetching page after page as it is iterated.
 
@@ -502,27 +503,14 @@ class MistralBatchHook(BaseHook):
         :param order_by: ``-created`` (newest first, default) or ``created``.
         :param page_size: jobs per request; default 100.
         """
-        pages = _job_pages(
-            page_size, order_by, status, model, agent_id, metadata, created_after, created_by_me
-        )
+        pages = _pages(calls.list_batch_jobs_page, calls.job_list_query(filters), page_size)
         yield from self._walk(pages, page_size)
 
     async def alist_batch_jobs(
-        self,
-        *,
-        status: Iterable[BatchJobStatus | str] | None = None,
-        model: str | None = None,
-        agent_id: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        created_after: datetime | None = None,
-        created_by_me: bool | None = None,
-        order_by: JobOrder = "-created",
-        page_size: int = DEFAULT_PAGE_SIZE,
+        self, *, page_size: int = DEFAULT_PAGE_SIZE, **filters: Unpack[JobFilters]
     ) -> AsyncIterator[BatchJob]:
         """Async twin of :meth:`list_batch_jobs`."""
-        pages = _job_pages(
-            page_size, order_by, status, model, agent_id, metadata, created_after, created_by_me
-        )
+        pages = _pages(calls.list_batch_jobs_page, calls.job_list_query(filters), page_size)
         async for job in self._awalk(pages, page_size):
             yield job
 
@@ -530,7 +518,7 @@ class MistralBatchHook(BaseHook):
 
     def upload_file(
         self,
-        file: FileSource,
+        file: LocalFile,
         *,
         filename: str | None = None,
         purpose: FilePurpose | str = FilePurpose.BATCH,
@@ -539,11 +527,11 @@ class MistralBatchHook(BaseHook):
     ) -> FileObject:
         """Upload a file, streamed from disk or a binary file object (never read whole).
 
-        When an attempt fails in a way that leaves open whether the server stored the file (a
-        timeout, a dropped connection, a 5xx), the next attempt first looks for a file of the
-        same name, purpose and size uploaded since this call began, and returns the oldest one
-        whose content has the same SHA-256 as the source instead of uploading it again. No file
-        is ever deleted.
+        A failed attempt is sent again under the retry policy. When an attempt failed in a way
+        that leaves open whether the server stored the file (a timeout, a dropped connection,
+        a 5xx), a copy may exist: an orphan file costs little, and no file uploaded by anyone
+        else is ever taken for this one. If every attempt fails, the error says a copy may
+        exist.
 
         :param file: a path, or a binary file object (rewound on retry when it is seekable;
             a non-seekable one is sent once, without retries).
@@ -558,7 +546,6 @@ class MistralBatchHook(BaseHook):
             form["visibility"] = str(visibility)
         if expiry is not None:
             form["expiry"] = str(expiry)
-        not_before = datetime.now(UTC) - _CREATE_LOOKUP_SKEW
 
         def send_upload() -> FileObject:
             with source.open() as handle:
@@ -571,19 +558,8 @@ class MistralBatchHook(BaseHook):
             raise_for_response(response)
             return parse_response(FileObject, response)
 
-        def earlier_upload() -> FileObject | None:
-            earlier = self._earlier_upload(source, str(purpose), not_before)
-            if earlier is not None:
-                self.log.info(
-                    "An earlier attempt uploaded %s as file %s; not uploading it again",
-                    source.filename,
-                    earlier.id,
-                )
-            return earlier
-
-        uploaded, _ = self._with_retries_no_blind_resend(
+        uploaded, ambiguous_since = self._with_retries_tracked(
             send_upload,
-            earlier_upload,
             "POST",
             "/v1/files",
             max_attempts=None if source.rewindable else 1,
@@ -592,6 +568,13 @@ class MistralBatchHook(BaseHook):
                 f"{source.filename!r} (purpose {purpose}) before uploading it again."
             ),
         )
+        if ambiguous_since is not None:
+            self.log.warning(
+                "An earlier attempt to upload %s may have stored a copy too; file %s is the one "
+                "used",
+                source.filename,
+                uploaded.id,
+            )
         self.log.info(
             "Uploaded %s as file %s (%s bytes, %s lines)",
             source.filename,
@@ -601,57 +584,33 @@ class MistralBatchHook(BaseHook):
         )
         return uploaded
 
-    def _earlier_upload(
-        self, source: UploadSource, purpose: str, not_before: datetime
-    ) -> FileObject | None:
-        """The oldest file with the content of ``source`` uploaded since ``not_before``, or None."""
-        listed = self.list_files(purpose=purpose, source=["upload"], search=source.filename)
-        candidates = upload_candidates(listed, source, purpose, not_before)
-        if not candidates:
-            return None
-        wanted = source_sha256(source)
-        for candidate in candidates:
-            try:
-                if self._read_content(candidate.id, chunks_sha256) == wanted:
-                    return candidate
-            except MistralNotFoundError:
-                continue  # deleted since it was listed
-        return None
-
     def get_file(self, file_id: str) -> RetrievedFile:
         """Get a file's description."""
-        return self._call(api_calls.get_file(file_id))
+        return self._call(calls.get_file(file_id))
 
     async def aget_file(self, file_id: str) -> RetrievedFile:
         """Async twin of :meth:`get_file`."""
-        return await self._acall(api_calls.get_file(file_id))
+        return await self._acall(calls.get_file(file_id))
 
     def delete_file(self, file_id: str) -> DeletedFile:
         """Delete a file."""
-        return self._call(api_calls.delete_file(file_id))
+        return self._call(calls.delete_file(file_id))
 
     async def adelete_file(self, file_id: str) -> DeletedFile:
         """Async twin of :meth:`delete_file`."""
-        return await self._acall(api_calls.delete_file(file_id))
+        return await self._acall(calls.delete_file(file_id))
 
     def get_file_url(self, file_id: str, *, expiry_hours: int = 24) -> str:
         """A signed URL to download a file without the API key, valid ``expiry_hours`` (1-168)."""
-        return self._call(api_calls.get_file_url(file_id, expiry_hours=expiry_hours)).url
+        return self._call(calls.get_file_url(file_id, expiry_hours=expiry_hours)).url
 
     async def aget_file_url(self, file_id: str, *, expiry_hours: int = 24) -> str:
         """Async twin of :meth:`get_file_url`."""
-        call = api_calls.get_file_url(file_id, expiry_hours=expiry_hours)
+        call = calls.get_file_url(file_id, expiry_hours=expiry_hours)
         return (await self._acall(call)).url
 
     def list_files(
-        self,
-        *,
-        purpose: FilePurpose | str | None = None,
-        sample_type: Iterable[SampleType | str] | None = None,
-        source: Iterable[str] | None = None,
-        search: str | None = None,
-        mimetypes: Iterable[str] | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        self, *, page_size: int = DEFAULT_PAGE_SIZE, **filters: Unpack[FileFilters]
     ) -> Iterator[FileObject]:
         """Every file matching the filters, fetching page after page as it is iterated.
 
@@ -666,25 +625,18 @@ class MistralBatchHook(BaseHook):
         :param mimetypes: only files of these content types.
         :param page_size: files per request; default 100.
         """
-        pages = _file_pages(page_size, purpose, sample_type, source, search, mimetypes)
+        pages = _pages(calls.list_files_page, calls.file_list_query(filters), page_size)
         yield from self._walk(pages, page_size)
 
     async def alist_files(
-        self,
-        *,
-        purpose: FilePurpose | str | None = None,
-        sample_type: Iterable[SampleType | str] | None = None,
-        source: Iterable[str] | None = None,
-        search: str | None = None,
-        mimetypes: Iterable[str] | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        self, *, page_size: int = DEFAULT_PAGE_SIZE, **filters: Unpack[FileFilters]
     ) -> AsyncIterator[FileObject]:
         """Async twin of :meth:`list_files`."""
-        pages = _file_pages(page_size, purpose, sample_type, source, search, mimetypes)
+        pages = _pages(calls.list_files_page, calls.file_list_query(filters), page_size)
         async for item in self._awalk(pages, page_size):
             yield item
 
-    def download_file(self, file_id: str, destination: FileSink) -> int:
+    def download_file(self, file_id: str, destination: LocalFile) -> int:
         """Stream a file's content to a path or binary file object; return the bytes written.
 
         A path is written through a temporary file and replaced only when the download is
@@ -712,7 +664,7 @@ class MistralBatchHook(BaseHook):
         max_attempts: int | None = None,
     ) -> ResultT:
         """Stream a file's content into ``consume``; a failed attempt starts again."""
-        path = f"/v1/files/{api_calls.path_id('file', file_id)}/content"
+        path = f"/v1/files/{calls.path_id('file', file_id)}/content"
 
         def attempt_read() -> ResultT:
             client = self.get_conn()
@@ -730,7 +682,7 @@ class MistralBatchHook(BaseHook):
         Opening the download is retried; a connection that breaks midway raises
         :class:`MistralConnectionError`, since lines already yielded cannot be taken back.
         """
-        path = f"/v1/files/{api_calls.path_id('file', file_id)}/content"
+        path = f"/v1/files/{calls.path_id('file', file_id)}/content"
 
         def attempt_open() -> httpx2.Response:
             client = self.get_conn()
@@ -769,7 +721,7 @@ class MistralBatchHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and base URL with one cheap request (the UI's Test button)."""
-        call = api_calls.list_batch_jobs_page(page=0, page_size=1)
+        call = calls.list_batch_jobs_page(calls.job_list_query({}), page=0, page_size=1)
         try:
             # One retry at most: the person pressing the button is waiting for the answer.
             self._with_retries(lambda: self._send(call), call.method, call.path, max_attempts=2)
@@ -796,61 +748,11 @@ def _is_last_page(result: BatchJobList | FileList, seen: int, page_size: int) ->
     return len(result.data) < page_size
 
 
-def _job_pages(
-    page_size: int,
-    order_by: JobOrder,
-    status: Iterable[BatchJobStatus | str] | None,
-    model: str | None,
-    agent_id: str | None,
-    metadata: Mapping[str, str] | None,
-    created_after: datetime | None,
-    created_by_me: bool | None,
-) -> Callable[[int], ApiCall[BatchJobList]]:
-    """The call for each page of a job listing, its filters fixed once."""
-    statuses = list(status) if status is not None else None
-    filters = dict(metadata) if metadata else None
-
-    def page_call(page: int) -> ApiCall[BatchJobList]:
-        return api_calls.list_batch_jobs_page(
-            page=page,
-            page_size=page_size,
-            status=statuses,
-            model=model,
-            agent_id=agent_id,
-            metadata=filters,
-            created_after=created_after,
-            created_by_me=created_by_me,
-            order_by=order_by,
-        )
-
-    return page_call
-
-
-def _file_pages(
-    page_size: int,
-    purpose: FilePurpose | str | None,
-    sample_type: Iterable[SampleType | str] | None,
-    source: Iterable[str] | None,
-    search: str | None,
-    mimetypes: Iterable[str] | None,
-) -> Callable[[int], ApiCall[FileList]]:
-    """The call for each page of a file listing, its filters fixed once."""
-    sample_types = list(sample_type) if sample_type is not None else None
-    sources = list(source) if source is not None else None
-    mimes = list(mimetypes) if mimetypes is not None else None
-
-    def page_call(page: int) -> ApiCall[FileList]:
-        return api_calls.list_files_page(
-            page=page,
-            page_size=page_size,
-            purpose=purpose,
-            sample_type=sample_types,
-            source=sources,
-            search=search,
-            mimetypes=mimes,
-        )
-
-    return page_call
+def _pages(
+    page_call: Callable[..., ApiCall[PageT]], query: QueryParams, page_size: int
+) -> Callable[[int], ApiCall[PageT]]:
+    """The call for each page of a listing, its filters' query built once."""
+    return lambda page: page_call(query, page=page, page_size=page_size)
 
 
 def _validated_create_body(**fields: Any) -> CreateBatchJobRequest:

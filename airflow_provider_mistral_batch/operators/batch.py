@@ -5,42 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_mistral_batch._compat import AirflowFailException, AirflowTaskTimeout, conf
-from airflow_provider_mistral_batch.batch_input import (
-    FileInput,
-    InlineInput,
-    PreparedInput,
-    UploadedInput,
-    prepare_file,
-    prepare_file_ids,
-    prepare_requests,
-)
-from airflow_provider_mistral_batch.completion import (
-    XCOM_JOB_ID,
-    fail_at_deadline,
-    finish_with_event,
-    finish_with_job,
-)
-from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralBatchInputError,
-)
-from airflow_provider_mistral_batch.job_outcome import check_wait_options, job_summary
-from airflow_provider_mistral_batch.job_watch import (
-    DEFAULT_MAX_CONSECUTIVE_ERRORS,
-    DEFAULT_POLL_INTERVAL,
-    DeadlineReached,
-    ended_on_its_own,
-    wait_until_ended,
+    MistralBatchJobError,
 )
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.models import (
@@ -51,11 +26,42 @@ from airflow_provider_mistral_batch.models import (
     BatchJob,
     CreateBatchJobRequest,
 )
-from airflow_provider_mistral_batch.reattach import (
+from airflow_provider_mistral_batch.utils.compat import AirflowTaskTimeout, conf
+from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.utils.input import (
+    FileInput,
+    InlineInput,
+    PreparedInput,
+    UploadedInput,
+    prepare_file,
+    prepare_file_ids,
+    prepare_requests,
+)
+from airflow_provider_mistral_batch.utils.outcome import (
+    XCOM_JOB_ID,
+    fail_at_deadline,
+    finish_with_event,
+    finish_with_job,
+    job_summary,
+)
+from airflow_provider_mistral_batch.utils.reattach import (
     find_job_to_reattach,
     task_identity,
     task_key,
     task_metadata,
+)
+from airflow_provider_mistral_batch.utils.watch import (
+    DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_POLL_INTERVAL,
+    Cancel,
+    Ended,
+    GaveUp,
+    JobWatch,
+    Outcome,
+    Sleep,
+    TimedOut,
+    check_wait_options,
+    ended_on_its_own,
 )
 
 if TYPE_CHECKING:
@@ -300,8 +306,8 @@ class MistralBatchOperator(BaseOperator):
             endpoint, metadata = self._checked_options()
             prepared = self._prepare_input(endpoint)
         except MistralBatchInputError as exc:
-            # Bad input does not get better on retry.
-            raise AirflowFailException(f"{self.task_id}: {exc}") from exc
+            # Name the task; the error itself fails it without retries.
+            raise MistralBatchInputError(f"{self.task_id}: {exc}") from exc
         try:
             job = self._reattach_or_create(context, endpoint, metadata, prepared)
         finally:
@@ -319,19 +325,18 @@ class MistralBatchOperator(BaseOperator):
         deadline = time.time() + self._wait_seconds()
         if self.deferrable:
             self._defer(job, deadline)
-        try:
-            job = wait_until_ended(
-                self.hook,
-                job,
-                poll_interval=self.poll_interval,
-                deadline=deadline,
-                log=self.log,
-                max_consecutive_errors=self.max_consecutive_errors,
-                cancel_on_deadline=self.cancel_on_deadline,
-            )
-        except DeadlineReached as exc:
-            fail_at_deadline(context, exc.job, str(exc))
-        return finish_with_job(context, job, self.max_failed_ratio, self.log)
+        watch = JobWatch(
+            job.id,
+            log=self.log,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            cancel_on_deadline=self.cancel_on_deadline,
+            max_consecutive_errors=self.max_consecutive_errors,
+        )
+        outcome = wait_blocking(self.hook, watch, job)
+        if isinstance(outcome, TimedOut):
+            fail_at_deadline(context, outcome.job, outcome.message)
+        return finish_with_job(context, _ended_job(outcome), self.max_failed_ratio, self.log)
 
     def _reattach_or_create(
         self,
@@ -520,20 +525,20 @@ class MistralBatchCancelJobOperator(BaseOperator):
             return self._already_ended(job)
         self.log.info("Requested the cancellation of Mistral batch job %s", job.id)
         if self.wait_for_cancellation:
-            try:
-                job = wait_until_ended(
-                    self.hook,
-                    job,
-                    poll_interval=self.poll_interval,
-                    deadline=time.time() + self.wait_timeout,
-                    log=self.log,
-                    cancel_on_deadline=False,
-                )
-            except DeadlineReached as exc:
-                raise AirflowException(
+            watch = JobWatch(
+                job.id,
+                log=self.log,
+                poll_interval=self.poll_interval,
+                deadline=time.time() + self.wait_timeout,
+                cancel_on_deadline=False,
+            )
+            outcome = wait_blocking(self.hook, watch, job)
+            if isinstance(outcome, TimedOut):
+                raise MistralBatchJobError(
                     f"Mistral batch job {self.job_id} did not end within {self.wait_timeout:.0f} s "
-                    f"of its cancellation: {exc}"
-                ) from exc
+                    f"of its cancellation: {outcome.message}"
+                )
+            job = _ended_job(outcome)
             self.log.info("Mistral batch job %s ended with status %s", job.id, job.status)
         return job_summary(job)
 
@@ -544,3 +549,37 @@ class MistralBatchCancelJobOperator(BaseOperator):
             job.status,
         )
         return job_summary(job)
+
+
+def wait_blocking(
+    hook: MistralBatchHook,
+    watch: JobWatch,
+    job: BatchJob | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Outcome:
+    """Drive the waiting core with blocking calls until it reports an outcome.
+
+    :param job: the job as last read, judged first; None reads it at once.
+    """
+    step = watch.start(job)
+    while not isinstance(step, Ended | GaveUp | TimedOut):
+        if isinstance(step, Sleep):
+            sleep(step.seconds)
+        answer: BatchJob | BaseException
+        try:
+            if isinstance(step, Cancel):
+                answer = hook.cancel_batch_job(watch.job_id)
+            else:
+                answer = hook.get_batch_job(watch.job_id)
+        except Exception as exc:  # the watch tells a passing blip from a lasting failure
+            answer = exc
+        step = watch.record(answer)
+    return step
+
+
+def _ended_job(outcome: Ended | GaveUp) -> BatchJob:
+    """The ended job, or the error that ended polling raised as it came."""
+    if isinstance(outcome, GaveUp):
+        raise outcome.error
+    return outcome.job

@@ -9,16 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_mistral_batch._compat import AirflowSensorTimeout, conf
-from airflow_provider_mistral_batch.completion import finish_with_event, finish_with_job
-from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.job_outcome import check_wait_options
-from airflow_provider_mistral_batch.job_watch import (
+from airflow_provider_mistral_batch.links import MistralBatchJobLink
+from airflow_provider_mistral_batch.models import BatchJob
+from airflow_provider_mistral_batch.utils.compat import AirflowSensorTimeout, conf
+from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.utils.outcome import finish_with_event, finish_with_job
+from airflow_provider_mistral_batch.utils.watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
+    Ended,
+    GaveUp,
     JobWatch,
+    check_wait_options,
 )
-from airflow_provider_mistral_batch.links import MistralBatchJobLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -108,18 +111,21 @@ class MistralBatchJobSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """One poll: False while the job runs; the verdict once it ended."""
         if self._watch is None:
-            self._watch = JobWatch(self.job_id, None, self.max_consecutive_errors)
+            # No deadline here: the sensor's own timeout ends the wait.
+            self._watch = JobWatch(
+                self.job_id, log=self.log, max_consecutive_errors=self.max_consecutive_errors
+            )
+        answer: BatchJob | BaseException
         try:
-            job = self.hook.get_batch_job(self.job_id)
-        except Exception as exc:
-            if self._watch.record_error(exc):
-                raise
-            self._watch.log_failed_poll(self.log, exc)
+            answer = self.hook.get_batch_job(self.job_id)
+        except Exception as exc:  # the watch tells a passing blip from a lasting failure
+            answer = exc
+        step = self._watch.record(answer)
+        if isinstance(step, GaveUp):
+            raise step.error
+        if not isinstance(step, Ended):
             return False
-        self._watch.log_progress(job, self.log)
-        if not job.status.is_terminal:
-            return False
-        summary = finish_with_job(context, job, self.max_failed_ratio, self.log)
+        summary = finish_with_job(context, step.job, self.max_failed_ratio, self.log)
         return PokeReturnValue(is_done=True, xcom_value=summary)
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:

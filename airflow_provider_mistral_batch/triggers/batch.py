@@ -8,19 +8,20 @@ from typing import Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_mistral_batch.connection_defaults import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.hooks.retry_policy import describe_error
-from airflow_provider_mistral_batch.job_outcome import make_event
-from airflow_provider_mistral_batch.job_watch import (
+from airflow_provider_mistral_batch.models import BatchJob
+from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.utils.outcome import make_event
+from airflow_provider_mistral_batch.utils.watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
+    Cancel,
+    Ended,
+    GaveUp,
     JobWatch,
-    asettle_at_deadline,
-    deadline_message,
-    ended_on_its_own,
+    Sleep,
+    TimedOut,
 )
-from airflow_provider_mistral_batch.models import BatchJob
 
 _ON_KILL_SECONDS: Final = 20.0
 
@@ -87,41 +88,32 @@ class MistralBatchJobTrigger(BaseTrigger):
         return MistralBatchHook(self.mistral_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the job ends, the deadline passes or polling gives up; yield one event."""
+        """Drive the waiting core with async calls until it reports an outcome; yield it."""
         hook = self._hook()
-        watch = JobWatch(self.job_id, self.deadline, self.max_consecutive_errors)
-        last_job: BatchJob | None = None
-        while True:
-            # Poll before checking the deadline: a job that ended meanwhile (say, while the
-            # triggerer was down past the deadline) is reported as ended, not timed out.
+        watch = JobWatch(
+            self.job_id,
+            log=self.log,
+            poll_interval=self.poll_interval,
+            deadline=self.deadline,
+            cancel_on_deadline=self.cancel_on_deadline,
+            max_consecutive_errors=self.max_consecutive_errors,
+        )
+        # The first step is a poll, before any deadline check: a job that ended meanwhile
+        # (say, while the triggerer was down past the deadline) is reported as ended.
+        step = watch.start()
+        while not isinstance(step, Ended | GaveUp | TimedOut):
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+            answer: BatchJob | BaseException
             try:
-                job = await hook.aget_batch_job(self.job_id)
-            except Exception as exc:
-                give_up = watch.record_error(exc)
-                watch.log_failed_poll(self.log, describe_error(exc))
-                if give_up:
-                    message = f"gave up polling Mistral batch job {self.job_id}: {exc}"
-                    yield _event(make_event("error", self.job_id, last_job, message))
-                    return
-            else:
-                last_job = job
-                watch.log_progress(job, self.log)
-                if job.status.is_terminal:
-                    yield _event(make_event("terminal", self.job_id, job))
-                    return
-            if watch.deadline_passed():
-                yield _event(await self._timeout_event(hook, last_job))
-                return
-            await asyncio.sleep(watch.seconds_to_sleep(self.poll_interval))
-
-    async def _timeout_event(self, hook: MistralBatchHook, last: BatchJob | None) -> dict[str, Any]:
-        job, error = await asettle_at_deadline(hook, self.job_id, last, self.cancel_on_deadline)
-        if ended_on_its_own(job, self.cancel_on_deadline):
-            # It ended on its own between the last poll and the deadline: report that.
-            return make_event("terminal", self.job_id, job)
-        message = deadline_message(self.job_id, last, self.cancel_on_deadline, error)
-        self.log.warning("%s", message)
-        return make_event("timeout", self.job_id, job, message)
+                if isinstance(step, Cancel):
+                    answer = await hook.acancel_batch_job(self.job_id)
+                else:
+                    answer = await hook.aget_batch_job(self.job_id)
+            except Exception as exc:  # the watch tells a passing blip from a lasting failure
+                answer = exc
+            step = watch.record(answer)
+        yield _event(_event_payload(self.job_id, step))
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the user marked the task failed or success, or cleared it: cancel."""
@@ -143,3 +135,11 @@ class MistralBatchJobTrigger(BaseTrigger):
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
     return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+
+def _event_payload(job_id: str, outcome: Ended | GaveUp | TimedOut) -> dict[str, Any]:
+    if isinstance(outcome, Ended):
+        return make_event("terminal", job_id, outcome.job)
+    if isinstance(outcome, TimedOut):
+        return make_event("timeout", job_id, outcome.job, outcome.message)
+    return make_event("error", job_id, outcome.job, outcome.message)

@@ -1,18 +1,80 @@
-"""What the hook reads from an Airflow ``mistral`` connection."""
+"""A ``mistral`` connection: its defaults, its form in the UI and the settings read from it.
+
+Imports nothing that imports Airflow at module level: ``get_provider_info`` reads the form
+while Airflow itself may still be starting.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from airflow_provider_mistral_batch.connection_defaults import (
-    DEFAULT_BASE_URL,
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_CONSOLE_URL,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-)
-from airflow_provider_mistral_batch.exceptions import MistralBatchError
+DEFAULT_CONN_ID: Final = "mistral_default"
+DEFAULT_BASE_URL: Final = "https://api.mistral.ai"
+DEFAULT_CONSOLE_URL: Final = "https://console.mistral.ai"
+DEFAULT_TIMEOUT: Final = 60.0
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+DEFAULT_MAX_RETRIES: Final = 4
+
+#: Hidden fields, labels and placeholders of the form (hook / Airflow 3.1 spelling).
+UI_FIELD_BEHAVIOUR: Final[dict[str, Any]] = {
+    "hidden_fields": ["schema", "port", "login"],
+    "relabeling": {"password": "API Key", "host": "Base URL"},
+    "placeholders": {
+        "host": DEFAULT_BASE_URL,
+        "password": "your Mistral API key",
+        "timeout": str(int(DEFAULT_TIMEOUT)),
+        "connect_timeout": str(int(DEFAULT_CONNECT_TIMEOUT)),
+        "max_retries": str(DEFAULT_MAX_RETRIES),
+        "console_url": DEFAULT_CONSOLE_URL,
+    },
+}
+
+#: Extra fields: name -> (label, JSON schema type, description).
+EXTRA_FIELDS: Final[dict[str, tuple[str, str, str]]] = {
+    "timeout": ("Timeout (seconds)", "number", "Read/write timeout of one request."),
+    "connect_timeout": ("Connect timeout (seconds)", "number", "Timeout to open a connection."),
+    "max_retries": (
+        "Max retries",
+        "integer",
+        "Retries of a request that failed with 429, 5xx, a timeout or a connection error.",
+    ),
+    "console_url": (
+        "Console URL",
+        "string",
+        "Root of Mistral's web console, used for links to batch jobs.",
+    ),
+}
+
+
+def provider_ui_field_behaviour() -> dict[str, Any]:
+    """The form behaviour in the provider-info spelling (Airflow 3.2+)."""
+    return {
+        "hidden-fields": UI_FIELD_BEHAVIOUR["hidden_fields"],
+        "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+        "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+    }
+
+
+def provider_conn_fields() -> dict[str, Any]:
+    """The extra fields in the provider-info ``conn-fields`` spelling (Airflow 3.2+)."""
+    return {
+        name: {"label": label, "description": description, "schema": {"type": [kind, "null"]}}
+        for name, (label, kind, description) in EXTRA_FIELDS.items()
+    }
+
+
+def wtforms_widgets() -> dict[str, Any]:
+    """The extra fields as wtforms fields, for Airflow 3.1; empty when wtforms is absent."""
+    try:
+        from wtforms import IntegerField, StringField
+    except ImportError:
+        return {}
+    widgets: dict[str, Any] = {}
+    for name, (label, kind, description) in EXTRA_FIELDS.items():
+        field_class = IntegerField if kind == "integer" else StringField
+        widgets[name] = field_class(label, description=description)
+    return widgets
 
 
 @dataclass(frozen=True)
@@ -62,14 +124,14 @@ def checked_api_key(conn_id: str, password: str | None) -> str:
     """
     key = (password or "").strip()
     if not key:
-        raise MistralBatchError(
+        raise _settings_error(
             f"Connection {conn_id!r} has no API key: put the key in the connection's "
             "password field (labelled 'API Key' in the UI)."
         )
     for position, char in enumerate(key, start=1):
         if not "!" <= char <= "~":
             kind = "a non-ASCII character" if ord(char) > 127 else "whitespace or a control char"
-            raise MistralBatchError(
+            raise _settings_error(
                 f"Connection {conn_id!r}: the API key has {kind} at position {position}; "
                 "paste the key again without it."
             )
@@ -102,7 +164,7 @@ def _positive_float(conn_id: str, extra: dict[str, Any], key: str, default: floa
     except (TypeError, ValueError):
         number = -1.0
     if number <= 0:
-        raise MistralBatchError(
+        raise _settings_error(
             f"Connection {conn_id!r}: extra {key!r} must be a positive number of seconds, "
             f"got {value!r}."
         )
@@ -118,7 +180,14 @@ def _non_negative_int(conn_id: str, extra: dict[str, Any], key: str, default: in
     except (TypeError, ValueError):
         number = -1
     if number < 0:
-        raise MistralBatchError(
+        raise _settings_error(
             f"Connection {conn_id!r}: extra {key!r} must be a whole number >= 0, got {value!r}."
         )
     return number
+
+
+def _settings_error(message: str) -> Exception:
+    """A :class:`MistralBatchError` (imported here: the exceptions module imports Airflow)."""
+    from airflow_provider_mistral_batch.exceptions import MistralBatchError
+
+    return MistralBatchError(message)

@@ -1,20 +1,33 @@
-"""What an ended job means for the task: the one place that decides success or failure.
+"""What an ended job means for the task: the verdict, the trigger event, the XComs.
 
-Used by the operator, the sensor and the trigger's events alike. Only SUCCESS can pass; any
-other status (FAILED, TIMEOUT_EXCEEDED, CANCELLED, or one this code does not know) fails.
+The one place that decides success or failure, for the operator, the sensor and the
+trigger's events alike. Only SUCCESS can pass; any other status (FAILED, TIMEOUT_EXCEEDED,
+CANCELLED, or one this code does not know) fails. XComs are pushed before the verdict, so a
+failed task still shows the files its job produced.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
-from airflow_provider_mistral_batch.models import BatchJob
+from airflow_provider_mistral_batch.exceptions import (
+    MistralBatchError,
+    MistralBatchJobError,
+    MistralBatchJobFatalError,
+)
+from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.utils.reattach import is_reattachable
 
 EventKind = Literal["terminal", "timeout", "error"]
+
+XCOM_JOB_ID: Final = "batch_job_id"
+XCOM_OUTPUT_FILE: Final = "output_file"
+XCOM_ERROR_FILE: Final = "error_file"
 
 
 @dataclass(frozen=True)
@@ -29,38 +42,6 @@ class JobVerdict:
     succeeded: bool
     message: str
     warning: str | None = None
-
-
-def check_wait_options(
-    task_id: str,
-    *,
-    max_failed_ratio: float | None = None,
-    poll_interval: float | None = None,
-    wait_timeout: float | None = None,
-    max_consecutive_errors: int | None = None,
-) -> None:
-    """Refuse, when the DAG is parsed, waiting options no job could satisfy."""
-    if max_failed_ratio is not None and not 0.0 <= max_failed_ratio <= 1.0:
-        raise MistralBatchInputError(
-            f"{task_id}: max_failed_ratio must be between 0.0 and 1.0, got {max_failed_ratio}"
-        )
-    if poll_interval is not None and not poll_interval > 0:
-        raise MistralBatchInputError(
-            f"{task_id}: poll_interval must be positive, got {poll_interval}"
-        )
-    if wait_timeout is not None and not wait_timeout > 0:
-        raise MistralBatchInputError(
-            f"{task_id}: wait_timeout must be a positive number of seconds, got {wait_timeout}"
-        )
-    if max_consecutive_errors is not None and not (
-        isinstance(max_consecutive_errors, int)
-        and not isinstance(max_consecutive_errors, bool)
-        and max_consecutive_errors >= 1
-    ):
-        raise MistralBatchInputError(
-            f"{task_id}: max_consecutive_errors must be a whole number >= 1, "
-            f"got {max_consecutive_errors!r}"
-        )
 
 
 def judge_job(job: BatchJob, max_failed_ratio: float | None = None) -> JobVerdict:
@@ -166,3 +147,79 @@ def parse_event(event: Any) -> TriggerEventPayload:
             f"trigger event for job {payload.job_id} carries another job, {payload.job.id}"
         )
     return payload
+
+
+def push_result_files(context: Mapping[str, Any], job: BatchJob) -> None:
+    """Push ``output_file`` and ``error_file`` (None when the job has none)."""
+    ti = context["ti"]
+    ti.xcom_push(key=XCOM_OUTPUT_FILE, value=job.output_file)
+    ti.xcom_push(key=XCOM_ERROR_FILE, value=job.error_file)
+
+
+def finish_with_job(
+    context: Mapping[str, Any],
+    job: BatchJob,
+    max_failed_ratio: float | None,
+    log: logging.Logger | Any,
+) -> dict[str, Any]:
+    """Push the result files, then succeed with the job's summary or fail with the reason.
+
+    A CANCELLED job or a SUCCESS job with too many failed requests fails without retries (a
+    retry cannot change it); FAILED or TIMEOUT_EXCEEDED fail normally, so retries apply.
+    """
+    push_result_files(context, job)
+    verdict = judge_job(job, max_failed_ratio)
+    if not verdict.succeeded:
+        if job.status in (BatchJobStatus.CANCELLED, BatchJobStatus.SUCCESS):
+            raise MistralBatchJobFatalError(verdict.message)
+        raise MistralBatchJobError(verdict.message)
+    if verdict.warning:
+        log.warning("%s", verdict.warning)
+    log.info("%s", verdict.message)
+    return job_summary(job)
+
+
+def fail_at_deadline(
+    context: Mapping[str, Any],
+    job: BatchJob | None,
+    message: str,
+    timeout_error: type[Exception] | None = None,
+) -> NoReturn:
+    """Push the result files the job has so far, then fail because the wait ran out.
+
+    :param timeout_error: what to raise (sensors raise a sensor timeout). None is the
+        operator's rule: a job a retry could not reattach to (one being cancelled) fails the
+        task without retries, since the retry would pay for a new job that would likely meet
+        the same deadline; a job left running fails it normally, and a retry reattaches and
+        waits again.
+    """
+    if job is not None:
+        push_result_files(context, job)
+    if timeout_error is not None:
+        raise timeout_error(message)
+    if job is not None and not is_reattachable(job.status):
+        raise MistralBatchJobFatalError(message)
+    raise MistralBatchJobError(message)
+
+
+def finish_with_event(
+    context: Mapping[str, Any],
+    event: Any,
+    max_failed_ratio: float | None,
+    log: logging.Logger | Any,
+    timeout_error: type[Exception] | None = None,
+) -> dict[str, Any]:
+    """Resume from a :class:`MistralBatchJobTrigger` event (only its known shapes pass).
+
+    :param timeout_error: raised for a ``timeout`` event (sensors raise a sensor timeout);
+        None applies the operator's rule of :func:`fail_at_deadline`.
+    """
+    payload: TriggerEventPayload = parse_event(event)
+    if payload.kind == "terminal" and payload.job is not None:
+        return finish_with_job(context, payload.job, max_failed_ratio, log)
+    message = payload.message or f"waiting for job {payload.job_id} failed"
+    if payload.kind == "timeout":
+        fail_at_deadline(context, payload.job, message, timeout_error)
+    if payload.job is not None:
+        push_result_files(context, payload.job)
+    raise MistralBatchJobError(message)

@@ -1,176 +1,209 @@
-"""Watching a batch job until it ends: progress lines, transient errors and the deadline.
+"""The waiting core: from each poll's answer and the clock, decide what to do next. No I/O.
 
-The trigger (async) and the operators' blocking mode (sync) make their own calls; this module
-holds what they decide in common, so both modes behave the same.
+The trigger (async), the operators' blocking wait and the sensor's poke only drive a
+:class:`JobWatch`: they make the call it asks for (read or cancel the job, or sleep first) and
+hand it the answer, so all three decide and log alike by construction.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from contextlib import suppress
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
-
-from airflow.sdk.exceptions import AirflowException
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralAuthenticationError,
+    MistralBatchInputError,
     MistralConnectionError,
     MistralNotFoundError,
+    describe_error,
 )
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
-
-if TYPE_CHECKING:
-    from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
 DEFAULT_POLL_INTERVAL: Final = 30.0
 DEFAULT_MAX_CONSECUTIVE_ERRORS: Final = 5
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether a failed poll may succeed later (after the hook's own retries ran out)."""
-    if isinstance(exc, MistralAuthenticationError | MistralNotFoundError):
-        return False
-    if isinstance(exc, MistralAPIError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return isinstance(exc, MistralConnectionError)
+# ---------------------------------------------------------------- the steps a watch asks for
 
 
-class DeadlineReached(AirflowException):
-    """The wait's deadline passed before the job ended.
+@dataclass(frozen=True)
+class Poll:
+    """Read the job now and hand the answer (job or error) to :meth:`JobWatch.record`."""
 
-    :param job: the latest snapshot of the job (after the cancellation request, if any).
+
+@dataclass(frozen=True)
+class Sleep:
+    """Wait ``seconds``, then read the job and hand the answer to :meth:`JobWatch.record`."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """The deadline passed: ask to cancel the job and hand the answer to :meth:`JobWatch.record`."""
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The job ended (by itself, or cancelled by someone other than this watch)."""
+
+    job: BatchJob
+
+
+@dataclass(frozen=True)
+class GaveUp:
+    """Polling failed for good: an error no retry helps, or too many failures in a row.
+
+    :param job: the last snapshot a poll returned, or None.
     """
 
-    def __init__(self, message: str, job: BatchJob | None) -> None:
-        super().__init__(message)
-        self.job = job
+    error: BaseException
+    job: BatchJob | None
+    message: str
 
 
-def deadline_message(
-    job_id: str,
-    last_seen: BatchJob | None,
-    cancel_on_deadline: bool,
-    error: BaseException | None,
-) -> str:
-    """What happened at the deadline, for the log and the task's failure.
+@dataclass(frozen=True)
+class TimedOut:
+    """The deadline passed before the job ended.
 
-    :param last_seen: the job as last polled before the deadline (None if no poll succeeded).
+    :param job: the latest snapshot (after the cancellation request, if any); None when no
+        poll ever succeeded.
     """
-    state = f"was still {last_seen.status}" if last_seen is not None else "had not ended"
-    message = f"deadline passed while Mistral batch job {job_id} {state}"
-    if error is not None:
-        return f"{message}; could not {'cancel' if cancel_on_deadline else 'fetch'} it: {error}"
-    return f"{message}; cancellation requested" if cancel_on_deadline else message
+
+    job: BatchJob | None
+    message: str
 
 
-def ended_on_its_own(job: BatchJob | None, cancel_requested: bool) -> bool:
-    """Whether a job seen at the deadline had ended, other than by our own cancellation.
+Action = Poll | Sleep | Cancel
+Outcome = Ended | GaveUp | TimedOut
+Step = Action | Outcome
 
-    Such a job is reported as ended, the same way whether the wait blocks or defers.
-
-    :param cancel_requested: whether we asked to cancel it; if not, CANCELLED counts as ended
-        too (someone else cancelled it).
-    """
-    if job is None or not job.is_terminal:
-        return False
-    return not (cancel_requested and job.status == BatchJobStatus.CANCELLED)
+_Settling = Literal["cancel", "reread", "read"]
 
 
-def settle_at_deadline(
-    hook: MistralBatchHook, job: BatchJob, cancel_on_deadline: bool
-) -> tuple[BatchJob, BaseException | None]:
-    """Cancel (or re-read) the job at the deadline: its latest snapshot and the error, if any.
-
-    When the cancellation is refused the job is read once more: it may have just ended.
-    """
-    try:
-        if cancel_on_deadline:
-            return hook.cancel_batch_job(job.id), None
-        return hook.get_batch_job(job.id), None
-    except Exception as exc:
-        error = exc
-    if cancel_on_deadline:
-        with suppress(Exception):
-            job = hook.get_batch_job(job.id)
-    return job, error
-
-
-async def asettle_at_deadline(
-    hook: MistralBatchHook, job_id: str, last: BatchJob | None, cancel_on_deadline: bool
-) -> tuple[BatchJob | None, BaseException | None]:
-    """:func:`settle_at_deadline` for the trigger (``last`` is None when no poll succeeded)."""
-    cancel = cancel_on_deadline and not (last is not None and last.is_terminal)
-    try:
-        if cancel:
-            return await hook.acancel_batch_job(job_id), None
-        return await hook.aget_batch_job(job_id), None
-    except Exception as exc:
-        error = exc
-    if cancel:
-        with suppress(Exception):
-            last = await hook.aget_batch_job(job_id)
-    return last, error
-
-
-@dataclass
 class JobWatch:
-    """State of one watch over a job.
+    """The decisions of one wait for one job, and the progress lines it logs.
 
     :param job_id: the job watched.
+    :param log: where progress, tolerated failures and the deadline are logged.
+    :param poll_interval: seconds between polls.
     :param deadline: absolute deadline in epoch seconds, or None for none.
+    :param cancel_on_deadline: cancel the job when the deadline passes (else only re-read it).
     :param max_consecutive_errors: failed polls in a row before giving up.
+    :param clock: the epoch clock (tests pass their own).
     """
 
-    job_id: str
-    deadline: float | None = None
-    max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS
-    consecutive_errors: int = 0
-    _last_line: str | None = field(default=None, repr=False)
-    _first_seen: tuple[float, int] | None = field(default=None, repr=False)
+    def __init__(
+        self,
+        job_id: str,
+        *,
+        log: logging.Logger | Any,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        deadline: float | None = None,
+        cancel_on_deadline: bool = True,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.job_id = job_id
+        self.log = log
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.cancel_on_deadline = cancel_on_deadline
+        self.max_consecutive_errors = max_consecutive_errors
+        self.clock = clock
+        self.consecutive_errors = 0
+        self.last_job: BatchJob | None = None
+        self._settling: _Settling | None = None
+        self._settle_error: BaseException | None = None
+        self._last_line: str | None = None
+        self._first_seen: tuple[float, int] | None = None
 
-    def deadline_passed(self, now: float | None = None) -> bool:
-        """Whether the absolute deadline has passed."""
-        if self.deadline is None:
-            return False
-        return (time.time() if now is None else now) >= self.deadline
+    def start(self, job: BatchJob | None = None) -> Step:
+        """The first step: judge ``job`` when one is known, else read it at once."""
+        return Poll() if job is None else self.record(job)
 
-    def seconds_to_sleep(self, poll_interval: float, now: float | None = None) -> float:
-        """How long to wait before the next poll: the interval, never past the deadline."""
-        if self.deadline is None:
-            return poll_interval
-        now = time.time() if now is None else now
-        return max(0.0, min(poll_interval, self.deadline - now))
+    def record(self, answer: BatchJob | BaseException) -> Step:
+        """Hand in the answer to the last :class:`Poll`, :class:`Sleep` or :class:`Cancel`."""
+        if self._settling is not None:
+            return self._settled(answer)
+        if isinstance(answer, BaseException):
+            return self._failed(answer)
+        return self._seen(answer)
 
-    def record_error(self, exc: BaseException) -> bool:
-        """Count a failed poll; True when the watch should give up."""
+    # ---------------------------------------------------------------- polls
+
+    def _seen(self, job: BatchJob) -> Step:
+        self.consecutive_errors = 0
+        self.last_job = job
+        self._log_progress(job)
+        if job.status.is_terminal:
+            return Ended(job)
+        return self._wait_or_settle()
+
+    def _failed(self, error: BaseException) -> Step:
         self.consecutive_errors += 1
-        if not is_transient(exc):
-            return True
-        return self.consecutive_errors >= self.max_consecutive_errors
-
-    def log_progress(self, job: BatchJob, log: Any) -> None:
-        """Log the job's progress at info level when it changed since the last line."""
-        line = self.progress_line(job)
-        if line:
-            log.info("%s", line)
-
-    def log_failed_poll(self, log: Any, detail: object) -> None:
-        """Log a failed poll (counted by :meth:`record_error`) at warning level."""
-        log.warning(
+        self.log.warning(
             "Polling Mistral batch job %s failed (%s in a row): %s",
             self.job_id,
             self.consecutive_errors,
-            detail,
+            describe_error(error),
         )
+        if not is_transient(error) or self.consecutive_errors >= self.max_consecutive_errors:
+            message = f"gave up polling Mistral batch job {self.job_id}: {error}"
+            return GaveUp(error, self.last_job, message)
+        return self._wait_or_settle()
 
-    def progress_line(self, job: BatchJob, now: float | None = None) -> str | None:
-        """A progress line when it differs from the last one returned, else None."""
-        self.consecutive_errors = 0
-        now = time.time() if now is None else now
-        line = describe_progress(job, self._eta_seconds(job, now))
+    def _wait_or_settle(self) -> Step:
+        now = self.clock()
+        if self.deadline is None:
+            return Sleep(self.poll_interval)
+        if now >= self.deadline:
+            self._settling = "cancel" if self.cancel_on_deadline else "read"
+            return Cancel() if self.cancel_on_deadline else Poll()
+        return Sleep(max(0.0, min(self.poll_interval, self.deadline - now)))
+
+    # ---------------------------------------------------------------- the deadline
+
+    def _settled(self, answer: BatchJob | BaseException) -> Step:
+        """The answer to the cancel (or read) at the deadline; a refused cancel reads once more."""
+        if isinstance(answer, BaseException):
+            if self._settling == "cancel":
+                # The job may have just ended, and an ended job cannot be cancelled: look.
+                self._settle_error = answer
+                self._settling = "reread"
+                return Poll()
+            if self._settling == "read":
+                self._settle_error = answer
+            return self._deadline_outcome(None)
+        return self._deadline_outcome(answer)
+
+    def _deadline_outcome(self, job: BatchJob | None) -> Outcome:
+        last_seen = self.last_job
+        job = job or last_seen
+        if ended_on_its_own(job, self.cancel_on_deadline):
+            assert job is not None
+            self._log_progress(job)
+            return Ended(job)
+        message = deadline_message(
+            self.job_id, last_seen, self.cancel_on_deadline, self._settle_error
+        )
+        self.log.warning("%s", message)
+        return TimedOut(job, message)
+
+    # ---------------------------------------------------------------- progress
+
+    def _log_progress(self, job: BatchJob) -> None:
+        line = self.progress_line(job)
+        if line:
+            self.log.info("%s", line)
+
+    def progress_line(self, job: BatchJob) -> str | None:
+        """A progress line when the counts or status changed since the last one, else None."""
+        line = describe_progress(job, self._eta_seconds(job, self.clock()))
         # The ETA changes on every poll; only report when the counts or status change.
         key = line.split(", ETA")[0]
         if key == self._last_line:
@@ -190,6 +223,43 @@ class JobWatch:
             return None
         rate = done / (now - started)
         return max(0.0, (job.total_requests - job.completed_requests) / rate)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed poll may succeed later (after the hook's own retries ran out)."""
+    if isinstance(exc, MistralAuthenticationError | MistralNotFoundError):
+        return False
+    if isinstance(exc, MistralAPIError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, MistralConnectionError)
+
+
+def ended_on_its_own(job: BatchJob | None, cancel_requested: bool) -> bool:
+    """Whether a job seen at the deadline had ended, other than by our own cancellation.
+
+    :param cancel_requested: whether we asked to cancel it; if not, CANCELLED counts as ended
+        too (someone else cancelled it).
+    """
+    if job is None or not job.is_terminal:
+        return False
+    return not (cancel_requested and job.status == BatchJobStatus.CANCELLED)
+
+
+def deadline_message(
+    job_id: str,
+    last_seen: BatchJob | None,
+    cancel_on_deadline: bool,
+    error: BaseException | None,
+) -> str:
+    """What happened at the deadline, for the log and the task's failure.
+
+    :param last_seen: the job as last polled before the deadline (None if no poll succeeded).
+    """
+    state = f"was still {last_seen.status}" if last_seen is not None else "had not ended"
+    message = f"deadline passed while Mistral batch job {job_id} {state}"
+    if error is not None:
+        return f"{message}; could not {'cancel' if cancel_on_deadline else 'fetch'} it: {error}"
+    return f"{message}; cancellation requested" if cancel_on_deadline else message
 
 
 def describe_progress(job: BatchJob, eta_seconds: float | None = None) -> str:
@@ -218,42 +288,33 @@ def format_duration(seconds: float) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-def wait_until_ended(
-    hook: MistralBatchHook,
-    job: BatchJob,
+def check_wait_options(
+    task_id: str,
     *,
-    poll_interval: float,
-    deadline: float | None,
-    log: Any,
-    max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
-    cancel_on_deadline: bool = True,
-    sleep: Callable[[float], None] = time.sleep,
-) -> BatchJob:
-    """Poll a job (blocking) until it ends, with the trigger's policy; return the ended job.
-
-    :raises DeadlineReached: when the deadline passes first (after cancelling the job when
-        ``cancel_on_deadline``); a job that ended by itself just then is returned instead.
-    :raises Exception: the last poll's error when polling fails for good.
-    """
-    watch = JobWatch(job.id, deadline, max_consecutive_errors)
-    watch.log_progress(job, log)
-    while not job.status.is_terminal:
-        if watch.deadline_passed():
-            last_seen = job
-            job, error = settle_at_deadline(hook, job, cancel_on_deadline)
-            if ended_on_its_own(job, cancel_on_deadline):
-                watch.log_progress(job, log)
-                return job
-            message = deadline_message(job.id, last_seen, cancel_on_deadline, error)
-            log.warning("%s", message)
-            raise DeadlineReached(message, job)
-        sleep(watch.seconds_to_sleep(poll_interval))
-        try:
-            job = hook.get_batch_job(job.id)
-        except Exception as exc:
-            if watch.record_error(exc):
-                raise
-            watch.log_failed_poll(log, exc)
-            continue
-        watch.log_progress(job, log)
-    return job
+    max_failed_ratio: float | None = None,
+    poll_interval: float | None = None,
+    wait_timeout: float | None = None,
+    max_consecutive_errors: int | None = None,
+) -> None:
+    """Refuse, when the DAG is parsed, waiting options no job could satisfy."""
+    if max_failed_ratio is not None and not 0.0 <= max_failed_ratio <= 1.0:
+        raise MistralBatchInputError(
+            f"{task_id}: max_failed_ratio must be between 0.0 and 1.0, got {max_failed_ratio}"
+        )
+    if poll_interval is not None and not poll_interval > 0:
+        raise MistralBatchInputError(
+            f"{task_id}: poll_interval must be positive, got {poll_interval}"
+        )
+    if wait_timeout is not None and not wait_timeout > 0:
+        raise MistralBatchInputError(
+            f"{task_id}: wait_timeout must be a positive number of seconds, got {wait_timeout}"
+        )
+    if max_consecutive_errors is not None and not (
+        isinstance(max_consecutive_errors, int)
+        and not isinstance(max_consecutive_errors, bool)
+        and max_consecutive_errors >= 1
+    ):
+        raise MistralBatchInputError(
+            f"{task_id}: max_consecutive_errors must be a whole number >= 1, "
+            f"got {max_consecutive_errors!r}"
+        )

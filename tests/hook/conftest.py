@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from mistral_batch_emulator import RunningEmulator
 from tests.helpers import CONN_ID, FAST_RETRIES, SleepRecorder, set_connection
 
 

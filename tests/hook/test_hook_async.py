@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
 from airflow_provider_mistral_batch.exceptions import MistralNotFoundError
-from airflow_provider_mistral_batch.hooks.client_pool import (
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.models import BatchJobStatus
+from airflow_provider_mistral_batch.utils.http.clients import (
     close_shared_async_clients,
     shared_async_client_count,
 )
-from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.models import BatchJobStatus
+from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import CONN_ID, FAST_RETRIES, write_jsonl
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError, MistralNotFoundError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import FilePurpose, SampleType
+from mistral_batch_emulator import RunningEmulator
 from tests.helpers import write_jsonl
 
 pytestmark = pytest.mark.integration

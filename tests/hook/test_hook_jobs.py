@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.exceptions import (
     MistralBatchInputError,
     MistralNotFoundError,
     MistralValidationError,
 )
-from airflow_provider_mistral_batch.hooks.client_pool import close_shared_async_clients
 from airflow_provider_mistral_batch.hooks.mistral_batch import (
     IDEMPOTENCY_METADATA_KEY,
     MistralBatchHook,
 )
 from airflow_provider_mistral_batch.models import BatchJobStatus
+from airflow_provider_mistral_batch.utils.http.clients import close_shared_async_clients
+from mistral_batch_emulator import RunningEmulator
 from tests.helpers import FAST_RETRIES, set_connection, wait_for_terminal, write_jsonl
 
 pytestmark = pytest.mark.integration

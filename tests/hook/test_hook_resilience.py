@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
 from airflow_provider_mistral_batch.exceptions import (
+    MistralAPIError,
     MistralAuthenticationError,
     MistralConnectionError,
     MistralServerError,
@@ -18,6 +18,7 @@ from airflow_provider_mistral_batch.hooks.mistral_batch import (
     MistralBatchHook,
 )
 from airflow_provider_mistral_batch.models import BatchJobStatus
+from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import (
     CONN_ID,
     FAST_RETRIES,
@@ -164,6 +165,35 @@ def test_create_refused_with_429_is_resent_without_a_lookup(
     _new_job(hook)
     assert [r.status_code for r in _calls(emulator, "POST", JOBS)] == [429, 200]
     assert not _calls(emulator, "GET", JOBS), "a 429 proves nothing was created: no lookup"
+
+
+def test_final_5xx_after_ambiguous_creates_says_the_job_may_exist(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    token = uuid.uuid4().hex
+    failing = Fault(kind="status", status_code=503, method="POST", path_prefix=JOBS)
+    emulator.set_faults([failing] * FAST_RETRIES.max_attempts)
+    with pytest.raises(MistralServerError) as caught:
+        hook.create_batch_job(
+            endpoint="/v1/embeddings", requests=ONE_REQUEST, idempotency_key=token
+        )
+    assert caught.value.status_code == 503
+    assert str(caught.value).endswith(
+        "The batch job may or may not have been created: look for metadata "
+        f"{IDEMPOTENCY_METADATA_KEY}={token} before creating it again."
+    )
+
+
+def test_create_refused_for_good_has_no_such_note(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    emulator.set_faults(
+        [Fault(kind="status", status_code=429, method="POST", path_prefix=JOBS)] * 4
+    )
+    with pytest.raises(MistralAPIError) as caught:
+        _new_job(hook)
+    assert caught.value.status_code == 429
+    assert "may or may not" not in str(caught.value)
 
 
 def test_wrong_key_says_so_and_never_shows_the_key(

@@ -1,21 +1,17 @@
-"""Uploads after an ambiguous failure: adopt the earlier attempt's file, never a look-alike."""
+"""Uploads after a failed attempt: sent again, never adopted; a possible copy is said."""
 
 from __future__ import annotations
 
 import io
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import structlog
 
-from airflow_provider_mistral_batch.emulator import Fault, RecordedRequest, RunningEmulator
-from airflow_provider_mistral_batch.exceptions import MistralConnectionError
-from airflow_provider_mistral_batch.hooks.file_transfer import UploadSource
+from airflow_provider_mistral_batch.exceptions import MistralConnectionError, MistralServerError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.hooks.upload_lookup import upload_candidates
-from airflow_provider_mistral_batch.models import FileObject
+from mistral_batch_emulator import Fault, RecordedRequest, RunningEmulator
 from tests.helpers import (
     CONN_ID,
     FAST_RETRIES,
@@ -63,61 +59,52 @@ def short_timeout_hook(
 
 
 @pytest.mark.parametrize(
-    "fault",
+    ("fault", "stored_first"),
     [
-        Fault(kind="drop_after", method="POST", path_prefix=FILES),
-        Fault(kind="delay_after", delay_seconds=1.5, method="POST", path_prefix=FILES),
+        (Fault(kind="drop_after", method="POST", path_prefix=FILES), True),
+        (Fault(kind="delay_after", delay_seconds=1.5, method="POST", path_prefix=FILES), True),
+        (Fault(kind="drop_before", method="POST", path_prefix=FILES), False),
     ],
-    ids=["dropped", "timed-out"],
+    ids=["dropped-after", "timed-out", "dropped-before"],
 )
-def test_upload_whose_response_was_lost_leaves_one_file(
+def test_upload_whose_attempt_was_ambiguous_is_sent_again(
     short_timeout_hook: MistralBatchHook,
     emulator: RunningEmulator,
     source: Path,
     fault: Fault,
+    stored_first: bool,
 ) -> None:
     emulator.set_faults([fault])
     emulator.clear_requests()
     with structlog.testing.capture_logs() as logs:
         uploaded = short_timeout_hook.upload_file(source)
-    assert _files_named(short_timeout_hook, "requests.jsonl") == [uploaded.id]
     # The log entry of a delayed POST is written when its late response ends.
     time.sleep(fault.delay_seconds)
-    assert len(_calls(emulator, "POST", FILES)) == 1, "the lookup found the file: no second POST"
+    assert len(_calls(emulator, "POST", FILES)) == 2, "sent again, no lookup instead"
+    assert not _calls(emulator, "GET", FILES), "no listing of files to adopt one"
+    named = _files_named(short_timeout_hook, "requests.jsonl")
+    assert uploaded.id in named
+    # A copy the first attempt stored is left alone: an orphan costs little.
+    assert len(named) == (2 if stored_first else 1)
     assert _content(short_timeout_hook, uploaded.id) == OURS
     assert {
-        "event": f"An earlier attempt uploaded requests.jsonl as file {uploaded.id}; "
-        "not uploading it again",
-        "log_level": "info",
+        "event": "An earlier attempt to upload requests.jsonl may have stored a copy too; "
+        f"file {uploaded.id} is the one used",
+        "log_level": "warning",
     } in logs
 
 
-def test_look_alike_of_someone_else_is_not_adopted(
+def test_file_of_someone_else_is_never_read_or_adopted(
     hook: MistralBatchHook, emulator: RunningEmulator, source: Path
 ) -> None:
-    theirs = hook.upload_file(io.BytesIO(THEIRS), filename="requests.jsonl")
+    theirs = hook.upload_file(io.BytesIO(OURS), filename="requests.jsonl")
     emulator.set_faults([Fault(kind="status", status_code=503, method="POST", path_prefix=FILES)])
     emulator.clear_requests()
     uploaded = hook.upload_file(source)
-    assert uploaded.id != theirs.id
+    assert uploaded.id != theirs.id, "an identical file uploaded by someone else is not taken"
+    assert [r.status_code for r in _calls(emulator, "POST", FILES)] == [503, 200]
+    assert not [r for r in emulator.requests if r.method == "GET"], "nothing listed or read"
     assert _files_named(hook, "requests.jsonl") == sorted([theirs.id, uploaded.id])
-    assert len(_calls(emulator, "POST", FILES)) == 2, "nothing identical was found: sent again"
-    assert _calls(emulator, "GET", f"{FILES}/{theirs.id}/content"), "the look-alike was checked"
-    assert _content(hook, theirs.id) == THEIRS, "the other file is untouched"
-    assert _content(hook, uploaded.id) == OURS
-
-
-def test_earlier_attempt_is_told_apart_from_an_older_look_alike(
-    hook: MistralBatchHook, emulator: RunningEmulator, source: Path
-) -> None:
-    theirs = hook.upload_file(io.BytesIO(THEIRS), filename="requests.jsonl")
-    emulator.set_faults([Fault(kind="drop_after", method="POST", path_prefix=FILES)])
-    emulator.clear_requests()
-    uploaded = hook.upload_file(source)
-    assert len(_calls(emulator, "POST", FILES)) == 1
-    assert uploaded.id != theirs.id
-    assert _files_named(hook, "requests.jsonl") == sorted([theirs.id, uploaded.id])
-    assert _content(hook, uploaded.id) == OURS
 
 
 def test_upload_refused_with_429_is_resent_without_a_lookup(
@@ -138,10 +125,6 @@ def test_upload_never_connected_is_retried_without_a_lookup(
 ) -> None:
     hook = unreachable_hook(monkeypatch, max_attempts=3)
 
-    def no_lookup(*args: object) -> None:
-        raise AssertionError("a refused connection sent nothing: no lookup")
-
-    monkeypatch.setattr(hook, "_earlier_upload", no_lookup)
     with pytest.raises(MistralConnectionError) as caught:
         hook.upload_file(source)
     assert "POST /v1/files" in str(caught.value)
@@ -160,8 +143,23 @@ def test_ambiguous_failures_to_the_end_say_the_file_may_exist(
     assert "may or may not have been uploaded" in message
     assert "'requests.jsonl'" in message
     assert emulator.api_key not in message
-    assert len(_calls(emulator, "GET", FILES)) == FAST_RETRIES.max_attempts - 1
+    assert len(_calls(emulator, "POST", FILES)) == FAST_RETRIES.max_attempts
+    assert not _calls(emulator, "GET", FILES)
     assert _files_named(hook, "requests.jsonl") == []
+
+
+def test_final_5xx_after_ambiguous_attempts_says_the_file_may_exist(
+    hook: MistralBatchHook, emulator: RunningEmulator, source: Path
+) -> None:
+    failing = Fault(kind="status", status_code=503, method="POST", path_prefix=FILES)
+    emulator.set_faults([failing] * FAST_RETRIES.max_attempts)
+    with pytest.raises(MistralServerError) as caught:
+        hook.upload_file(source)
+    assert caught.value.status_code == 503
+    assert str(caught.value).endswith(
+        "The file may or may not have been uploaded: look for a file named 'requests.jsonl' "
+        "(purpose batch) before uploading it again."
+    )
 
 
 class _OneWayStream(io.RawIOBase):
@@ -186,32 +184,3 @@ def test_non_rewindable_upload_is_sent_once(
         hook.upload_file(io.BufferedReader(_OneWayStream(OURS)), filename="pipe.jsonl")
     assert len(_calls(emulator, "POST", FILES)) == 1
     assert not _calls(emulator, "GET", FILES)
-
-
-def _listed(name: str, size: int, created: datetime, purpose: str = "batch") -> FileObject:
-    return FileObject(
-        id=f"{name}-{size}-{int(created.timestamp())}-{purpose}",
-        bytes=size,
-        created_at=int(created.timestamp()),
-        filename=name,
-        purpose=purpose,
-        sample_type="batch_request",
-        source="upload",
-    )
-
-
-def test_candidates_keep_name_purpose_size_and_window_oldest_first(source: Path) -> None:
-    start = datetime.now(UTC)
-    size = len(OURS)
-    newer = _listed("requests.jsonl", size, start + timedelta(seconds=5))
-    older = _listed("requests.jsonl", size, start)
-    listed = [
-        newer,
-        older,
-        _listed("requests.jsonl", size, start - timedelta(hours=1)),
-        _listed("requests.jsonl", size + 1, start),
-        _listed("requests.jsonl.bak", size, start),
-        _listed("requests.jsonl", size, start, purpose="ocr"),
-    ]
-    found = upload_candidates(listed, UploadSource(source), "batch", start - timedelta(minutes=1))
-    assert found == [older, newer]

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from mistral_batch_emulator import RunningEmulator
 from tests.helpers import set_connection
-from tests.operators.support import CHAT, MODEL, chat_requests
+from tests.operators.support import CHAT, MODEL, OperatorLog, chat_requests
 
 
 @pytest.fixture
@@ -70,3 +71,16 @@ def queued_job(conn: RunningEmulator, hook: MistralBatchHook) -> str:
     """A job that stays QUEUED for the whole test."""
     conn.update_config(queue_seconds=60)
     return hook.create_batch_job(endpoint=CHAT, requests=chat_requests(2), model=MODEL).id
+
+
+@pytest.fixture
+def capture_log(caplog: pytest.LogCaptureFixture) -> Callable[[Any], OperatorLog]:
+    """Point an operator's logger at a stdlib logger that ``caplog`` records; read it back."""
+
+    def capture(op: Any) -> OperatorLog:
+        name = f"tests.operators.{op.task_id}"
+        caplog.set_level(logging.DEBUG, logger=name)
+        op._cached_logger = logging.getLogger(name)
+        return OperatorLog(caplog, name)
+
+    return capture

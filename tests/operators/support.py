@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 
 CHAT = "/v1/chat/completions"
@@ -55,32 +57,23 @@ def chat_requests(n: int, prefix: str = "r") -> list[dict[str, Any]]:
     return [{"custom_id": f"{prefix}{i}", "body": body} for i in range(n)]
 
 
-class LogRecorder:
-    """Stands in for an operator's logger: records each line as (level, rendered message)."""
+class OperatorLog:
+    """The lines an operator logged, as pytest's ``caplog`` recorded them."""
 
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str]] = []
+    def __init__(self, caplog: pytest.LogCaptureFixture, logger_name: str) -> None:
+        self._caplog = caplog
+        self._name = logger_name
 
-    def _record(self, level: str, msg: str, *args: Any, **_: Any) -> None:
-        text = msg % args if args else msg
-        if "cannot be called outside of the Task Runner" in text:
-            return  # Airflow's notice that a test calls execute() directly
-        self.lines.append((level, text))
-
-    def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
-        self._record("debug", msg, *args, **kwargs)
-
-    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
-        self._record("info", msg, *args, **kwargs)
-
-    def warning(self, msg: str, *args: Any, **kwargs: Any) -> None:
-        self._record("warning", msg, *args, **kwargs)
-
-    def error(self, msg: str, *args: Any, **kwargs: Any) -> None:
-        self._record("error", msg, *args, **kwargs)
-
-    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
-        self._record("error", msg, *args, **kwargs)
+    @property
+    def lines(self) -> list[tuple[str, str]]:
+        """``(level, message)`` of every line, in order."""
+        return [
+            (record.levelname.lower(), record.getMessage())
+            for record in self._caplog.records
+            if record.name == self._name
+            # Airflow's notice that a test calls execute() directly
+            and "cannot be called outside of the Task Runner" not in record.getMessage()
+        ]
 
     def at(self, level: str) -> list[str]:
         """Messages logged at ``level``."""
@@ -89,13 +82,6 @@ class LogRecorder:
     @property
     def text(self) -> str:
         return "\n".join(text for _, text in self.lines)
-
-
-def capture_log(op: Any) -> LogRecorder:
-    """Replace the operator's (structlog) logger with a recorder; returns the recorder."""
-    recorder = LogRecorder()
-    op._cached_logger = recorder
-    return recorder
 
 
 def job_data(status: str = "SUCCESS", **overrides: Any) -> dict[str, Any]:

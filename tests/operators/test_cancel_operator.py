@@ -10,7 +10,6 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 from pytest_mock import MockerFixture
 
-from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralAuthenticationError,
@@ -19,13 +18,14 @@ from airflow_provider_mistral_batch.exceptions import (
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchCancelJobOperator
+from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import wait_for_terminal
 from tests.operators.support import (
     CHAT,
     MODEL,
     FakeTaskInstance,
+    OperatorLog,
     cancel_requests,
-    capture_log,
     chat_requests,
 )
 
@@ -56,6 +56,7 @@ def test_cancels_a_running_job(
 
 
 def test_waits_for_the_cancellation_when_asked(
+    capture_log: Callable[[Any], OperatorLog],
     make_op: Callable[..., MistralBatchCancelJobOperator],
     conn: RunningEmulator,
     queued_job: str,
@@ -68,6 +69,7 @@ def test_waits_for_the_cancellation_when_asked(
 
 
 def test_an_ended_job_is_not_an_error(
+    capture_log: Callable[[Any], OperatorLog],
     make_op: Callable[..., MistralBatchCancelJobOperator],
     conn: RunningEmulator,
     hook: MistralBatchHook,
@@ -146,6 +148,7 @@ def test_an_api_error_while_waiting_is_not_reported_as_a_timeout(
 
 @pytest.mark.parametrize("cancel_refused", [False, True])
 def test_a_job_that_ends_between_the_read_and_the_cancel_is_not_an_error(
+    capture_log: Callable[[Any], OperatorLog],
     make_op: Callable[..., MistralBatchCancelJobOperator],
     conn: RunningEmulator,
     hook: MistralBatchHook,

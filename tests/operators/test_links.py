@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.links import MistralBatchJobLink, job_console_url
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
+from mistral_batch_emulator import RunningEmulator
 from tests.helpers import set_connection
 from tests.operators.support import CHAT, MODEL, FakeTaskInstance, chat_requests
 

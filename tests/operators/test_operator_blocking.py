@@ -11,20 +11,20 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_mistral_batch import batch_input
-from airflow_provider_mistral_batch._compat import AirflowFailException
-from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
 from airflow_provider_mistral_batch.exceptions import MistralAPIError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
-from airflow_provider_mistral_batch.reattach import TASK_KEY_METADATA
+from airflow_provider_mistral_batch.utils import input as batch_input
+from airflow_provider_mistral_batch.utils.compat import AirflowFailException
+from airflow_provider_mistral_batch.utils.reattach import TASK_KEY_METADATA
+from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import wait_for_terminal, write_jsonl
 from tests.operators.support import (
     MODEL,
     FakeTaskInstance,
-    capture_log,
+    OperatorLog,
     chat_requests,
 )
 
@@ -49,7 +49,9 @@ def hook(conn: RunningEmulator) -> Any:
 
 
 def test_inline_requests_succeed_and_push_xcom_in_order(
-    make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook
+    capture_log: Callable[[Any], OperatorLog],
+    make_op: Callable[..., MistralBatchOperator],
+    hook: MistralBatchHook,
 ) -> None:
     op = make_op(requests=chat_requests(3), metadata={"team": "data"})
     log = capture_log(op)
@@ -204,7 +206,9 @@ def test_temporary_file_is_deleted_even_when_the_upload_fails(
 
 
 def test_failed_requests_only_warn_without_max_failed_ratio(
-    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator
+    capture_log: Callable[[Any], OperatorLog],
+    make_op: Callable[..., MistralBatchOperator],
+    conn: RunningEmulator,
 ) -> None:
     conn.update_config(failing_custom_ids={"r1"})
     op = make_op(requests=chat_requests(3))
@@ -305,7 +309,9 @@ def test_wait_timeout_without_cancel_on_deadline_leaves_the_job(
 
 
 def test_transient_errors_while_polling_are_tolerated(
-    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator
+    capture_log: Callable[[Any], OperatorLog],
+    make_op: Callable[..., MistralBatchOperator],
+    conn: RunningEmulator,
 ) -> None:
     conn.set_faults(
         [Fault(kind="status", status_code=503, method="GET", path_prefix="/v1/batch/jobs/")] * 3

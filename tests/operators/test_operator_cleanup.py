@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mistral_batch import batch_input
-from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
 from airflow_provider_mistral_batch.exceptions import MistralValidationError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from airflow_provider_mistral_batch.utils import input as batch_input
+from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import wait_for_terminal, write_jsonl
 from tests.operators.support import FakeTaskInstance, chat_requests
 

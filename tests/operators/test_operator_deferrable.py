@@ -10,19 +10,19 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_mistral_batch._compat import AirflowFailException, TaskDeferred
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
-from airflow_provider_mistral_batch.job_outcome import make_event
 from airflow_provider_mistral_batch.models import BatchJob
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+from airflow_provider_mistral_batch.utils.compat import AirflowFailException, TaskDeferred
+from airflow_provider_mistral_batch.utils.outcome import make_event
+from mistral_batch_emulator import RunningEmulator
 from tests.operators.support import (
     CHAT,
     LINK_KEY,
     MODEL,
     FakeTaskInstance,
-    capture_log,
+    OperatorLog,
     chat_requests,
     job_data,
 )
@@ -128,7 +128,7 @@ def test_deferrable_with_wait_for_completion_false_does_not_defer(
 # ------------------------------------------------------------------ resume
 
 
-def test_execute_complete_with_a_success_event() -> None:
+def test_execute_complete_with_a_success_event(capture_log: Callable[[Any], OperatorLog]) -> None:
     op = _op()
     log = capture_log(op)
     ti = FakeTaskInstance()
@@ -156,7 +156,9 @@ def test_execute_complete_accepts_an_event_that_went_through_json() -> None:
     assert _op().execute_complete({"ti": FakeTaskInstance()}, event)["status"] == "SUCCESS"
 
 
-def test_execute_complete_applies_max_failed_ratio() -> None:
+def test_execute_complete_applies_max_failed_ratio(
+    capture_log: Callable[[Any], OperatorLog],
+) -> None:
     job = _job(
         succeeded_requests=2,
         failed_requests=1,

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch._compat import conf
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.operators.batch import (
@@ -16,6 +15,7 @@ from airflow_provider_mistral_batch.operators.batch import (
     MistralBatchOperator,
 )
 from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
+from airflow_provider_mistral_batch.utils.compat import conf
 from tests.operators.support import CHAT, chat_requests
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch._compat import AirflowFailException
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from airflow_provider_mistral_batch.utils.compat import AirflowFailException
+from mistral_batch_emulator import RunningEmulator
 from tests.operators.support import CHAT, MODEL, FakeTaskInstance, chat_requests
 
 pytestmark = pytest.mark.integration

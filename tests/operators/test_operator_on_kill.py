@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch._compat import AirflowFailException, AirflowTaskTimeout
-from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators import batch as operator_module
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from airflow_provider_mistral_batch.utils.compat import AirflowFailException, AirflowTaskTimeout
+from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import wait_for_terminal
 from tests.operators.support import (
     FakeTaskInstance,
+    OperatorLog,
     cancel_requests,
-    capture_log,
 )
 
 pytestmark = pytest.mark.integration
@@ -39,6 +39,7 @@ def test_on_kill_cancels_the_running_job(
 
 
 def test_on_kill_with_cancel_on_kill_false_leaves_the_job(
+    capture_log: Callable[[Any], OperatorLog],
     make_op: Callable[..., MistralBatchOperator],
     conn: RunningEmulator,
     hook: MistralBatchHook,
@@ -56,6 +57,7 @@ def test_on_kill_with_cancel_on_kill_false_leaves_the_job(
 
 
 def test_on_kill_after_an_execution_timeout_leaves_the_job_for_the_retry(
+    capture_log: Callable[[Any], OperatorLog],
     make_op: Callable[..., MistralBatchOperator],
     conn: RunningEmulator,
     hook: MistralBatchHook,
@@ -79,7 +81,10 @@ def test_on_kill_before_any_job_sends_nothing(
 
 
 def test_on_kill_survives_a_failed_cancel(
-    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator, queued_job: str
+    capture_log: Callable[[Any], OperatorLog],
+    make_op: Callable[..., MistralBatchOperator],
+    conn: RunningEmulator,
+    queued_job: str,
 ) -> None:
     conn.set_faults([Fault(kind="status", status_code=500, method="POST")])
     op = make_op()
@@ -156,7 +161,7 @@ def test_execution_timeout_while_waiting_leaves_the_job_running(
         raise AirflowTaskTimeout()
 
     # Airflow raises AirflowTaskTimeout inside execute, then calls on_kill.
-    monkeypatch.setattr(operator_module, "wait_until_ended", timed_out)
+    monkeypatch.setattr(operator_module, "wait_blocking", timed_out)
     op = make_op()
     with pytest.raises(AirflowTaskTimeout):
         op.execute({"ti": FakeTaskInstance()})

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.emulator import RunningEmulator
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from mistral_batch_emulator import RunningEmulator
 from tests.helpers import wait_for_terminal, write_jsonl
-from tests.operators.support import FakeTaskInstance, capture_log, chat_requests
+from tests.operators.support import FakeTaskInstance, OperatorLog, chat_requests
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,10 @@ def _created(conn: RunningEmulator) -> int:
 
 
 def test_a_retry_with_the_same_input_reattaches_to_the_finished_job(
-    make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook, conn: RunningEmulator
+    capture_log: Callable[[Any], OperatorLog],
+    make_op: Callable[..., MistralBatchOperator],
+    hook: MistralBatchHook,
+    conn: RunningEmulator,
 ) -> None:
     first = make_op().execute({"ti": FakeTaskInstance(try_number=1)})
 
@@ -49,7 +52,10 @@ def test_a_retry_with_the_same_input_reattaches_to_the_finished_job(
 
 
 def test_a_retry_reattaches_to_a_queued_job_and_waits_for_it(
-    make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook, conn: RunningEmulator
+    capture_log: Callable[[Any], OperatorLog],
+    make_op: Callable[..., MistralBatchOperator],
+    hook: MistralBatchHook,
+    conn: RunningEmulator,
 ) -> None:
     conn.update_config(queue_seconds=60)
     queued = make_op(wait_for_completion=False).execute({"ti": FakeTaskInstance()})
@@ -139,7 +145,10 @@ def test_force_new_job_creates_a_second_job(
 
 
 def test_a_cancelled_job_is_not_reattached(
-    make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook, conn: RunningEmulator
+    capture_log: Callable[[Any], OperatorLog],
+    make_op: Callable[..., MistralBatchOperator],
+    hook: MistralBatchHook,
+    conn: RunningEmulator,
 ) -> None:
     conn.update_config(queue_seconds=60)
     first = make_op(wait_for_completion=False).execute({"ti": FakeTaskInstance()})

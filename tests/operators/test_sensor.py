@@ -12,25 +12,25 @@ import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_mistral_batch._compat import (
+from airflow_provider_mistral_batch.exceptions import MistralNotFoundError
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
+from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+from airflow_provider_mistral_batch.utils.compat import (
     AirflowFailException,
     AirflowSensorTimeout,
     TaskDeferred,
 )
-from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
-from airflow_provider_mistral_batch.exceptions import MistralNotFoundError
-from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.job_outcome import make_event
-from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
-from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
-from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+from airflow_provider_mistral_batch.utils.outcome import make_event
+from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import wait_for_terminal
 from tests.operators.support import (
     CHAT,
     LINK_KEY,
     MODEL,
     FakeTaskInstance,
-    capture_log,
+    OperatorLog,
     chat_requests,
     job_data,
 )
@@ -61,6 +61,7 @@ def _wait_until(hook: MistralBatchHook, job_id: str, status: BatchJobStatus) -> 
 
 @pytest.mark.integration
 def test_poke_is_false_while_running_then_done_with_the_summary(
+    capture_log: Callable[[Any], OperatorLog],
     make_sensor: Callable[..., MistralBatchJobSensor],
     conn: RunningEmulator,
     hook: MistralBatchHook,
@@ -96,6 +97,7 @@ def test_poke_is_false_while_running_then_done_with_the_summary(
 
 @pytest.mark.integration
 def test_execute_in_poke_mode_returns_the_summary_and_pushes_xcom(
+    capture_log: Callable[[Any], OperatorLog],
     make_sensor: Callable[..., MistralBatchJobSensor],
     conn: RunningEmulator,
     hook: MistralBatchHook,
@@ -175,6 +177,7 @@ def test_the_sensor_never_cancels_the_job(
 
 @pytest.mark.integration
 def test_a_transient_poll_error_is_tolerated(
+    capture_log: Callable[[Any], OperatorLog],
     make_sensor: Callable[..., MistralBatchJobSensor],
     conn: RunningEmulator,
     hook: MistralBatchHook,

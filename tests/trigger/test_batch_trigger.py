@@ -14,13 +14,19 @@ from typing import Any
 import pytest
 import structlog
 
-from airflow_provider_mistral_batch.emulator import Fault, RunningEmulator
-from airflow_provider_mistral_batch.hooks.client_pool import close_shared_async_clients
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.job_outcome import judge_job, parse_event
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
-from tests.helpers import CONN_ID, FAST_RETRIES, SleepRecorder, set_connection
+from airflow_provider_mistral_batch.utils.http.clients import close_shared_async_clients
+from airflow_provider_mistral_batch.utils.outcome import judge_job, parse_event
+from mistral_batch_emulator import Fault, RunningEmulator
+from tests.helpers import (
+    CONN_ID,
+    FAST_RETRIES,
+    SleepRecorder,
+    create_embeddings_job,
+    set_connection,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,18 +58,10 @@ def hook(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator
         yield made
 
 
-def _create_job(hook: MistralBatchHook, count: int = 3) -> BatchJob:
-    return hook.create_batch_job(
-        endpoint="/v1/embeddings",
-        model="mistral-embed",
-        requests=[{"custom_id": f"r{i}", "body": {"input": [f"text {i}"]}} for i in range(count)],
-    )
-
-
 def _slow_job(hook: MistralBatchHook, emulator: RunningEmulator) -> BatchJob:
     """A job that keeps running for the length of a test (one request per second)."""
     emulator.update_config(requests_per_second=1)
-    return _create_job(hook, count=60)
+    return create_embeddings_job(hook, count=60)
 
 
 def _trigger(job_id: str, **kwargs: Any) -> MistralBatchJobTrigger:
@@ -190,7 +188,7 @@ def test_no_secret_in_the_kwargs(
 def test_successful_job_gives_one_terminal_event(
     hook: MistralBatchHook, emulator: RunningEmulator
 ) -> None:
-    job = _create_job(hook)
+    job = create_embeddings_job(hook)
     emulator.clear_requests()
     event, logs = _run_one(_trigger(job.id))
     assert event["kind"] == "terminal"
@@ -213,7 +211,7 @@ def test_the_default_connection_id_is_used(
     hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_connection(monkeypatch, emulator, conn_id="mistral_default")
-    job = _create_job(hook)
+    job = create_embeddings_job(hook)
     trigger = MistralBatchJobTrigger(job.id, poll_interval=0.02)
     assert trigger.mistral_conn_id == "mistral_default"
     event, _ = _run_one(trigger)
@@ -242,7 +240,7 @@ def test_progress_is_logged_once_per_change(
 ) -> None:
     # ~0.8 s of RUNNING: many polls see it move, even on a slow machine.
     emulator.update_config(requests_per_second=50)
-    job = _create_job(hook, count=40)
+    job = create_embeddings_job(hook, count=40)
     event, logs = _run_one(_trigger(job.id, poll_interval=0.02))
     assert event["kind"] == "terminal"
     infos = [line for line in _lines(logs, "info") if line.startswith(f"job {job.id}: ")]
@@ -330,7 +328,7 @@ def test_a_job_that_ended_before_the_deadline_check_is_terminal_not_timeout(
     hook: MistralBatchHook, emulator: RunningEmulator
 ) -> None:
     # E.g. a triggerer restarts after the deadline while the job had succeeded meanwhile.
-    job = _create_job(hook)
+    job = create_embeddings_job(hook)
     ended = _wait_status(hook, job.id, BatchJobStatus.SUCCESS)
     event, _ = _run_one(_trigger(job.id, deadline=time.time() - 1))
     assert event["kind"] == "terminal"
@@ -361,7 +359,7 @@ def test_unknown_job_gives_an_error_event_at_once(emulator: RunningEmulator, hoo
 def test_wrong_api_key_gives_an_error_event_at_once(
     hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job = _create_job(hook)
+    job = create_embeddings_job(hook)
     set_connection(monkeypatch, emulator, api_key="wrong-key")
     emulator.clear_requests()
     event, logs = _run_one(_trigger(job.id))
@@ -375,7 +373,7 @@ def test_wrong_api_key_gives_an_error_event_at_once(
 def test_consecutive_server_errors_give_an_error_event(
     hook: MistralBatchHook, emulator: RunningEmulator
 ) -> None:
-    job = _create_job(hook)
+    job = create_embeddings_job(hook)
     path = f"{JOBS}/{job.id}"
     # FAST_RETRIES makes 4 attempts per poll: 12 faults are 3 failed polls.
     emulator.set_faults(
@@ -425,7 +423,7 @@ def test_error_event_carries_the_last_job_seen(
 def test_fewer_transient_errors_than_the_limit_still_end_in_terminal(
     hook: MistralBatchHook, emulator: RunningEmulator
 ) -> None:
-    job = _create_job(hook)
+    job = create_embeddings_job(hook)
     path = f"{JOBS}/{job.id}"
     emulator.set_faults(
         [Fault(kind="status", status_code=503, method="GET", path_prefix=path)] * 8

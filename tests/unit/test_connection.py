@@ -6,7 +6,7 @@ import pytest
 from pytest_mock import MockerFixture
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
-from airflow_provider_mistral_batch.hooks.connection_settings import (
+from airflow_provider_mistral_batch.utils.connection import (
     ConnectionSettings,
     normalize_base_url,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from airflow_provider_mistral_batch import __version__
-from airflow_provider_mistral_batch.hooks.client_pool import (
+from airflow_provider_mistral_batch.utils.http.clients import (
     USER_AGENT,
     close_shared_async_clients,
     new_sync_client,

@@ -13,7 +13,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralServerError,
     MistralValidationError,
 )
-from airflow_provider_mistral_batch.hooks.error_mapping import raise_for_response
+from airflow_provider_mistral_batch.utils.http.errors import raise_for_response
 
 KEY = "sk-very-secret-key"
 
@@ -96,8 +96,8 @@ def test_api_error_survives_pickling() -> None:
 
 def test_a_success_with_an_unexpected_body_is_a_clear_error() -> None:
     from airflow_provider_mistral_batch.exceptions import MistralBatchError
-    from airflow_provider_mistral_batch.hooks.error_mapping import parse_response
     from airflow_provider_mistral_batch.models import BatchJob
+    from airflow_provider_mistral_batch.utils.http.errors import parse_response
 
     response = _response(200, "/v1/batch/jobs/j1", json={"hello": "proxy page"})
     with pytest.raises(MistralBatchError, match=r"unexpected response to GET /v1/batch/jobs/j1: "):

@@ -15,10 +15,10 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralRateLimitError,
     MistralServerError,
 )
-from airflow_provider_mistral_batch.hooks.retry_policy import (
+from airflow_provider_mistral_batch.utils.http.errors import parse_retry_after
+from airflow_provider_mistral_batch.utils.http.retry import (
     RetryPolicy,
     is_retryable,
-    parse_retry_after,
     request_never_reached_server,
 )
 

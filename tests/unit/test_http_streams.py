@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from airflow_provider_mistral_batch.hooks.file_transfer import jsonl_lines
+from airflow_provider_mistral_batch.utils.http.streams import jsonl_lines
 
 
 def test_unicode_line_separators_inside_strings_do_not_split_a_line() -> None:

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_mistral_batch import batch_input
-from airflow_provider_mistral_batch.batch_input import (
+from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
+from airflow_provider_mistral_batch.utils import input as batch_input
+from airflow_provider_mistral_batch.utils.input import (
     FileInput,
     InlineInput,
     UploadedInput,
@@ -21,7 +22,6 @@ from airflow_provider_mistral_batch.batch_input import (
     prepare_file_ids,
     prepare_requests,
 )
-from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 
 CHAT = "/v1/chat/completions"
 BODY = {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
-from airflow_provider_mistral_batch.job_outcome import (
+from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.utils.outcome import (
     JobVerdict,
     TriggerEventPayload,
     job_snapshot,
@@ -17,7 +18,6 @@ from airflow_provider_mistral_batch.job_outcome import (
     make_event,
     parse_event,
 )
-from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 
 JOB_ID = "0b5c1f6e-8a9d-4d0e-9f51-2a3b4c5d6e7f"
 
@@ -266,7 +266,7 @@ def test_parse_event_errors_are_airflow_exceptions() -> None:
 
 
 def test_reattachable_statuses_include_unknown_running_ones() -> None:
-    from airflow_provider_mistral_batch.reattach import is_reattachable
+    from airflow_provider_mistral_batch.utils.reattach import is_reattachable
 
     assert is_reattachable(BatchJobStatus.QUEUED)
     assert is_reattachable(BatchJobStatus.RUNNING)

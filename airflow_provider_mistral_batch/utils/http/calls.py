@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel
@@ -80,37 +80,51 @@ def create_batch_job(body: CreateBatchJobRequest) -> ApiCall[BatchJob]:
     )
 
 
-def list_batch_jobs_page(
-    *,
-    page: int,
-    page_size: int,
-    status: Iterable[BatchJobStatus | str] | None = None,
-    model: str | None = None,
-    agent_id: str | None = None,
-    metadata: Mapping[str, str] | None = None,
-    created_after: datetime | None = None,
-    created_by_me: bool | None = None,
-    order_by: JobOrder = "-created",
-) -> ApiCall[BatchJobList]:
-    params: QueryParams = [("page", str(page)), ("page_size", str(page_size))]
-    params += [("status", str(value)) for value in status or ()]
-    if model is not None:
+class JobFilters(TypedDict, total=False):
+    """Filters of the job list (``GET /v1/batch/jobs``); each is optional, None means unset.
+
+    ``status``: only jobs in one of these statuses. ``model``, ``agent_id``: only jobs of this
+    model or agent. ``metadata``: only jobs whose metadata holds all these pairs.
+    ``created_after``: only jobs created after this time (naive means UTC).
+    ``created_by_me``: only jobs created with this API key's user. ``order_by``: ``-created``
+    (newest first, the default) or ``created``.
+    """
+
+    status: Iterable[BatchJobStatus | str] | None
+    model: str | None
+    agent_id: str | None
+    metadata: Mapping[str, str] | None
+    created_after: datetime | None
+    created_by_me: bool | None
+    order_by: JobOrder
+
+
+def job_list_query(filters: JobFilters) -> QueryParams:
+    """The query of a job listing for ``filters`` (without the page), built once per listing."""
+    params: QueryParams = [("status", str(value)) for value in filters.get("status") or ()]
+    if (model := filters.get("model")) is not None:
         params.append(("model", model))
-    if agent_id is not None:
+    if (agent_id := filters.get("agent_id")) is not None:
         params.append(("agent_id", agent_id))
-    for key, value in (metadata or {}).items():
+    for key, value in (filters.get("metadata") or {}).items():
         # The official SDKs explode the metadata object into top-level query keys.
         if key in BATCH_LIST_PARAMS:
             raise MistralBatchInputError(
                 f"metadata filter key {key!r} clashes with a query parameter of the job list"
             )
         params.append((key, str(value)))
-    if created_after is not None:
+    if (created_after := filters.get("created_after")) is not None:
         params.append(("created_after", iso_datetime(created_after)))
-    if created_by_me is not None:
+    if (created_by_me := filters.get("created_by_me")) is not None:
         params.append(("created_by_me", "true" if created_by_me else "false"))
-    params.append(("order_by", order_by))
-    return ApiCall("GET", "/v1/batch/jobs", BatchJobList, tuple(params))
+    params.append(("order_by", filters.get("order_by", "-created")))
+    return params
+
+
+def list_batch_jobs_page(query: QueryParams, *, page: int, page_size: int) -> ApiCall[BatchJobList]:
+    """One page of a job listing whose filters :func:`job_list_query` made."""
+    params = (("page", str(page)), ("page_size", str(page_size)), *query)
+    return ApiCall("GET", "/v1/batch/jobs", BatchJobList, params)
 
 
 def get_file(file_id: str) -> ApiCall[RetrievedFile]:
@@ -130,31 +144,41 @@ def get_file_url(file_id: str, *, expiry_hours: int = 24) -> ApiCall[SignedUrl]:
     return ApiCall("GET", f"/v1/files/{path_id('file', file_id)}/url", SignedUrl, params)
 
 
-def list_files_page(
-    *,
-    page: int,
-    page_size: int,
-    purpose: FilePurpose | str | None = None,
-    sample_type: Iterable[SampleType | str] | None = None,
-    source: Iterable[str] | None = None,
-    search: str | None = None,
-    mimetypes: Iterable[str] | None = None,
-) -> ApiCall[FileList]:
+class FileFilters(TypedDict, total=False):
+    """Filters of the file list (``GET /v1/files``); each is optional, None means unset.
+
+    ``purpose``: only files of this purpose. ``sample_type``: only files of these sample types
+    (e.g. ``batch_result``). ``source``: only files of these sources (``upload``,
+    ``repository``, ``mistral``). ``search``: only files whose name contains this text.
+    ``mimetypes``: only files of these content types.
+    """
+
+    purpose: FilePurpose | str | None
+    sample_type: Iterable[SampleType | str] | None
+    source: Iterable[str] | None
+    search: str | None
+    mimetypes: Iterable[str] | None
+
+
+def file_list_query(filters: FileFilters) -> QueryParams:
+    """The query of a file listing for ``filters`` (without the page), built once per listing."""
     # ``include_total`` defaults to true, but the page walk relies on ``total`` to go past a
     # page the server capped below ``page_size``: ask for it rather than trust the default.
-    params: QueryParams = [
-        ("page", str(page)),
-        ("page_size", str(page_size)),
-        ("include_total", "true"),
-    ]
-    if purpose is not None:
+    params: QueryParams = [("include_total", "true")]
+    if (purpose := filters.get("purpose")) is not None:
         params.append(("purpose", str(purpose)))
-    params += [("sample_type", str(value)) for value in sample_type or ()]
-    params += [("source", str(value)) for value in source or ()]
-    if search is not None:
+    params += [("sample_type", str(value)) for value in filters.get("sample_type") or ()]
+    params += [("source", str(value)) for value in filters.get("source") or ()]
+    if (search := filters.get("search")) is not None:
         params.append(("search", search))
-    params += [("mimetypes", value) for value in mimetypes or ()]
-    return ApiCall("GET", "/v1/files", FileList, tuple(params))
+    params += [("mimetypes", value) for value in filters.get("mimetypes") or ()]
+    return params
+
+
+def list_files_page(query: QueryParams, *, page: int, page_size: int) -> ApiCall[FileList]:
+    """One page of a file listing whose filters :func:`file_list_query` made."""
+    params = (("page", str(page)), ("page_size", str(page_size)), *query)
+    return ApiCall("GET", "/v1/files", FileList, params)
 
 
 def iso_datetime(value: datetime) -> str:

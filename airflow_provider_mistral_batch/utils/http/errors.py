@@ -1,9 +1,12 @@
-"""Turn an HTTP error response of the Mistral API into one of this provider's exceptions."""
+"""HTTP responses to provider errors: error statuses to exceptions, bodies to models, and
+the short descriptions of errors that logs and messages use."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
 
 import httpx2
@@ -18,7 +21,6 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralServerError,
     MistralValidationError,
 )
-from airflow_provider_mistral_batch.hooks.retry_policy import parse_retry_after
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _MAX_MESSAGE_CHARS: Final = 1000
@@ -130,3 +132,24 @@ def _resource_from_path(path: str) -> str:
 
 def _truncate(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE_CHARS else text[:_MAX_MESSAGE_CHARS] + "..."
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())

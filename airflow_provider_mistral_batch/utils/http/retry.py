@@ -11,8 +11,6 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import httpx2
@@ -24,7 +22,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from airflow_provider_mistral_batch.exceptions import MistralAPIError
+from airflow_provider_mistral_batch.exceptions import MistralAPIError, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -119,33 +117,3 @@ def request_never_reached_server(exc: BaseException) -> bool:
     if isinstance(exc, MistralAPIError):
         return exc.status_code == 429
     return isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now or datetime.now(UTC)
-    return max(0.0, (when - current).total_seconds())
-
-
-def describe_error(exc: BaseException | None) -> str:
-    """A short description of an error for logs (never includes headers)."""
-    if exc is None:
-        return "unknown error"
-    if isinstance(exc, MistralAPIError):
-        return f"HTTP {exc.status_code}: {exc.message}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -13,8 +13,8 @@ from typing import BinaryIO
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.models import MAX_FILE_BYTES
 
-FileSource = str | os.PathLike[str] | BinaryIO
-FileSink = str | os.PathLike[str] | BinaryIO
+#: A local file: a path, or a binary file object.
+LocalFile = str | os.PathLike[str] | BinaryIO
 
 
 class _PathOrStream:
@@ -39,7 +39,7 @@ class _PathOrStream:
 class UploadSource(_PathOrStream):
     """A file to upload, opened afresh (or rewound) for every attempt; never read whole."""
 
-    def __init__(self, source: FileSource, filename: str | None = None) -> None:
+    def __init__(self, source: LocalFile, filename: str | None = None) -> None:
         super().__init__(source)
         if self._path is not None:
             if not self._path.is_file():
