@@ -39,7 +39,7 @@ def main() -> int:
         os.environ["AIRFLOW_CONN_MISTRAL_DEFAULT"] = json.dumps(
             {"conn_type": "mistral", "host": base_url, "password": API_KEY}
         )
-        from airflow_provider_mistral_batch.hooks import client_pool
+        from airflow_provider_mistral_batch.utils.http import clients as client_pool
         from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
 

@@ -28,28 +28,6 @@ from airflow_provider_mistral_batch.models import (
 )
 from airflow_provider_mistral_batch.utils.compat import AirflowTaskTimeout, conf
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.utils.input import (
-    FileInput,
-    InlineInput,
-    PreparedInput,
-    UploadedInput,
-    prepare_file,
-    prepare_file_ids,
-    prepare_requests,
-)
-from airflow_provider_mistral_batch.utils.outcome import (
-    XCOM_JOB_ID,
-    fail_at_deadline,
-    finish_with_event,
-    finish_with_job,
-    job_summary,
-)
-from airflow_provider_mistral_batch.utils.reattach import (
-    find_job_to_reattach,
-    task_identity,
-    task_key,
-    task_metadata,
-)
 from airflow_provider_mistral_batch.utils.watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
@@ -64,10 +42,13 @@ from airflow_provider_mistral_batch.utils.watch import (
     ended_on_its_own,
 )
 
+# utils.input, utils.outcome and utils.reattach are imported where they are used: every DAG
+# file that uses these operators pays their import at every parse, and only a run needs them.
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+    from airflow_provider_mistral_batch.utils.input import FileInput, PreparedInput
 
 # Extra time, past the job's own timeout_hours, to wait for Mistral to report the timeout.
 _WAIT_MARGIN = timedelta(hours=1)
@@ -265,6 +246,12 @@ class MistralBatchOperator(BaseOperator):
         return endpoint, metadata
 
     def _prepare_input(self, endpoint: str) -> PreparedInput:
+        from airflow_provider_mistral_batch.utils.input import (
+            prepare_file,
+            prepare_file_ids,
+            prepare_requests,
+        )
+
         field = self._input_field
         value: Any = getattr(self, field)
         if value is None:
@@ -302,6 +289,14 @@ class MistralBatchOperator(BaseOperator):
             self.hook.close()
 
     def _execute(self, context: Context) -> Any:
+        from airflow_provider_mistral_batch.utils.input import FileInput
+        from airflow_provider_mistral_batch.utils.outcome import (
+            XCOM_JOB_ID,
+            fail_at_deadline,
+            finish_with_job,
+            job_summary,
+        )
+
         try:
             endpoint, metadata = self._checked_options()
             prepared = self._prepare_input(endpoint)
@@ -345,6 +340,13 @@ class MistralBatchOperator(BaseOperator):
         metadata: dict[str, str],
         prepared: PreparedInput,
     ) -> BatchJob:
+        from airflow_provider_mistral_batch.utils.reattach import (
+            find_job_to_reattach,
+            task_identity,
+            task_key,
+            task_metadata,
+        )
+
         identity = task_identity(context)
         self._task_key = task_key(identity, self._job_fingerprint(prepared.fingerprint, metadata))
         if not self.force_new_job:
@@ -377,6 +379,8 @@ class MistralBatchOperator(BaseOperator):
         return self.timeout_hours * 3600.0 + _WAIT_MARGIN.total_seconds()
 
     def _create(self, endpoint: str, prepared: PreparedInput, metadata: dict[str, str]) -> BatchJob:
+        from airflow_provider_mistral_batch.utils.input import InlineInput, UploadedInput
+
         common: dict[str, Any] = {
             "endpoint": endpoint,
             "model": self.model,
@@ -433,10 +437,14 @@ class MistralBatchOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, apply the failure policy, push XCom."""
+        from airflow_provider_mistral_batch.utils.outcome import finish_with_event
+
         return finish_with_event(context, event, self.max_failed_ratio, self.log)
 
     def on_kill(self) -> None:
         """Cancel the job when the task is killed (not on an execution timeout)."""
+        from airflow_provider_mistral_batch.utils.reattach import find_job_to_reattach
+
         if self._execution_timed_out:
             self.log.info(
                 "Execution timeout: leaving Mistral batch job %s running so that the retry "
@@ -509,6 +517,8 @@ class MistralBatchCancelJobOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel the job unless it already ended; optionally wait for it to end."""
+        from airflow_provider_mistral_batch.utils.outcome import job_summary
+
         job = self.hook.get_batch_job(self.job_id)
         if job.status.is_terminal:
             return self._already_ended(job)
@@ -543,6 +553,8 @@ class MistralBatchCancelJobOperator(BaseOperator):
         return job_summary(job)
 
     def _already_ended(self, job: BatchJob) -> dict[str, Any]:
+        from airflow_provider_mistral_batch.utils.outcome import job_summary
+
         self.log.info(
             "Mistral batch job %s already ended with status %s; nothing to cancel",
             job.id,

@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
-from airflow_provider_mistral_batch.models import BatchJob
 from airflow_provider_mistral_batch.utils.compat import AirflowSensorTimeout, conf
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.utils.outcome import finish_with_event, finish_with_job
 from airflow_provider_mistral_batch.utils.watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
@@ -23,10 +21,13 @@ from airflow_provider_mistral_batch.utils.watch import (
     check_wait_options,
 )
 
+# utils.outcome is imported where it is used: every DAG file that uses the sensor pays its
+# imports at every parse, and only a run needs it.
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+    from airflow_provider_mistral_batch.models import BatchJob
 
 
 class MistralBatchJobSensor(BaseSensorOperator):
@@ -86,6 +87,8 @@ class MistralBatchJobSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Poke, or defer to :class:`MistralBatchJobTrigger` unless the job already ended."""
+        from airflow_provider_mistral_batch.utils.outcome import finish_with_job
+
         MistralBatchJobLink.persist(context, self.job_id, self.hook.settings.console_url)
         if not self.deferrable:
             return super().execute(context)
@@ -110,6 +113,8 @@ class MistralBatchJobSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """One poll: False while the job runs; the verdict once it ended."""
+        from airflow_provider_mistral_batch.utils.outcome import finish_with_job
+
         if self._watch is None:
             # No deadline here: the sensor's own timeout ends the wait.
             self._watch = JobWatch(
@@ -130,6 +135,8 @@ class MistralBatchJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, apply the failure policy, push XCom."""
+        from airflow_provider_mistral_batch.utils.outcome import finish_with_event
+
         return finish_with_event(
             context, event, self.max_failed_ratio, self.log, timeout_error=AirflowSensorTimeout
         )
