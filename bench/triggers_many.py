@@ -39,9 +39,9 @@ def main() -> int:
         os.environ["AIRFLOW_CONN_MISTRAL_DEFAULT"] = json.dumps(
             {"conn_type": "mistral", "host": base_url, "password": API_KEY}
         )
-        from airflow_provider_mistral_batch.utils.http import clients as client_pool
         from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+        from airflow_provider_mistral_batch.utils.http import clients as http_clients
 
         hook = MistralBatchHook()
         requests = [{"custom_id": str(i), "body": {"input": ["x"]}} for i in range(1000)]
@@ -73,12 +73,12 @@ def main() -> int:
 
             tasks = [asyncio.create_task(drive(trigger)) for trigger in triggers]
             await asyncio.sleep(args.seconds)
-            clients = client_pool.shared_async_client_count()
+            clients = http_clients.shared_async_client_count()
             rss = rss_mb()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await client_pool.close_shared_async_clients()
+            await http_clients.close_shared_async_clients()
             return rss, clients
 
         rss_before = rss_mb()

@@ -494,13 +494,10 @@ class MistralBatchHook(BaseHook):
     ) -> Iterator[BatchJob]:
         """Every batch job matching the filters, fetching page after page as it is iterated.
 
-        :param status: only jobs in one of these statuses.
-        :param model: only jobs of this model.
-        :param agent_id: only jobs of this agent.
-        :param metadata: only jobs whose metadata holds all these pairs.
-        :param created_after: only jobs created after this time (naive means UTC).
-        :param created_by_me: only jobs created with this API key's user.
-        :param order_by: ``-created`` (newest first, default) or ``created``.
+        :param filters: keyword filters, each optional: ``status``, ``model``, ``agent_id``,
+            ``metadata``, ``created_after``, ``created_by_me``, ``order_by`` (described on
+            :class:`~airflow_provider_mistral_batch.utils.http.calls.JobFilters`); an unknown
+            name raises ``TypeError``.
         :param page_size: jobs per request; default 100.
         """
         pages = _pages(calls.list_batch_jobs_page, calls.job_list_query(filters), page_size)
@@ -530,8 +527,8 @@ class MistralBatchHook(BaseHook):
         A failed attempt is sent again under the retry policy. When an attempt failed in a way
         that leaves open whether the server stored the file (a timeout, a dropped connection,
         a 5xx), a copy may exist: an orphan file costs little, and no file uploaded by anyone
-        else is ever taken for this one. If every attempt fails, the error says a copy may
-        exist.
+        else is ever taken for this one. If every attempt fails and one of them was ambiguous,
+        the error says a copy may exist.
 
         :param file: a path, or a binary file object (rewound on retry when it is seekable;
             a non-seekable one is sent once, without retries).
@@ -618,11 +615,10 @@ class MistralBatchHook(BaseHook):
         complete. A server that answers ``total: null`` still works (the listing then ends at
         the first page shorter than ``page_size``).
 
-        :param purpose: only files of this purpose.
-        :param sample_type: only files of these sample types (e.g. ``batch_result``).
-        :param source: only files of these sources (``upload``, ``repository``, ``mistral``).
-        :param search: only files whose name contains this text.
-        :param mimetypes: only files of these content types.
+        :param filters: keyword filters, each optional: ``purpose``, ``sample_type``,
+            ``source``, ``search``, ``mimetypes`` (described on
+            :class:`~airflow_provider_mistral_batch.utils.http.calls.FileFilters`); an unknown
+            name raises ``TypeError``.
         :param page_size: files per request; default 100.
         """
         pages = _pages(calls.list_files_page, calls.file_list_query(filters), page_size)

@@ -397,8 +397,10 @@ class MistralBatchOperator(BaseOperator):
         try:
             return self.hook.create_batch_job(input_files=[file_id], **common)
         except MistralAPIError as exc:
-            if exc.status_code < 500 and exc.status_code != 429:
-                # The server refused the job for good: the upload is of no more use.
+            # Refused for good, and no earlier attempt may have made a job from it: the upload
+            # is of no more use. After an ambiguous attempt (the error carries a note), a job
+            # may use the file, so it stays.
+            if exc.status_code < 500 and exc.status_code != 429 and exc.note is None:
                 self._delete_quietly(file_id)
             raise
 

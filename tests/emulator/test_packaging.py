@@ -100,6 +100,13 @@ def test_provider_wheel_holds_the_provider_and_no_emulator(
     assert packages == {PROVIDER}
     assert f"{PROVIDER}/models.py" in names
     assert f"{PROVIDER}/py.typed" in names
+    for private in (
+        "utils/__init__.py",
+        "utils/watch.py",
+        "utils/http/__init__.py",
+        "utils/http/calls.py",
+    ):
+        assert f"{PROVIDER}/{private}" in names
     in_emulator_folder = [
         name for name in names if any("emulator" in folder for folder in name.split("/")[:-1])
     ]

@@ -211,3 +211,22 @@ def test_server_side_validation_error_is_mapped(hook: MistralBatchHook) -> None:
         hook.create_batch_job(endpoint="/v1/not/an/endpoint", input_files=["f"])
     assert caught.value.status_code == 422
     assert "endpoint" in str(caught.value)
+
+
+def test_a_misspelled_list_filter_is_refused_not_ignored(hook: MistralBatchHook) -> None:
+    with pytest.raises(
+        TypeError, match=r"unknown filter\(s\) for listing batch jobs: \['stauts'\]"
+    ):
+        list(hook.list_batch_jobs(stauts=["RUNNING"]))  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"listing files: \['purpse'\]"):
+        list(hook.list_files(purpse="batch"))  # type: ignore[call-arg]
+
+
+def test_order_by_none_means_the_default_order(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    emulator.clear_requests()
+    list(hook.list_batch_jobs(order_by=None))  # type: ignore[typeddict-item]
+    listing = [r for r in emulator.requests if r.path == "/v1/batch/jobs"]
+    assert listing
+    assert "order_by=-created" in listing[0].query

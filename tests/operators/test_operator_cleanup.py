@@ -13,7 +13,7 @@ from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.utils import input as batch_input
 from mistral_batch_emulator import Fault, RunningEmulator
-from tests.helpers import wait_for_terminal, write_jsonl
+from tests.helpers import set_connection, wait_for_terminal, write_jsonl
 from tests.operators.support import FakeTaskInstance, chat_requests
 
 pytestmark = pytest.mark.integration
@@ -46,6 +46,30 @@ def test_an_upload_the_server_refused_a_job_for_is_deleted(
     uploads = [r for r in conn.requests if r.method == "POST" and r.path == "/v1/files"]
     assert len(uploads) == 1
     assert [f.id for f in hook.list_files(purpose="batch")] == []
+
+
+def test_an_upload_is_kept_when_an_earlier_create_attempt_may_have_used_it(
+    make_op: Callable[..., MistralBatchOperator],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    set_connection(
+        monkeypatch, conn, conn_id="mistral_default", extra={"timeout": 5, "max_retries": 1}
+    )
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, ["0", "1", "2"])
+    jobs = "/v1/batch/jobs"
+    conn.set_faults(
+        [
+            Fault(kind="status", status_code=503, method="POST", path_prefix=jobs),
+            Fault(kind="status", status_code=400, method="POST", path_prefix=jobs),
+        ]
+    )
+    with pytest.raises(MistralValidationError, match="may or may not have been created"):
+        make_op(input_path=source).execute({"ti": FakeTaskInstance()})
+    assert len([f for f in hook.list_files(purpose="batch")]) == 1
 
 
 def test_on_kill_during_the_create_cancels_the_job_it_made(

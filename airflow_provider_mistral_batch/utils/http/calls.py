@@ -101,6 +101,7 @@ class JobFilters(TypedDict, total=False):
 
 def job_list_query(filters: JobFilters) -> QueryParams:
     """The query of a job listing for ``filters`` (without the page), built once per listing."""
+    _refuse_unknown(filters, JobFilters, "batch jobs")
     params: QueryParams = [("status", str(value)) for value in filters.get("status") or ()]
     if (model := filters.get("model")) is not None:
         params.append(("model", model))
@@ -117,7 +118,7 @@ def job_list_query(filters: JobFilters) -> QueryParams:
         params.append(("created_after", iso_datetime(created_after)))
     if (created_by_me := filters.get("created_by_me")) is not None:
         params.append(("created_by_me", "true" if created_by_me else "false"))
-    params.append(("order_by", filters.get("order_by", "-created")))
+    params.append(("order_by", filters.get("order_by") or "-created"))
     return params
 
 
@@ -162,6 +163,7 @@ class FileFilters(TypedDict, total=False):
 
 def file_list_query(filters: FileFilters) -> QueryParams:
     """The query of a file listing for ``filters`` (without the page), built once per listing."""
+    _refuse_unknown(filters, FileFilters, "files")
     # ``include_total`` defaults to true, but the page walk relies on ``total`` to go past a
     # page the server capped below ``page_size``: ask for it rather than trust the default.
     params: QueryParams = [("include_total", "true")]
@@ -179,6 +181,14 @@ def list_files_page(query: QueryParams, *, page: int, page_size: int) -> ApiCall
     """One page of a file listing whose filters :func:`file_list_query` made."""
     params = (("page", str(page)), ("page_size", str(page_size)), *query)
     return ApiCall("GET", "/v1/files", FileList, params)
+
+
+def _refuse_unknown(filters: Mapping[str, Any], declared: type, listing: str) -> None:
+    """A misspelled filter must fail, not list everything unfiltered."""
+    unknown = sorted(set(filters) - set(declared.__annotations__))
+    if unknown:
+        known = ", ".join(declared.__annotations__)
+        raise TypeError(f"unknown filter(s) for listing {listing}: {unknown}; known: {known}")
 
 
 def iso_datetime(value: datetime) -> str:

@@ -1,5 +1,5 @@
-"""HTTP responses to provider errors: error statuses to exceptions, bodies to models, and
-the short descriptions of errors that logs and messages use."""
+"""HTTP responses to provider errors: error statuses to exceptions (with ``Retry-After``),
+success bodies to models."""
 
 from __future__ import annotations
 

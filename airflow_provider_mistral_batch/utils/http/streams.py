@@ -20,7 +20,7 @@ LocalFile = str | os.PathLike[str] | BinaryIO
 class _PathOrStream:
     """A path, or a binary file object and the position it started at."""
 
-    def __init__(self, target: str | os.PathLike[str] | BinaryIO) -> None:
+    def __init__(self, target: LocalFile) -> None:
         self._path: Path | None = None
         self._fileobj: BinaryIO | None = None
         self._start = 0

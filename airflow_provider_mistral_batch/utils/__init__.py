@@ -1,0 +1,1 @@
+"""Private helpers of the provider, one module per idea; no public API."""

@@ -1,0 +1,1 @@
+"""HTTP mechanics of the hook: calls, error mapping, retry policy, clients, streams."""
