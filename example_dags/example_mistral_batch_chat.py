@@ -1,16 +1,25 @@
 """Chat completions from an inline list of requests, waited for in the triggerer (deferrable).
 
-A downstream task reads the results through the hook, streaming the output file.
+The operator writes the results joined with the requests (one line per question, in order,
+failures and token usage included) to object storage; a downstream task reads them from
+there. ``MISTRAL_EXAMPLE_RESULTS`` picks the place (any ``ObjectStoragePath`` URL the
+deployment has a filesystem for, e.g. ``s3://bucket/prefix``; a local folder must exist);
+by default ``/tmp`` of the worker.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import ObjectStoragePath, dag, task
 
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+
+RESULTS_ROOT = os.environ.get("MISTRAL_EXAMPLE_RESULTS", "file:///tmp")
+
+RUN_FILE_NAME = "mistral-batch-chat-{{ run_id | replace(':', '_') | replace('+', '_') }}.jsonl"
 
 QUESTIONS = [
     "What is the best French cheese?",
@@ -47,20 +56,26 @@ def example_mistral_batch_chat() -> None:
         metadata={"purpose": "example"},
         deferrable=True,
         poll_interval=1,
+        # One JSONL per run; a retry of the task overwrites its own run's file.
+        results_path=f"{RESULTS_ROOT}/{RUN_FILE_NAME}",
     )
 
     @task
-    def read_answers(output_file: str) -> dict[str, str]:
-        from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+    def read_answers(summary: dict[str, Any]) -> dict[str, str]:
+        import json
 
         answers = {}
-        for result in MistralBatchHook().iter_results(output_file):
-            if result.succeeded and result.custom_id and result.response:
-                message = result.response.body["choices"][0]["message"]
-                answers[result.custom_id] = message["content"]
+        with ObjectStoragePath(summary["results_path"]).open("r") as lines:
+            for line in lines:
+                result = json.loads(line)
+                if result["ok"]:
+                    message = result["response"]["choices"][0]["message"]
+                    answers[result["custom_id"]] = message["content"]
+                else:
+                    answers[result["custom_id"]] = f"(failed: {result['error']})"
         return answers
 
-    read_answers(answer.output["output_file"])
+    read_answers(answer.output)
 
 
 example_mistral_batch_chat()

@@ -5,12 +5,15 @@ SQLite DB, points ``mistral_default`` at the emulator and runs two example DAGs 
 ``dag.test()``:
 
 - ``example_mistral_batch_chat``: the operator validates and submits five chat requests,
-  defers to the trigger, and a downstream task reads the answers through the hook;
+  defers to the trigger, writes the results joined with the requests to an
+  ``ObjectStoragePath`` (``file://`` in the Airflow home here), and a downstream task reads
+  the answers from there;
 - ``example_mistral_batch_embeddings``: the operator validates and uploads a JSONL file,
   creates the job and waits in the worker; the demo then downloads the output file.
 
 For each it prints the job, its XCom values (``batch_job_id``, ``output_file``,
-``error_file``) and a few results.
+``error_file``) and a few results; for the chat DAG also the results path, the token usage
+and the count of requests with no result.
 
 Run it with ``scripts/demo.sh`` (which sets up the virtualenv).
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,9 +50,9 @@ def main() -> int:
     dags = stage_dags(REPO / "example_dags")
     home = use_private_airflow_home(dags)
     if not args.verbose:
-        import os
-
         os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+    (home / "results").mkdir(exist_ok=True)
+    os.environ["MISTRAL_EXAMPLE_RESULTS"] = f"file://{home}/results"
     print(f"Airflow home: {home} (migrating its SQLite DB...)")
     migrate_db()
 
@@ -113,9 +117,17 @@ def _show_chat_run(dag_run: Any) -> bool:
     if not _show_states(dag_run):
         return False
     summary = _show_job_and_xcom(dag_run, CHAT_TASK_ID)
-    print("\nA few results (read by the downstream task read_answers):")
+    print(f"\nResults joined with the requests: {summary['results_path']}")
+    print(f"  missing requests: {summary['missing_requests']}")
+    usage = summary["usage"] or {}
+    print(
+        f"  usage: {usage.get('prompt_tokens', 0):,} prompt + "
+        f"{usage.get('completion_tokens', 0):,} completion = "
+        f"{usage.get('total_tokens', 0):,} tokens"
+    )
+    print("\nA few results (read from that file by the downstream task read_answers):")
     answers = xcom_value(dag_run, "read_answers")
-    for custom_id, answer in list(answers.items())[:3]:
+    for custom_id, answer in list(answers.items())[:4]:
         print(f"  {custom_id}: {answer}")
     if summary["error_file"]:
         print("\nThe error file:")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
@@ -59,6 +60,8 @@ from airflow_provider_mistral_batch.utils.http.streams import (
     UploadSource,
     jsonl_lines,
 )
+from airflow_provider_mistral_batch.utils.results import ResultsSummary
+from airflow_provider_mistral_batch.utils.results import write_results as join_results
 
 # RetryPolicy is what the ``retry_policy`` argument takes: importable from here.
 __all__ = ["IDEMPOTENCY_METADATA_KEY", "MistralBatchHook", "RetryPolicy"]
@@ -712,6 +715,62 @@ class MistralBatchHook(BaseHook):
                     f"file {file_id} line {number} is not a batch result line: "
                     f"{exc.errors(include_url=False)[0]['msg']}"
                 ) from None
+
+    def write_results(
+        self,
+        file_ids: Iterable[str | None],
+        destination: str | os.PathLike[str] | Any,
+        *,
+        requests: Iterable[tuple[str, Mapping[str, Any] | None]] | None = None,
+        include_request: bool = False,
+    ) -> ResultsSummary:
+        """Stream the output and error files of jobs into one joined JSONL line per request.
+
+        The files of one or more jobs are read in the order given (None ids skipped) and
+        joined with the input by ``custom_id``: one line per request, in input order, each
+        ``{"custom_id", "ok", "status_code", "response", "error"}`` with the body of a
+        success, the message of a failure whichever shape the API used, and ``"error": "no
+        result returned"`` for a request no file answers. Nothing is held whole in memory;
+        the destination appears only when complete, and is left untouched on error.
+
+        :param file_ids: output and error file ids, read in this order; None and empty ids are
+            skipped. A line that is not a result line fails with its number counted across
+            these files.
+        :param destination: a local path or an Airflow ``ObjectStoragePath``; replaced if it
+            exists.
+        :param requests: the input, in order, as ``(custom_id, body or None)``; default None
+            writes the lines in file order and cannot tell missing requests.
+        :param include_request: add ``"request": body`` to each line; default False. Needs
+            ``requests``.
+        :return: the counts and usage totals; ``as_xcom()`` gives the small dict for XCom.
+        """
+        ids = [file_id for file_id in file_ids if file_id]
+
+        def lines() -> Iterator[str]:
+            for file_id in ids:
+                yield from self.iter_file_lines(file_id)
+
+        summary = join_results(
+            lines(), destination, requests=requests, include_request=include_request
+        )
+        self.log.info(
+            "Wrote %s result lines to %s: %s succeeded, %s failed (%s missing, %s unexpected); "
+            "usage %s",
+            summary.lines,
+            summary.path,
+            summary.succeeded,
+            summary.failed,
+            summary.missing,
+            summary.unexpected,
+            ", ".join(f"{key}={value}" for key, value in summary.usage.items()),
+        )
+        if summary.missing:
+            self.log.warning(
+                "%s requests have no result line (written as failed); the first ones: %s",
+                summary.missing,
+                ", ".join(summary.missing_ids),
+            )
+        return summary
 
     # ------------------------------------------------------------------ Airflow UI
 

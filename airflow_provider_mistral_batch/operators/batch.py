@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from airflow_provider_mistral_batch.exceptions import (
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.models import (
     DEFAULT_TIMEOUT_HOURS,
+    MAX_REQUESTS_PER_JOB,
     TIMEOUT_HOURS_MAX,
     TIMEOUT_HOURS_MIN,
     ApiEndpoint,
@@ -48,7 +49,12 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-    from airflow_provider_mistral_batch.utils.input import FileInput, PreparedInput
+    from airflow_provider_mistral_batch.utils.input import (
+        FileInput,
+        InlineInput,
+        PreparedInput,
+        UploadedInput,
+    )
 
 # Extra time, past the job's own timeout_hours, to wait for Mistral to report the timeout.
 _WAIT_MARGIN = timedelta(hours=1)
@@ -61,7 +67,8 @@ def _seconds(value: timedelta | float | None) -> float | None:
 
 
 class MistralBatchOperator(BaseOperator):
-    """Run a Mistral batch job: validate and upload the input, create the job, wait for it.
+    """Run a Mistral batch job: validate and upload the input, create the job, wait for it,
+    and optionally write its results joined with the input.
 
     Give exactly one input: ``input_files`` (ids of uploaded JSONL files), ``requests`` (an
     iterable of ``{"custom_id", "body"}`` dicts, e.g. from XCom) or ``input_path`` (a local
@@ -74,9 +81,24 @@ class MistralBatchOperator(BaseOperator):
     with the same input and settings reattaches to the running or succeeded job of an earlier
     try instead of paying for a second one (``force_new_job=True`` turns this off).
 
-    XCom: ``batch_job_id`` as soon as the job exists; at the end ``output_file`` and
-    ``error_file``, and the return value ``{"job_id", "status", "output_file", "error_file",
-    "total_requests", "succeeded_requests", "failed_requests"}``.
+    An input larger than one job takes (more than ``max_requests_per_job`` requests, at most
+    and by default 1,000,000, or over 512 MB) is split into shards in the same validating pass,
+    one job each (custom_ids unique across all of them); the task waits for every job and
+    succeeds only if every one succeeds, with ``max_failed_ratio`` applied to the total. Each
+    shard reattaches on its own, so a retry after one shard FAILED creates only that one again.
+
+    XCom: ``batch_job_ids`` (and ``batch_job_id`` for a single job) as soon as the jobs exist;
+    at the end ``output_files`` and ``error_files`` (and ``output_file``, ``error_file`` for a
+    single job), and the return value: the job's summary (``job_id``, ``status``, file ids,
+    request counts; totals over the shards), ``job_ids``, ``output_files``, ``error_files``,
+    and ``results_path``, ``missing_requests`` and ``usage`` when results were written.
+
+    With ``results_path``, once the jobs ended with files (SUCCESS, or the partial files of
+    TIMEOUT_EXCEEDED or CANCELLED), their output and error files are streamed and joined with
+    the input into one JSONL there: one line per input request, in input order,
+    ``{"custom_id", "ok", "status_code", "response", "error"}``. A request with no result line
+    gets ``"error": "no result returned"``, is counted and named in the log and XCom, and
+    counts as failed for ``max_failed_ratio``. Only that small manifest goes to XCom.
 
     Only a SUCCESS job lets the task succeed: FAILED, TIMEOUT_EXCEEDED or CANCELLED fail it. A
     status this provider does not know counts neither as ended nor as success: the task keeps
@@ -120,6 +142,13 @@ class MistralBatchOperator(BaseOperator):
     :param reattach_namespace: extra part of the reattach key; set a different one in each
         Airflow deployment that shares a Mistral workspace and runs the same DAG ids, so that
         one never reattaches to the other's job. Default None.
+    :param results_path: where to write the joined results: a local path or an
+        ``airflow.sdk.ObjectStoragePath`` (templated); checked before any job is created.
+        Default None: no results are written.
+    :param results_include_request: add each request's body to its result line (``request``);
+        default False.
+    :param max_requests_per_job: most requests in one job, 1 to 1,000,000; a larger input is
+        split into several jobs. Default None: the API's limit, 1,000,000.
     """
 
     template_fields: Sequence[str] = (
@@ -130,6 +159,7 @@ class MistralBatchOperator(BaseOperator):
         "model",
         "metadata",
         "agent_id",
+        "results_path",
     )
     template_fields_renderers = {"requests": "json", "metadata": "json", "input_files": "json"}
     operator_extra_links = (MistralBatchJobLink(),)
@@ -158,6 +188,9 @@ class MistralBatchOperator(BaseOperator):
         assign_custom_ids: bool = False,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         reattach_namespace: str | None = None,
+        results_path: Any = None,
+        results_include_request: bool = False,
+        max_requests_per_job: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -181,6 +214,14 @@ class MistralBatchOperator(BaseOperator):
             raise MistralBatchInputError(
                 f"{self.task_id}: timeout_hours must be a whole number of hours between "
                 f"{TIMEOUT_HOURS_MIN} and {TIMEOUT_HOURS_MAX}, got {timeout_hours!r}"
+            )
+        whole = isinstance(max_requests_per_job, int) and not isinstance(max_requests_per_job, bool)
+        if max_requests_per_job is not None and not (
+            whole and 1 <= max_requests_per_job <= MAX_REQUESTS_PER_JOB
+        ):
+            raise MistralBatchInputError(
+                f"{self.task_id}: max_requests_per_job must be a whole number from 1 to "
+                f"{MAX_REQUESTS_PER_JOB:,}, got {max_requests_per_job!r}"
             )
         check_wait_options(
             self.task_id,
@@ -210,8 +251,13 @@ class MistralBatchOperator(BaseOperator):
         self.assign_custom_ids = assign_custom_ids
         self.max_consecutive_errors = max_consecutive_errors
         self.reattach_namespace = reattach_namespace
+        self.results_path = results_path
+        self.results_include_request = results_include_request
+        self.max_requests_per_job = max_requests_per_job
         self.job_id: str | None = None
+        self.job_ids: list[str] = []
         self._task_key: str | None = None
+        self._task_keys: list[str] = []
         self._execution_timed_out = False
 
     @cached_property
@@ -267,12 +313,14 @@ class MistralBatchOperator(BaseOperator):
                 endpoint=endpoint,
                 model=self.model,
                 assign_custom_ids=self.assign_custom_ids,
+                max_requests_per_job=self.max_requests_per_job,
             )
         return prepare_file(
             value,
             endpoint=endpoint,
             model=self.model,
             assign_custom_ids=self.assign_custom_ids,
+            max_requests_per_job=self.max_requests_per_job,
         )
 
     # ------------------------------------------------------------------ execution
@@ -289,49 +337,114 @@ class MistralBatchOperator(BaseOperator):
             self.hook.close()
 
     def _execute(self, context: Context) -> Any:
-        from airflow_provider_mistral_batch.utils.input import FileInput
+        from airflow_provider_mistral_batch.utils.input import ShardedInput, temporary_files
         from airflow_provider_mistral_batch.utils.outcome import (
             XCOM_JOB_ID,
+            XCOM_JOB_IDS,
             fail_at_deadline,
-            finish_with_job,
-            job_summary,
+            jobs_summary,
         )
 
         try:
             endpoint, metadata = self._checked_options()
             prepared = self._prepare_input(endpoint)
+            if self.results_path is not None:
+                from airflow_provider_mistral_batch.utils.results import check_writable
+
+                check_writable(_destination(self.results_path))
         except MistralBatchInputError as exc:
             # Name the task; the error itself fails it without retries.
             raise MistralBatchInputError(f"{self.task_id}: {exc}") from exc
+        parts = prepared.shards if isinstance(prepared, ShardedInput) else [prepared]
         try:
-            job = self._reattach_or_create(context, endpoint, metadata, prepared)
+            jobs = self._reattach_or_create(context, endpoint, metadata, prepared, parts)
         finally:
-            if isinstance(prepared, FileInput) and prepared.temporary:
-                prepared.path.unlink(missing_ok=True)
-        self.job_id = job.id
-        context["ti"].xcom_push(key=XCOM_JOB_ID, value=job.id)
-        url = MistralBatchJobLink.persist(context, job.id, self.hook.settings.console_url)
-        self.log.info("Mistral batch job %s: %s", job.id, url)
+            for path in temporary_files(prepared):
+                path.unlink(missing_ok=True)
+        self.job_ids = [job.id for job in jobs]
+        self.job_id = self.job_ids[0]
+        ti = context["ti"]
+        if len(jobs) == 1:
+            ti.xcom_push(key=XCOM_JOB_ID, value=jobs[0].id)
+        ti.xcom_push(key=XCOM_JOB_IDS, value=self.job_ids)
+        url = MistralBatchJobLink.persist(context, jobs[0].id, self.hook.settings.console_url)
+        if len(jobs) == 1:
+            self.log.info("Mistral batch job %s: %s", jobs[0].id, url)
+        else:
+            self.log.info(
+                "%s Mistral batch jobs, one per shard: %s (the first: %s)",
+                len(jobs),
+                ", ".join(self.job_ids),
+                url,
+            )
 
         if not self.wait_for_completion:
-            return job_summary(job)
-        if job.status.is_terminal:
-            return finish_with_job(context, job, self.max_failed_ratio, self.log)
+            return jobs_summary(jobs)
+        if all(job.status.is_terminal for job in jobs):
+            return self._finish(context, jobs)
         deadline = time.time() + self._wait_seconds()
         if self.deferrable:
-            self._defer(job, deadline)
-        watch = JobWatch(
-            job.id,
-            log=self.log,
-            poll_interval=self.poll_interval,
-            deadline=deadline,
-            cancel_on_deadline=self.cancel_on_deadline,
-            max_consecutive_errors=self.max_consecutive_errors,
+            self._defer(jobs, deadline)
+        ended: list[BatchJob] = []
+        timed_out: list[TimedOut] = []
+        for job in jobs:
+            watch = JobWatch(
+                job.id,
+                log=self.log,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                cancel_on_deadline=self.cancel_on_deadline,
+                max_consecutive_errors=self.max_consecutive_errors,
+            )
+            outcome = wait_blocking(self.hook, watch, job)
+            if isinstance(outcome, TimedOut):
+                timed_out.append(outcome)
+                ended += [outcome.job] if outcome.job is not None else []
+            else:
+                ended.append(_ended_job(outcome))
+        if timed_out:
+            message = "; ".join(outcome.message for outcome in timed_out)
+            fail_at_deadline(context, ended, message, lists=True)
+        return self._finish(context, ended)
+
+    def _finish(self, context: Context, jobs: Sequence[BatchJob]) -> dict[str, Any]:
+        from airflow_provider_mistral_batch.utils.outcome import finish_with_jobs
+
+        writer = self._write_results if self.results_path is not None else None
+        return finish_with_jobs(
+            context, jobs, self.max_failed_ratio, self.log, write_results=writer
         )
-        outcome = wait_blocking(self.hook, watch, job)
-        if isinstance(outcome, TimedOut):
-            fail_at_deadline(context, outcome.job, outcome.message)
-        return finish_with_job(context, _ended_job(outcome), self.max_failed_ratio, self.log)
+
+    def _write_results(self, jobs: Sequence[BatchJob]) -> dict[str, Any]:
+        """Join the jobs' output and error files with the input at ``results_path``."""
+        file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
+        if not file_ids:
+            self.log.warning(
+                "No results written to %s: the job(s) ended without output or error files",
+                self.results_path,
+            )
+            return {}
+        summary = self.hook.write_results(
+            file_ids,
+            _destination(self.results_path),
+            requests=self._input_requests(jobs),
+            include_request=self.results_include_request,
+        )
+        return summary.as_xcom()
+
+    def _input_requests(self, jobs: Sequence[BatchJob]) -> Iterator[tuple[str, Any]]:
+        """The input's ``(custom_id, body)`` in order, read back from each job's input files;
+        a job made from inline requests has none, so those are prepared again from the field."""
+        from airflow_provider_mistral_batch.utils.input import InlineInput, requests_of_lines
+
+        for job in jobs:
+            if not job.input_files:
+                inline = self._prepare_input(str(self.endpoint))
+                if isinstance(inline, InlineInput):
+                    yield from ((r["custom_id"], r["body"]) for r in inline.requests)
+                continue
+            for file_id in job.input_files:
+                yield from requests_of_lines(self.hook.iter_file_lines(file_id))
 
     def _reattach_or_create(
         self,
@@ -339,7 +452,9 @@ class MistralBatchOperator(BaseOperator):
         endpoint: str,
         metadata: dict[str, str],
         prepared: PreparedInput,
-    ) -> BatchJob:
+        parts: Sequence[InlineInput | FileInput | UploadedInput],
+    ) -> list[BatchJob]:
+        """One job per part: the one an earlier try made with the same key, else a new one."""
         from airflow_provider_mistral_batch.utils.reattach import (
             find_job_to_reattach,
             task_identity,
@@ -348,19 +463,32 @@ class MistralBatchOperator(BaseOperator):
         )
 
         identity = task_identity(context)
-        self._task_key = task_key(identity, self._job_fingerprint(prepared.fingerprint, metadata))
-        if not self.force_new_job:
-            job = find_job_to_reattach(self.hook, self._task_key)
+        fingerprint = self._job_fingerprint(prepared.fingerprint, metadata)
+        count = len(parts)
+        # A single job keeps the key it always had; each shard adds its place to it.
+        self._task_keys = [
+            task_key(identity, fingerprint if count == 1 else f"{fingerprint}:{index}/{count}")
+            for index in range(1, count + 1)
+        ]
+        self._task_key = self._task_keys[0]
+        jobs = []
+        for index, (part, key) in enumerate(zip(parts, self._task_keys, strict=True), start=1):
+            shard = f" (shard {index} of {count})" if count > 1 else ""
+            job = None if self.force_new_job else find_job_to_reattach(self.hook, key)
             if job is not None:
                 self.log.info(
-                    "Reattaching to Mistral batch job %s (status %s) created by an earlier try",
+                    "Reattaching to Mistral batch job %s (status %s) created by an earlier try%s",
                     job.id,
                     job.status,
+                    shard,
                 )
-                return job
-        return self._create(
-            endpoint, prepared, {**metadata, **task_metadata(identity, self._task_key)}
-        )
+            else:
+                tags = {**metadata, **task_metadata(identity, key)}
+                if count > 1:
+                    tags["airflow_shard"] = f"{index}/{count}"
+                job = self._create(endpoint, part, tags)
+            jobs.append(job)
+        return jobs
 
     def _job_fingerprint(self, input_fingerprint: str, metadata: Mapping[str, str]) -> str:
         """The input's fingerprint plus every other setting that shapes the job."""
@@ -371,6 +499,8 @@ class MistralBatchOperator(BaseOperator):
             sorted(metadata.items()),
             self.reattach_namespace,
         ]
+        if self.max_requests_per_job is not None:
+            settings.append(self.max_requests_per_job)
         return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
 
     def _wait_seconds(self) -> float:
@@ -378,7 +508,12 @@ class MistralBatchOperator(BaseOperator):
             return self.wait_timeout
         return self.timeout_hours * 3600.0 + _WAIT_MARGIN.total_seconds()
 
-    def _create(self, endpoint: str, prepared: PreparedInput, metadata: dict[str, str]) -> BatchJob:
+    def _create(
+        self,
+        endpoint: str,
+        prepared: InlineInput | FileInput | UploadedInput,
+        metadata: dict[str, str],
+    ) -> BatchJob:
         from airflow_provider_mistral_batch.utils.input import InlineInput, UploadedInput
 
         common: dict[str, Any] = {
@@ -421,12 +556,13 @@ class MistralBatchOperator(BaseOperator):
         else:
             self.log.info("Deleted uploaded file %s: no job was created from it", file_id)
 
-    def _defer(self, job: BatchJob, deadline: float) -> None:
+    def _defer(self, jobs: Sequence[BatchJob], deadline: float) -> None:
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
 
         self.defer(
             trigger=MistralBatchJobTrigger(
-                job_id=job.id,
+                job_id=jobs[0].id,
+                job_ids=[job.id for job in jobs] if len(jobs) > 1 else None,
                 mistral_conn_id=self.mistral_conn_id,
                 poll_interval=self.poll_interval,
                 deadline=deadline,
@@ -438,38 +574,55 @@ class MistralBatchOperator(BaseOperator):
         )
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
-        """Resume after the trigger: check the event, apply the failure policy, push XCom."""
+        """Resume after the trigger: check the event, write results, apply the failure policy."""
         from airflow_provider_mistral_batch.utils.outcome import finish_with_event
 
-        return finish_with_event(context, event, self.max_failed_ratio, self.log)
+        try:
+            return finish_with_event(
+                context,
+                event,
+                self.max_failed_ratio,
+                self.log,
+                batch_operator=True,
+                write_results=self._write_results if self.results_path is not None else None,
+            )
+        finally:
+            self.hook.close()
 
     def on_kill(self) -> None:
-        """Cancel the job when the task is killed (not on an execution timeout)."""
+        """Cancel the jobs when the task is killed (not on an execution timeout)."""
         from airflow_provider_mistral_batch.utils.reattach import find_job_to_reattach
 
+        job_ids = self.job_ids or ([self.job_id] if self.job_id is not None else [])
+        keys = self._task_keys or ([self._task_key] if self._task_key is not None else [])
         if self._execution_timed_out:
             self.log.info(
                 "Execution timeout: leaving Mistral batch job %s running so that the retry "
                 "reattaches to it",
-                self.job_id,
+                ", ".join(job_ids) or None,
             )
             return
-        if not self.cancel_on_kill or (self.job_id is None and self._task_key is None):
-            if self.job_id is not None:
+        if not self.cancel_on_kill or not (job_ids or keys):
+            if job_ids:
                 self.log.info(
-                    "Leaving Mistral batch job %s running (cancel_on_kill=False)", self.job_id
+                    "Leaving Mistral batch job %s running (cancel_on_kill=False)",
+                    ", ".join(job_ids),
                 )
             return
-        try:
-            job_id = self.job_id
-            if job_id is None and self._task_key is not None:
-                # Killed while the create was in flight: find the job it may have made.
-                found = find_job_to_reattach(self.hook, self._task_key)
-                job_id = found.id if found is not None else None
-            if job_id is not None:
+        if not job_ids:
+            # Killed while a create was in flight: find the jobs it may have made.
+            for key in keys:
+                try:
+                    found = find_job_to_reattach(self.hook, key)
+                except Exception as exc:
+                    self.log.warning("Could not look for the Mistral batch job to cancel: %s", exc)
+                    continue
+                job_ids += [found.id] if found is not None else []
+        for job_id in job_ids:
+            try:
                 self.hook.cancel_batch_job(job_id)
-        except Exception as exc:
-            self.log.warning("Could not cancel Mistral batch job %s: %s", self.job_id, exc)
+            except Exception as exc:
+                self.log.warning("Could not cancel Mistral batch job %s: %s", job_id, exc)
 
 
 class MistralBatchCancelJobOperator(BaseOperator):
@@ -592,8 +745,165 @@ def wait_blocking(
     return step
 
 
+def _destination(results_path: Any) -> Any:
+    """``results_path`` as given, except that a URL string (``s3://...``, ``file://...``, as a
+    template renders it) becomes an ``ObjectStoragePath``."""
+    if isinstance(results_path, str) and "://" in results_path:
+        from airflow.sdk import ObjectStoragePath
+
+        try:
+            return ObjectStoragePath(results_path)
+        except ValueError as exc:  # e.g. no filesystem is installed for the scheme
+            raise MistralBatchInputError(f"cannot write results to {results_path}: {exc}") from None
+    return results_path
+
+
 def _ended_job(outcome: Ended | GaveUp) -> BatchJob:
     """The ended job, or the error that ended polling raised as it came."""
     if isinstance(outcome, GaveUp):
         raise outcome.error
     return outcome.job
+
+
+class MistralBatchResultsOperator(BaseOperator):
+    """Write the results of ended Mistral batch jobs made elsewhere, joined with their input.
+
+    For a job created outside this task (after :class:`MistralBatchJobSensor`, say): its output
+    and error files are streamed and written to ``results_path`` as one JSONL, one line per
+    request, ``{"custom_id", "ok", "status_code", "response", "error"}``. With the input
+    (exactly one of ``requests``, ``input_path``, ``input_files``) the lines follow the input's
+    order and requests with no result line are counted, named and written as failed; without
+    it the lines follow the files' order and missing requests cannot be counted (the log says
+    so). Returns the small manifest (``results_path``, counts, ``missing_requests``, ``usage``).
+
+    :param job_id: id of the job, or a list of ids (e.g. ``batch_job_ids``) (templated).
+    :param results_path: a local path or an ``airflow.sdk.ObjectStoragePath`` (templated).
+    :param requests: the input requests, ``{"custom_id", "body"}`` each (templated).
+    :param input_path: the input JSONL, a local path or an ``ObjectStoragePath`` (templated).
+    :param input_files: ids of the uploaded input files (templated).
+    :param results_include_request: add each request's body to its line; default False.
+    :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
+    """
+
+    template_fields: Sequence[str] = (
+        "job_id",
+        "results_path",
+        "requests",
+        "input_path",
+        "input_files",
+    )
+    template_fields_renderers = {"requests": "json", "input_files": "json"}
+    ui_color = "#ffd8b0"
+
+    def __init__(
+        self,
+        *,
+        job_id: str | Sequence[str],
+        results_path: Any,
+        requests: Iterable[Mapping[str, Any]] | str | None = None,
+        input_path: Any = None,
+        input_files: Sequence[str] | str | None = None,
+        results_include_request: bool = False,
+        mistral_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        given = [
+            name
+            for name, value in (
+                ("requests", requests),
+                ("input_path", input_path),
+                ("input_files", input_files),
+            )
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise MistralBatchInputError(
+                f"{self.task_id}: give at most one of requests, input_path and input_files "
+                f"(got {', '.join(given)})"
+            )
+        if results_include_request and not given:
+            raise MistralBatchInputError(
+                f"{self.task_id}: results_include_request needs the input (requests, "
+                "input_path or input_files)"
+            )
+        self.job_id = job_id
+        self.results_path = results_path
+        self.requests = requests
+        self.input_path = input_path
+        self.input_files = input_files
+        self.results_include_request = results_include_request
+        self.mistral_conn_id = mistral_conn_id
+
+    @cached_property
+    def hook(self) -> MistralBatchHook:
+        """The hook for ``mistral_conn_id``."""
+        from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+
+        return MistralBatchHook(self.mistral_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Check the jobs ended and the path is writable, then stream and join the results."""
+        from airflow_provider_mistral_batch.utils.results import check_writable
+
+        job_ids = [self.job_id] if isinstance(self.job_id, str) else list(self.job_id)
+        try:
+            if not job_ids or not all(isinstance(i, str) and i for i in job_ids):
+                raise MistralBatchInputError(
+                    f"job_id must be a job id or a list of them, got {self.job_id!r}"
+                )
+            check_writable(_destination(self.results_path))
+        except MistralBatchInputError as exc:
+            raise MistralBatchInputError(f"{self.task_id}: {exc}") from exc
+        try:
+            jobs = [self.hook.get_batch_job(job_id) for job_id in job_ids]
+            running = [job for job in jobs if not job.status.is_terminal]
+            if running:
+                raise MistralBatchJobError(
+                    "Mistral batch job "
+                    + ", ".join(f"{job.id} is still {job.status}" for job in running)
+                    + ": wait for it to end (MistralBatchJobSensor) before writing its results"
+                )
+            requests = self._input_requests()
+            if requests is None:
+                self.log.info(
+                    "No input given: results are written in the files' order, and requests "
+                    "with no result line cannot be counted"
+                )
+            file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
+            summary = self.hook.write_results(
+                file_ids,
+                _destination(self.results_path),
+                requests=requests,
+                include_request=self.results_include_request,
+            )
+            manifest: dict[str, Any] = {"job_ids": job_ids, **summary.as_xcom()}
+            return manifest
+        finally:
+            self.hook.close()
+
+    def _input_requests(self) -> Iterator[tuple[str, Any]] | None:
+        from airflow_provider_mistral_batch.utils.input import (
+            requests_of_lines,
+            requests_of_path,
+        )
+
+        if self.requests is not None:
+            if isinstance(self.requests, str | bytes | Mapping):
+                raise MistralBatchInputError(
+                    f"{self.task_id}: requests must be a list of {{'custom_id', 'body'}} objects"
+                )
+            return (
+                (str(item.get("custom_id", position)), item.get("body"))
+                for position, item in enumerate(self.requests)
+            )
+        if self.input_path is not None:
+            return requests_of_path(self.input_path)
+        if self.input_files is not None:
+            ids = [self.input_files] if isinstance(self.input_files, str) else self.input_files
+            return (
+                request
+                for file_id in ids
+                for request in requests_of_lines(self.hook.iter_file_lines(file_id))
+            )
+        return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -27,18 +27,21 @@ _ON_KILL_SECONDS: Final = 20.0
 
 
 class MistralBatchJobTrigger(BaseTrigger):
-    """Poll a Mistral batch job with async I/O until it ends, then yield one event.
+    """Poll a Mistral batch job (or the jobs of a sharded input) with async I/O until it ends,
+    then yield one event.
 
     It never creates anything, so running it again (after a triggerer restart, on another
     triggerer) is harmless. Its kwargs are plain data: ids, the connection id, the poll interval,
     an absolute deadline and thresholds; never a secret.
 
-    The event is ``{"kind", "job_id", "job", "message"}``: ``terminal`` when the job ended,
-    ``timeout`` when the deadline passed (the job is cancelled first when
-    ``cancel_on_deadline``), ``error`` when polling failed ``max_consecutive_errors`` times in a
-    row (after the hook's own retries) or for good (unknown job, wrong key).
+    The event is ``{"kind", "job_id", "job", "message"}`` (plus ``jobs`` when it watched
+    several): ``terminal`` when every job ended, ``timeout`` when the deadline passed (the jobs
+    still running are cancelled first when ``cancel_on_deadline``), ``error`` when polling a job
+    failed ``max_consecutive_errors`` times in a row (after the hook's own retries) or for good
+    (unknown job, wrong key); the other jobs' watches then stop.
 
-    :param job_id: id of the batch job.
+    :param job_id: id of the batch job (the first one when there are several).
+    :param job_ids: ids of every job to watch, in order, when there are several (shards).
     :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
     :param poll_interval: seconds between polls; default 30.
     :param deadline: absolute deadline in epoch seconds; None waits as long as the job runs.
@@ -59,9 +62,11 @@ class MistralBatchJobTrigger(BaseTrigger):
         cancel_on_deadline: bool = True,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         cancel_on_kill: bool = True,
+        job_ids: Sequence[str] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = job_id
+        self.job_ids = list(job_ids) if job_ids else [job_id]
         self.mistral_conn_id = mistral_conn_id
         self.poll_interval = float(poll_interval)
         self.deadline = float(deadline) if deadline is not None else None
@@ -71,27 +76,44 @@ class MistralBatchJobTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs: plain data only."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "job_id": self.job_id,
-                "mistral_conn_id": self.mistral_conn_id,
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-                "cancel_on_deadline": self.cancel_on_deadline,
-                "max_consecutive_errors": self.max_consecutive_errors,
-                "cancel_on_kill": self.cancel_on_kill,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "job_id": self.job_id,
+            "mistral_conn_id": self.mistral_conn_id,
+            "poll_interval": self.poll_interval,
+            "deadline": self.deadline,
+            "cancel_on_deadline": self.cancel_on_deadline,
+            "max_consecutive_errors": self.max_consecutive_errors,
+            "cancel_on_kill": self.cancel_on_kill,
+        }
+        if len(self.job_ids) > 1:
+            kwargs["job_ids"] = self.job_ids
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _hook(self) -> MistralBatchHook:
         return MistralBatchHook(self.mistral_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Drive the waiting core with async calls until it reports an outcome; yield it."""
+        """Drive one waiting core per job with async calls; yield one event for them all."""
         hook = self._hook()
+        waits = {asyncio.ensure_future(self._wait(hook, job_id)): job_id for job_id in self.job_ids}
+        outcomes: dict[str, Ended | GaveUp | TimedOut] = {}
+        try:
+            pending = set(waits)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    outcomes[waits[task]] = task.result()
+                if any(isinstance(outcome, GaveUp) for outcome in outcomes.values()):
+                    break  # one job cannot be watched: the task fails, the others need not wait
+        finally:
+            for task in waits:
+                task.cancel()
+        yield _event(self._event_payload([outcomes.get(job_id) for job_id in self.job_ids]))
+
+    async def _wait(self, hook: MistralBatchHook, job_id: str) -> Ended | GaveUp | TimedOut:
+        """Drive the waiting core of one job until it reports an outcome."""
         watch = JobWatch(
-            self.job_id,
+            job_id,
             log=self.log,
             poll_interval=self.poll_interval,
             deadline=self.deadline,
@@ -107,39 +129,47 @@ class MistralBatchJobTrigger(BaseTrigger):
             answer: BatchJob | BaseException
             try:
                 if isinstance(step, Cancel):
-                    answer = await hook.acancel_batch_job(self.job_id)
+                    answer = await hook.acancel_batch_job(job_id)
                 else:
-                    answer = await hook.aget_batch_job(self.job_id)
+                    answer = await hook.aget_batch_job(job_id)
             except Exception as exc:  # the watch tells a passing blip from a lasting failure
                 answer = exc
             step = watch.record(answer)
-        yield _event(_event_payload(self.job_id, step))
+        return step
+
+    def _event_payload(self, outcomes: list[Ended | GaveUp | TimedOut | None]) -> dict[str, Any]:
+        """One event for every job's outcome (None: its watch stopped when another gave up)."""
+        jobs = [outcome.job for outcome in outcomes if outcome is not None and outcome.job]
+        first = jobs[0] if jobs and jobs[0].id == self.job_id else None
+        gave_up = [outcome for outcome in outcomes if isinstance(outcome, GaveUp)]
+        if gave_up:
+            return make_event("error", self.job_id, first, gave_up[0].message, jobs)
+        timed_out = [outcome for outcome in outcomes if isinstance(outcome, TimedOut)]
+        if timed_out:
+            message = "; ".join(outcome.message for outcome in timed_out)
+            return make_event("timeout", self.job_id, first, message, jobs)
+        return make_event("terminal", self.job_id, first, "", jobs)
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the user marked the task failed or success, or cleared it: cancel."""
         if not self.cancel_on_kill:
             self.log.info(
-                "Leaving Mistral batch job %s running (cancel_on_kill=False)", self.job_id
+                "Leaving Mistral batch job %s running (cancel_on_kill=False)",
+                ", ".join(self.job_ids),
             )
             return
-        try:
-            # The triggerer gives on_kill little time: do not let retries run past it.
-            job = await asyncio.wait_for(
-                self._hook().acancel_batch_job(self.job_id), timeout=_ON_KILL_SECONDS
-            )
-        except Exception as exc:
-            self.log.warning("Could not cancel Mistral batch job %s: %s", self.job_id, exc)
-        else:
-            self.log.info("Cancelled Mistral batch job %s (status %s)", self.job_id, job.status)
+        hook = self._hook()
+        for job_id in self.job_ids:
+            try:
+                # The triggerer gives on_kill little time: do not let retries run past it.
+                job = await asyncio.wait_for(
+                    hook.acancel_batch_job(job_id), timeout=_ON_KILL_SECONDS
+                )
+            except Exception as exc:
+                self.log.warning("Could not cancel Mistral batch job %s: %s", job_id, exc)
+            else:
+                self.log.info("Cancelled Mistral batch job %s (status %s)", job_id, job.status)
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
     return TriggerEvent(payload)  # type: ignore[no-untyped-call]
-
-
-def _event_payload(job_id: str, outcome: Ended | GaveUp | TimedOut) -> dict[str, Any]:
-    if isinstance(outcome, Ended):
-        return make_event("terminal", job_id, outcome.job)
-    if isinstance(outcome, TimedOut):
-        return make_event("timeout", job_id, outcome.job, outcome.message)
-    return make_event("error", job_id, outcome.job, outcome.message)

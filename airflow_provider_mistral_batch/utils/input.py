@@ -2,8 +2,10 @@
 
 Each request must be a JSON object with an object ``body`` and a unique string ``custom_id``
 (or, with ``assign_custom_ids=True``, requests without one get their 0-based position as id).
-Counts and sizes are checked against the API's limits. A fingerprint of the validated input
-(endpoint, model and every request) identifies it for reattaching on retry.
+An input larger than one job takes (``max_requests_per_job``, at most 1,000,000 requests, or
+512 MB) is split into shards in the same streaming pass, one JSONL file per job. A fingerprint
+of the validated input (endpoint, model and every request) identifies it for reattaching on
+retry.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
@@ -64,7 +66,104 @@ class UploadedInput:
     fingerprint: str
 
 
-PreparedInput = InlineInput | FileInput | UploadedInput
+@dataclass(frozen=True)
+class ShardedInput:
+    """An input split into several JSONL files, one batch job each (in input order).
+
+    :param shards: temporary files this provider made and must delete.
+    """
+
+    shards: list[FileInput]
+    fingerprint: str
+
+    @property
+    def request_count(self) -> int:
+        return sum(shard.request_count for shard in self.shards)
+
+
+PreparedInput = InlineInput | FileInput | UploadedInput | ShardedInput
+
+
+class _ShardWriter:
+    """Writes accepted request lines into temporary JSONL files of at most ``limit`` requests
+    and :data:`MAX_FILE_BYTES` bytes each, starting a new file when the next line would not fit.
+    """
+
+    def __init__(self, filename: str, limit: int) -> None:
+        self.filename = filename
+        self.limit = limit
+        self.closed: list[tuple[Path, int, int]] = []  # path, requests, bytes
+        self._handle: IO[bytes] | None = None
+        self._path: Path | None = None
+        self._count = 0
+        self._size = 0
+
+    def add(self, line: bytes) -> None:
+        if len(line) > MAX_FILE_BYTES:
+            raise MistralBatchInputError(
+                f"{self.filename}: a request of {len(line):,} bytes is larger than the "
+                f"{MAX_FILE_BYTES:,} bytes (512 MB) one input file may hold"
+            )
+        if (
+            self._handle is None
+            or self._count >= self.limit
+            or (self._size + len(line) > MAX_FILE_BYTES)
+        ):
+            self._roll()
+        assert self._handle is not None
+        self._handle.write(line)
+        self._count += 1
+        self._size += len(line)
+
+    def _roll(self) -> None:
+        self._close_current()
+        fd, name = tempfile.mkstemp(prefix="mistral-batch-input-", suffix=".jsonl")
+        self._handle = os.fdopen(fd, "wb")
+        self._path = Path(name)
+        self._count = 0
+        self._size = 0
+
+    def _close_current(self) -> None:
+        if self._handle is not None and self._path is not None:
+            self._handle.close()
+            self.closed.append((self._path, self._count, self._size))
+            self._handle = None
+
+    def finish(self, fingerprint: str) -> FileInput | ShardedInput:
+        """The written file, or the shards when there are several."""
+        self._close_current()
+        if len(self.closed) == 1:
+            path, count, size = self.closed[0]
+            return FileInput(path, count, size, fingerprint, temporary=True, filename=self.filename)
+        stem = self.filename.removesuffix(".jsonl")
+        total = len(self.closed)
+        return ShardedInput(
+            [
+                FileInput(
+                    path,
+                    count,
+                    size,
+                    fingerprint,
+                    temporary=True,
+                    filename=f"{stem}.part-{index:0{len(str(total))}d}-of-{total}.jsonl",
+                )
+                for index, (path, count, size) in enumerate(self.closed, start=1)
+            ],
+            fingerprint,
+        )
+
+    def discard(self) -> None:
+        """Delete every file written (after an error)."""
+        self._close_current()
+        for path, _, _ in self.closed:
+            path.unlink(missing_ok=True)
+        self.closed = []
+
+
+def temporary_files(prepared: PreparedInput) -> list[Path]:
+    """The files this provider made for ``prepared`` and must delete once its jobs exist."""
+    files = prepared.shards if isinstance(prepared, ShardedInput) else [prepared]
+    return [f.path for f in files if isinstance(f, FileInput) and f.temporary]
 
 
 class _Checker:
@@ -76,7 +175,8 @@ class _Checker:
         self.count = 0
         self.problems: list[str] = []
         self.problem_count = 0
-        self._first_seen: dict[str, str] = {}
+        # custom_id -> (position, whether "line N" or "[i]"): no string per id, for 1M ids.
+        self._first_seen: dict[str, int] = {}
         self._hash = hashlib.sha256()
         self._hash.update(json.dumps([endpoint, model]).encode())
 
@@ -115,9 +215,10 @@ class _Checker:
             return None
         first = self._first_seen.get(custom_id)
         if first is not None:
-            self.problem(where, f'custom_id "{custom_id}" repeats {first}')
+            earlier = f"[{first}]" if where.startswith("[") else f"line {first + 1}"
+            self.problem(where, f'custom_id "{custom_id}" repeats {earlier}')
             return None
-        self._first_seen[custom_id] = where
+        self._first_seen[custom_id] = position
         request["custom_id"] = custom_id
         request["body"] = dict(body)
         line = canonical_json(request)
@@ -129,14 +230,6 @@ class _Checker:
         """The fingerprint, or the error listing every problem found."""
         if self.count == 0:
             raise MistralBatchInputError(f"{self.source}: no requests: the batch is empty")
-        if self.count > MAX_REQUESTS_PER_JOB:
-            # Listed first: with many line problems it would otherwise only be counted.
-            self.problem_count += 1
-            self.problems.insert(
-                0,
-                f"{self.source}: {self.count:,} requests; one batch job takes at most "
-                f"{MAX_REQUESTS_PER_JOB:,}: split the input into several jobs",
-            )
         if self.problem_count:
             more = self.problem_count - len(self.problems)
             tail = f"\n(and {more} more problems)" if more > 0 else ""
@@ -155,22 +248,46 @@ def prepare_requests(
     model: str | None,
     assign_custom_ids: bool = False,
     source: str = "requests",
-) -> InlineInput | FileInput:
-    """Validate inline requests; more than the API's inline limit become a temporary JSONL."""
+    max_requests_per_job: int | None = None,
+) -> InlineInput | FileInput | ShardedInput:
+    """Validate inline requests, streaming them.
+
+    Up to the API's inline limit (and ``max_requests_per_job``) they stay inline; beyond, they
+    go to temporary JSONL files as they come, one per job of at most ``max_requests_per_job``
+    requests (default and most 1,000,000) and 512 MB, so a generator of a million requests
+    is never held in memory.
+    """
     if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
         raise MistralBatchInputError(
             f"{source} must be a list of {{'custom_id', 'body'}} objects, got {_kind(requests)}"
         )
+    limit = max_requests_per_job or MAX_REQUESTS_PER_JOB
     checker = _Checker(source, endpoint, model, assign_custom_ids)
     accepted: list[dict[str, Any]] = []
-    for position, item in enumerate(requests):
-        request = checker.check(item, f"[{position}]", position)
-        if request is not None:
-            accepted.append(request)
-    fingerprint = checker.finish()
-    if len(accepted) <= MAX_INLINE_REQUESTS:
+    writer: _ShardWriter | None = None
+    try:
+        for position, item in enumerate(requests):
+            request = checker.check(item, f"[{position}]", position)
+            if request is None:
+                continue
+            if writer is None:
+                accepted.append(request)
+                if len(accepted) > min(MAX_INLINE_REQUESTS, limit):
+                    # Too many to send inline: from here on they go to files.
+                    writer = _ShardWriter("requests.jsonl", limit)
+                    for kept in accepted:
+                        writer.add(canonical_json(kept).encode() + b"\n")
+                    accepted = []
+            else:
+                writer.add(canonical_json(request).encode() + b"\n")
+        fingerprint = checker.finish()
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    if writer is None:
         return InlineInput(accepted, fingerprint)
-    return _write_temporary_jsonl(accepted, fingerprint)
+    return writer.finish(fingerprint)
 
 
 def prepare_file(
@@ -179,12 +296,16 @@ def prepare_file(
     endpoint: str,
     model: str | None,
     assign_custom_ids: bool = False,
-) -> FileInput:
+    max_requests_per_job: int | None = None,
+) -> FileInput | ShardedInput:
     """Validate a JSONL file (a local path or an Airflow ``ObjectStoragePath``), streaming it.
 
-    A local file that needs no change is uploaded as it is; a remote one, or one whose
-    requests get assigned ids, is copied to a temporary file while it is validated.
+    A local file that needs no change and fits one job is uploaded as it is. A remote one, one
+    whose requests get assigned ids, or one over 512 MB is copied to temporary files while it
+    is validated, one per job. A local file with more requests than one job takes is split
+    by lines after it was validated.
     """
+    limit = max_requests_per_job or MAX_REQUESTS_PER_JOB
     local = _local_path(path)
     name = Path(str(getattr(path, "name", "") or str(path))).name or "input.jsonl"
     if local is not None:
@@ -193,41 +314,38 @@ def prepare_file(
                 f"input_path {str(path)!r} does not exist or is not a file"
             )
         size = local.stat().st_size
-        _check_size(name, size)
-        if not assign_custom_ids:
+        if not assign_custom_ids and size <= MAX_FILE_BYTES:
             with local.open("rb") as handle:
                 count, fingerprint = _validate_stream(handle, name, endpoint, model, False, None)
-            return FileInput(local, count, size, fingerprint, temporary=False, filename=name)
+            if count <= limit:
+                return FileInput(local, count, size, fingerprint, temporary=False, filename=name)
+            return _split_lines(local, name, limit, fingerprint)
     elif not path.is_file():
         raise MistralBatchInputError(f"input_path {str(path)!r} does not exist or is not a file")
-    else:
-        # Refuse an oversized remote file before copying it, when the store tells its size.
-        remote_size = _reported_size(path)
-        if remote_size is not None:
-            _check_size(name, remote_size)
     opener = local.open if local is not None else path.open
-    fd, tmp_name = tempfile.mkstemp(prefix="mistral-batch-input-", suffix=".jsonl")
+    writer = _ShardWriter(name, limit)
     try:
-        # The copy first, so its descriptor is closed even when opening the source fails.
-        with os.fdopen(fd, "wb") as copy, opener("rb") as handle:
-            count, fingerprint = _validate_stream(
-                handle, name, endpoint, model, assign_custom_ids, copy
+        with opener("rb") as handle:
+            _, fingerprint = _validate_stream(
+                handle, name, endpoint, model, assign_custom_ids, writer
             )
-        size = os.path.getsize(tmp_name)
-        _check_size(name, size)
     except BaseException:
-        os.unlink(tmp_name)
+        writer.discard()
         raise
-    return FileInput(Path(tmp_name), count, size, fingerprint, temporary=True, filename=name)
+    return writer.finish(fingerprint)
 
 
-def _reported_size(path: Any) -> int | None:
-    """The size a remote path's store reports, or None when it does not say."""
+def _split_lines(path: Path, name: str, limit: int, fingerprint: str) -> FileInput | ShardedInput:
+    """Copy a validated local file into shards of ``limit`` lines (blank lines were refused)."""
+    writer = _ShardWriter(name, limit)
     try:
-        size = path.stat().st_size
-    except Exception:
-        return None
-    return size if isinstance(size, int) else None
+        with path.open("rb") as handle:
+            for raw in handle:
+                writer.add(raw if raw.endswith(b"\n") else raw + b"\n")
+    except BaseException:
+        writer.discard()
+        raise
+    return writer.finish(fingerprint)
 
 
 def prepare_file_ids(file_ids: Any, *, endpoint: str, model: str | None) -> UploadedInput:
@@ -248,6 +366,28 @@ def prepare_file_ids(file_ids: Any, *, endpoint: str, model: str | None) -> Uplo
     return UploadedInput(ids, digest)
 
 
+def requests_of_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[str, Any]]:
+    """``(custom_id, body)`` of each request line of an input JSONL, in order, for joining
+    results with their input. A line without a ``custom_id`` gets its 0-based position, as
+    ``assign_custom_ids`` would have given it."""
+    for position, line in enumerate(lines):
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if not isinstance(item, Mapping):
+            continue
+        custom_id = item.get("custom_id")
+        yield (str(custom_id) if custom_id is not None else str(position)), item.get("body")
+
+
+def requests_of_path(path: Any) -> Iterator[tuple[str, Any]]:
+    """:func:`requests_of_lines` of a local JSONL path or an ``ObjectStoragePath``, streamed."""
+    local = _local_path(path)
+    opener = local.open if local is not None else path.open
+    with opener("rb") as handle:
+        yield from requests_of_lines(handle)
+
+
 def canonical_json(value: Any) -> str:
     """Compact JSON with sorted keys: the same request always gives the same text."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -259,7 +399,7 @@ def _validate_stream(
     endpoint: str,
     model: str | None,
     assign_ids: bool,
-    copy: IO[bytes] | None,
+    writer: _ShardWriter | None,
 ) -> tuple[int, str]:
     checker = _Checker(name, endpoint, model, assign_ids)
     for number, raw in enumerate(handle, start=1):
@@ -277,33 +417,9 @@ def _validate_stream(
             checker.problem(where, f"not valid JSON ({reason})")
             continue
         request = checker.check(item, where, number - 1)
-        if request is not None and copy is not None:
-            copy.write(canonical_json(request).encode() + b"\n")
+        if request is not None and writer is not None:
+            writer.add(canonical_json(request).encode() + b"\n")
     return checker.count, checker.finish()
-
-
-def _write_temporary_jsonl(requests: list[dict[str, Any]], fingerprint: str) -> FileInput:
-    fd, tmp_name = tempfile.mkstemp(prefix="mistral-batch-requests-", suffix=".jsonl")
-    with os.fdopen(fd, "wb") as handle:
-        for request in requests:
-            handle.write(canonical_json(request).encode() + b"\n")
-    size = os.path.getsize(tmp_name)
-    try:
-        _check_size("requests", size)
-    except MistralBatchInputError:
-        os.unlink(tmp_name)
-        raise
-    return FileInput(
-        Path(tmp_name), len(requests), size, fingerprint, temporary=True, filename="requests.jsonl"
-    )
-
-
-def _check_size(name: str, size: int) -> None:
-    if size > MAX_FILE_BYTES:
-        raise MistralBatchInputError(
-            f"{name} is {size:,} bytes; the Files API takes at most {MAX_FILE_BYTES:,} bytes "
-            "(512 MB) per file: split it into several files"
-        )
 
 
 def _local_path(path: Any) -> Path | None:

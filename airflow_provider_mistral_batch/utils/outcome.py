@@ -9,7 +9,7 @@ failed task still shows the files its job produced.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NoReturn
 
@@ -28,6 +28,9 @@ EventKind = Literal["terminal", "timeout", "error"]
 XCOM_JOB_ID: Final = "batch_job_id"
 XCOM_OUTPUT_FILE: Final = "output_file"
 XCOM_ERROR_FILE: Final = "error_file"
+XCOM_JOB_IDS: Final = "batch_job_ids"
+XCOM_OUTPUT_FILES: Final = "output_files"
+XCOM_ERROR_FILES: Final = "error_files"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class JobVerdict:
     succeeded: bool
     message: str
     warning: str | None = None
+    retry_helps: bool = False
 
 
 def judge_job(job: BatchJob, max_failed_ratio: float | None = None) -> JobVerdict:
@@ -59,7 +63,9 @@ def judge_job(job: BatchJob, max_failed_ratio: float | None = None) -> JobVerdic
         details = "; ".join(f"{e.message} (x{e.count})" for e in job.errors)
         reason = f": {details}" if details else ""
         return JobVerdict(
-            False, f"Mistral batch job {job.id} ended {job.status}{reason} ({counts})"
+            False,
+            f"Mistral batch job {job.id} ended {job.status}{reason} ({counts})",
+            retry_helps=_retry_helps(job),
         )
     if job.failed_requests <= 0:
         return JobVerdict(True, f"Mistral batch job {job.id} succeeded ({counts})")
@@ -81,8 +87,54 @@ def judge_job(job: BatchJob, max_failed_ratio: float | None = None) -> JobVerdic
     )
 
 
+def judge_jobs(
+    jobs: Sequence[BatchJob], max_failed_ratio: float | None = None, missing: int = 0
+) -> JobVerdict:
+    """Decide whether the ended jobs of one task (its shards) let it succeed, as one outcome.
+
+    The task succeeds only if every job succeeded; ``max_failed_ratio`` applies to the total,
+    and requests with no result line (``missing``) count as failed.
+    """
+    if len(jobs) == 1 and missing == 0:
+        return judge_job(jobs[0], max_failed_ratio)
+    total = sum(job.total_requests for job in jobs)
+    failed = sum(job.failed_requests for job in jobs) + missing
+    succeeded = sum(job.succeeded_requests for job in jobs)
+    counts = f"{succeeded:,} succeeded, {failed:,} failed of {total:,} requests"
+    if missing:
+        counts += f"; {missing:,} of the failed had no result line"
+    what = (
+        f"Mistral batch job {jobs[0].id}"
+        if len(jobs) == 1
+        else (f"{len(jobs)} Mistral batch jobs ({', '.join(job.id for job in jobs)})")
+    )
+    unsuccessful = [job for job in jobs if not job.status.is_success]
+    if unsuccessful:
+        ended = "; ".join(judge_job(job).message for job in unsuccessful)
+        return JobVerdict(
+            False,
+            f"{len(unsuccessful)} of {what} did not succeed: {ended}",
+            retry_helps=any(_retry_helps(job) for job in unsuccessful),
+        )
+    ratio = failed / max(total, 1)
+    if max_failed_ratio is not None and ratio > max_failed_ratio:
+        return JobVerdict(
+            False,
+            f"{what} succeeded but {ratio:.1%} of the requests failed, above "
+            f"max_failed_ratio={max_failed_ratio:.1%} ({counts})",
+        )
+    warning = f"{failed:,} requests of {what} failed" if failed else None
+    return JobVerdict(True, f"{what} succeeded ({counts})", warning=warning)
+
+
+def _retry_helps(job: BatchJob) -> bool:
+    """Whether a new try could change this ended job: FAILED or TIMEOUT_EXCEEDED make a new
+    job on retry; a CANCELLED one was stopped on purpose."""
+    return job.status in (BatchJobStatus.FAILED, BatchJobStatus.TIMEOUT_EXCEEDED)
+
+
 def job_summary(job: BatchJob) -> dict[str, Any]:
-    """The small, JSON-safe summary an operator returns (and so pushes to XCom)."""
+    """The small, JSON-safe summary of one job (the cancel operator and the sensor return it)."""
     return {
         "job_id": job.id,
         "status": str(job.status),
@@ -94,6 +146,33 @@ def job_summary(job: BatchJob) -> dict[str, Any]:
     }
 
 
+def jobs_summary(
+    jobs: Sequence[BatchJob], results: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The batch operator's return value: the first job's summary (the only one unless the
+    input was sharded), every job's id and files, totals, and the results manifest.
+
+    :param results: the manifest of the written results (``results_path``,
+        ``missing_requests``, ``usage``...), or None when none were written.
+    """
+    summary = job_summary(jobs[0])
+    if len(jobs) > 1:
+        unsuccessful = [job for job in jobs if not job.status.is_success]
+        summary["status"] = str(unsuccessful[0].status if unsuccessful else jobs[0].status)
+        for key in ("total_requests", "succeeded_requests", "failed_requests"):
+            summary[key] = sum(getattr(job, key) for job in jobs)
+    summary["job_ids"] = [job.id for job in jobs]
+    summary["output_files"] = [job.output_file for job in jobs]
+    summary["error_files"] = [job.error_file for job in jobs]
+    manifest = dict(results or {})
+    summary["results_path"] = manifest.pop("results_path", None)
+    summary["missing_requests"] = manifest.pop("missing_requests", None)
+    summary["usage"] = manifest.pop("usage", None)
+    if manifest:
+        summary["results"] = manifest
+    return summary
+
+
 def job_snapshot(job: BatchJob) -> dict[str, Any]:
     """The job as plain data for a trigger event: everything but inline ``outputs``."""
     return job.model_dump(mode="json", exclude={"outputs"})
@@ -102,9 +181,10 @@ def job_snapshot(job: BatchJob) -> dict[str, Any]:
 class TriggerEventPayload(BaseModel):
     """The one shape a :class:`MistralBatchJobTrigger` event may have.
 
-    ``terminal``: the job ended (``job`` set). ``timeout``: the deadline passed (``job`` is the
-    last snapshot, possibly after a cancel). ``error``: polling gave up (``job`` may be None).
-    Any other key is refused.
+    ``terminal``: the jobs ended (``jobs`` holds each, in the order they were given; ``job``
+    is the first). ``timeout``: the deadline passed (the last snapshots, possibly after a
+    cancel). ``error``: polling gave up (snapshots may be missing). ``job_id`` is the first
+    job's id. Any other key is refused.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -112,19 +192,36 @@ class TriggerEventPayload(BaseModel):
     kind: EventKind
     job_id: str
     job: BatchJob | None = None
+    jobs: list[BatchJob] = []
     message: str = ""
+
+    @property
+    def all_jobs(self) -> list[BatchJob]:
+        """Every job snapshot the event carries, in order."""
+        if self.jobs:
+            return self.jobs
+        return [self.job] if self.job is not None else []
 
 
 def make_event(
-    kind: EventKind, job_id: str, job: BatchJob | None, message: str = ""
+    kind: EventKind,
+    job_id: str,
+    job: BatchJob | None,
+    message: str = "",
+    jobs: Sequence[BatchJob] = (),
 ) -> dict[str, Any]:
-    """A trigger event payload (plain data), validated on the way out as on the way in."""
-    payload = {
+    """A trigger event payload (plain data), validated on the way out as on the way in.
+
+    :param jobs: every job's snapshot when the trigger watched several (shards).
+    """
+    payload: dict[str, Any] = {
         "kind": kind,
         "job_id": job_id,
         "job": job_snapshot(job) if job is not None else None,
         "message": message,
     }
+    if len(jobs) > 1:
+        payload["jobs"] = [job_snapshot(each) for each in jobs]
     TriggerEventPayload.model_validate(payload)
     return payload
 
@@ -137,7 +234,9 @@ def parse_event(event: Any) -> TriggerEventPayload:
         payload = TriggerEventPayload.model_validate(event)
     except ValidationError as exc:
         raise MistralBatchError(f"unexpected trigger event {event!r}: {exc}") from None
-    if payload.kind == "terminal" and (payload.job is None or not payload.job.is_terminal):
+    if payload.kind == "terminal" and (
+        not payload.all_jobs or not all(job.is_terminal for job in payload.all_jobs)
+    ):
         raise MistralBatchError(
             f"trigger event for job {payload.job_id} says the job ended but carries "
             f"no ended job: {event!r}"
@@ -149,11 +248,44 @@ def parse_event(event: Any) -> TriggerEventPayload:
     return payload
 
 
-def push_result_files(context: Mapping[str, Any], job: BatchJob) -> None:
-    """Push ``output_file`` and ``error_file`` (None when the job has none)."""
+def push_result_files(
+    context: Mapping[str, Any], jobs: Sequence[BatchJob], *, lists: bool = False
+) -> None:
+    """Push ``output_file`` and ``error_file`` of a single job (None when it has none) and,
+    with ``lists``, ``output_files`` and ``error_files`` of every job."""
     ti = context["ti"]
-    ti.xcom_push(key=XCOM_OUTPUT_FILE, value=job.output_file)
-    ti.xcom_push(key=XCOM_ERROR_FILE, value=job.error_file)
+    if len(jobs) == 1:
+        ti.xcom_push(key=XCOM_OUTPUT_FILE, value=jobs[0].output_file)
+        ti.xcom_push(key=XCOM_ERROR_FILE, value=jobs[0].error_file)
+    if lists:
+        ti.xcom_push(key=XCOM_OUTPUT_FILES, value=[job.output_file for job in jobs])
+        ti.xcom_push(key=XCOM_ERROR_FILES, value=[job.error_file for job in jobs])
+
+
+#: Writes the joined results of ended jobs; returns the manifest for XCom (see results.py).
+ResultsWriter = Callable[[Sequence[BatchJob]], Mapping[str, Any]]
+
+
+def finish_with_jobs(
+    context: Mapping[str, Any],
+    jobs: Sequence[BatchJob],
+    max_failed_ratio: float | None,
+    log: logging.Logger | Any,
+    *,
+    write_results: ResultsWriter | None = None,
+) -> dict[str, Any]:
+    """The batch operator's end: push every job's files, write the results when asked, then
+    succeed with the summary or fail with the reason.
+
+    Requests with no result line count as failed for ``max_failed_ratio``. A CANCELLED job or
+    too many failed requests fail without retries (a retry cannot change them); FAILED or
+    TIMEOUT_EXCEEDED fail normally, so retries apply (a retry makes only those jobs again).
+    """
+    push_result_files(context, jobs, lists=True)
+    results = write_results(jobs) if write_results is not None else None
+    missing = int((results or {}).get("missing_requests") or 0)
+    _raise_or_log(judge_jobs(jobs, max_failed_ratio, missing), log)
+    return jobs_summary(jobs, results)
 
 
 def finish_with_job(
@@ -162,42 +294,43 @@ def finish_with_job(
     max_failed_ratio: float | None,
     log: logging.Logger | Any,
 ) -> dict[str, Any]:
-    """Push the result files, then succeed with the job's summary or fail with the reason.
+    """The sensor's end: push the job's files, then succeed with its summary or fail."""
+    push_result_files(context, [job])
+    _raise_or_log(judge_job(job, max_failed_ratio), log)
+    return job_summary(job)
 
-    A CANCELLED job or a SUCCESS job with too many failed requests fails without retries (a
-    retry cannot change it); FAILED or TIMEOUT_EXCEEDED fail normally, so retries apply.
-    """
-    push_result_files(context, job)
-    verdict = judge_job(job, max_failed_ratio)
+
+def _raise_or_log(verdict: JobVerdict, log: logging.Logger | Any) -> None:
     if not verdict.succeeded:
-        if job.status in (BatchJobStatus.CANCELLED, BatchJobStatus.SUCCESS):
-            raise MistralBatchJobFatalError(verdict.message)
-        raise MistralBatchJobError(verdict.message)
+        if verdict.retry_helps:
+            raise MistralBatchJobError(verdict.message)
+        raise MistralBatchJobFatalError(verdict.message)
     if verdict.warning:
         log.warning("%s", verdict.warning)
     log.info("%s", verdict.message)
-    return job_summary(job)
 
 
 def fail_at_deadline(
     context: Mapping[str, Any],
-    job: BatchJob | None,
+    jobs: Sequence[BatchJob],
     message: str,
     timeout_error: type[Exception] | None = None,
+    *,
+    lists: bool = False,
 ) -> NoReturn:
-    """Push the result files the job has so far, then fail because the wait ran out.
+    """Push the result files the jobs have so far, then fail because the wait ran out.
 
     :param timeout_error: what to raise (sensors raise a sensor timeout). None is the
         operator's rule: a job a retry could not reattach to (one being cancelled) fails the
         task without retries, since the retry would pay for a new job that would likely meet
-        the same deadline; a job left running fails it normally, and a retry reattaches and
+        the same deadline; jobs left running fail it normally, and a retry reattaches and
         waits again.
     """
-    if job is not None:
-        push_result_files(context, job)
+    if jobs:
+        push_result_files(context, jobs, lists=lists)
     if timeout_error is not None:
         raise timeout_error(message)
-    if job is not None and not is_reattachable(job.status):
+    if any(not is_reattachable(job.status) for job in jobs):
         raise MistralBatchJobFatalError(message)
     raise MistralBatchJobError(message)
 
@@ -208,18 +341,28 @@ def finish_with_event(
     max_failed_ratio: float | None,
     log: logging.Logger | Any,
     timeout_error: type[Exception] | None = None,
+    *,
+    batch_operator: bool = False,
+    write_results: ResultsWriter | None = None,
 ) -> dict[str, Any]:
     """Resume from a :class:`MistralBatchJobTrigger` event (only its known shapes pass).
 
     :param timeout_error: raised for a ``timeout`` event (sensors raise a sensor timeout);
         None applies the operator's rule of :func:`fail_at_deadline`.
+    :param batch_operator: finish as the batch operator (lists in XCom, results, the jobs'
+        summary) rather than as the sensor.
     """
     payload: TriggerEventPayload = parse_event(event)
-    if payload.kind == "terminal" and payload.job is not None:
-        return finish_with_job(context, payload.job, max_failed_ratio, log)
+    jobs = payload.all_jobs
+    if payload.kind == "terminal":
+        if batch_operator:
+            return finish_with_jobs(
+                context, jobs, max_failed_ratio, log, write_results=write_results
+            )
+        return finish_with_job(context, jobs[0], max_failed_ratio, log)
     message = payload.message or f"waiting for job {payload.job_id} failed"
     if payload.kind == "timeout":
-        fail_at_deadline(context, payload.job, message, timeout_error)
-    if payload.job is not None:
-        push_result_files(context, payload.job)
+        fail_at_deadline(context, jobs, message, timeout_error, lists=batch_operator)
+    if jobs:
+        push_result_files(context, jobs, lists=batch_operator)
     raise MistralBatchJobError(message)

@@ -18,6 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 def dags_folder() -> Path:
     """The session's DAGs folder, holding the example DAGs and the test DAGs, DB migrated."""
     folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    # The chat example writes its results under this root (read when the DAG file is parsed).
+    (folder.parent / "results").mkdir(exist_ok=True)
+    os.environ["MISTRAL_EXAMPLE_RESULTS"] = f"file://{folder.parent}/results"
     stage_dags(REPO / "example_dags", Path(__file__).parent / "dag_files", into=folder)
     migrate_db()
     return folder

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.utils.reattach import TASK_KEY_METADATA
@@ -44,8 +45,21 @@ def test_chat_dag_deferrable_from_inline_requests(
     link = xcom_value(dag_run, "answer_questions", "_link_MistralBatchJobLink")
     assert link.endswith(f"/build/batches/{summary['job_id']}")
     answers = xcom_value(dag_run, "read_answers")
-    assert sorted(answers) == [f"question-{i}" for i in range(5)]
+    assert list(answers) == [f"question-{i}" for i in range(5)]  # the input's order
     assert all(isinstance(text, str) and text for text in answers.values())
+    # The joined results in object storage, and the manifest that points at them.
+    results = ObjectStoragePath(summary["results_path"])
+    assert str(results).startswith(f"file://{dags_folder.parent}/results/mistral-batch-chat-")
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [line["custom_id"] for line in lines] == [f"question-{i}" for i in range(5)]
+    assert all(line["ok"] for line in lines)
+    assert summary["missing_requests"] == 0
+    output_tokens = [
+        json.loads(line)["response"]["body"]["usage"]
+        for line in MistralBatchHook().iter_file_lines(output_file)
+    ]
+    assert summary["usage"]["total_tokens"] == sum(u["total_tokens"] for u in output_tokens)
+    assert summary["usage"]["prompt_tokens"] == sum(u["prompt_tokens"] for u in output_tokens)
 
 
 def test_embeddings_dag_blocking_from_a_jsonl_file(
@@ -134,3 +148,20 @@ def test_execution_timeout_leaves_the_job_for_the_retry(
     assert len(jobs) == 1, "the timed-out try must not cancel its job, and the retry reattaches"
     assert xcom_value(dag_run, "slow_batch")["job_id"] == jobs[0].id
     assert jobs[0].status == "SUCCESS"
+
+
+def test_a_sharded_input_makes_one_job_per_shard_and_one_results_file(
+    dags_folder: Path, mistral_default: RunningEmulator
+) -> None:
+    dag_run = _run(dags_folder, "test_sharded_results")
+    for mode in ("blocking", "deferred"):
+        summary = xcom_value(dag_run, f"sharded_{mode}")
+        job_ids = xcom_value(dag_run, f"sharded_{mode}", "batch_job_ids")
+        assert summary["job_ids"] == job_ids
+        assert len(job_ids) == 3
+        totals = [MistralBatchHook().get_batch_job(job_id).total_requests for job_id in job_ids]
+        assert totals == [3, 3, 1]
+        assert xcom_value(dag_run, f"sharded_{mode}", "batch_job_id") is None
+        assert len(xcom_value(dag_run, f"sharded_{mode}", "output_files")) == 3
+        assert xcom_value(dag_run, f"read_{mode}") == [f"q{i}" for i in range(7)]
+        assert summary["missing_requests"] == 0

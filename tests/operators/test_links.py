@@ -86,8 +86,8 @@ def test_the_operator_uses_the_connections_console_url(
     assert ti.pushed["_link_MistralBatchJobLink"] == (
         f"https://console.eu.example.test/build/batches/{job_id}"
     )
-    # The job id is pushed before the link.
-    assert ti.keys[:2] == ["batch_job_id", "_link_MistralBatchJobLink"]
+    # The job ids are pushed before the link.
+    assert ti.keys[:3] == ["batch_job_id", "batch_job_ids", "_link_MistralBatchJobLink"]
 
 
 @pytest.mark.integration

@@ -32,6 +32,12 @@ pytestmark = pytest.mark.integration
 
 LINK_KEY = MistralBatchJobLink().xcom_key
 SUMMARY_KEYS = {
+    "job_ids",
+    "output_files",
+    "error_files",
+    "results_path",
+    "missing_requests",
+    "usage",
     "job_id",
     "status",
     "output_file",
@@ -70,6 +76,9 @@ def test_inline_requests_succeed_and_push_xcom_in_order(
     assert ti.keys[0] == "batch_job_id"
     assert ti.pushed == {
         "batch_job_id": result["job_id"],
+        "batch_job_ids": [result["job_id"]],
+        "output_files": [result["output_file"]],
+        "error_files": [None],
         LINK_KEY: f"https://console.mistral.ai/build/batches/{result['job_id']}",
         "output_file": result["output_file"],
         "error_file": None,
@@ -159,15 +168,16 @@ def test_more_requests_than_inline_limit_go_through_a_temporary_file(
 ) -> None:
     monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 3)
     written: list[Path] = []
-    original = batch_input._write_temporary_jsonl
+    original = batch_input.prepare_requests
 
-    def spy(*args: Any, **kwargs: Any) -> batch_input.FileInput:
+    def spy(*args: Any, **kwargs: Any) -> batch_input.PreparedInput:
         prepared = original(*args, **kwargs)
-        assert prepared.path.exists()
-        written.append(prepared.path)
+        files = batch_input.temporary_files(prepared)
+        assert all(path.exists() for path in files)
+        written.extend(files)
         return prepared
 
-    monkeypatch.setattr(batch_input, "_write_temporary_jsonl", spy)
+    monkeypatch.setattr(batch_input, "prepare_requests", spy)
     result = make_op(requests=chat_requests(5)).execute({"ti": FakeTaskInstance()})
 
     assert (result["status"], result["total_requests"]) == ("SUCCESS", 5)
@@ -189,14 +199,14 @@ def test_temporary_file_is_deleted_even_when_the_upload_fails(
 ) -> None:
     monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 1)
     written: list[Path] = []
-    original = batch_input._write_temporary_jsonl
+    original = batch_input.prepare_requests
 
-    def spy(*args: Any, **kwargs: Any) -> batch_input.FileInput:
+    def spy(*args: Any, **kwargs: Any) -> batch_input.PreparedInput:
         prepared = original(*args, **kwargs)
-        written.append(prepared.path)
+        written.extend(batch_input.temporary_files(prepared))
         return prepared
 
-    monkeypatch.setattr(batch_input, "_write_temporary_jsonl", spy)
+    monkeypatch.setattr(batch_input, "prepare_requests", spy)
     conn.set_faults([Fault(kind="status", status_code=400, method="POST", path_prefix="/v1/files")])
     with pytest.raises(MistralAPIError, match="400"):
         make_op(requests=chat_requests(2)).execute({"ti": FakeTaskInstance()})
@@ -356,8 +366,9 @@ def test_wait_for_completion_false_returns_right_after_creation(
     assert result["status"] in ("QUEUED", "RUNNING")
     assert set(result) == SUMMARY_KEYS
     assert result["output_file"] is None
-    assert set(ti.pushed) == {"batch_job_id", LINK_KEY}
+    assert set(ti.pushed) == {"batch_job_id", "batch_job_ids", LINK_KEY}
     assert ti.pushed["batch_job_id"] == result["job_id"]
+    assert ti.pushed["batch_job_ids"] == [result["job_id"]]
     assert not [r for r in conn.requests if r.path == f"/v1/batch/jobs/{result['job_id']}"]
     assert hook.get_batch_job(result["job_id"]).status == BatchJobStatus.QUEUED
 

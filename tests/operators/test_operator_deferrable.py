@@ -59,7 +59,8 @@ def test_execute_defers_to_the_trigger_with_plain_kwargs(
 
     job_id = ti.pushed["batch_job_id"]
     assert op.job_id == job_id
-    assert set(ti.pushed) == {"batch_job_id", LINK_KEY}  # results come only after the resume
+    # results come only after the resume
+    assert set(ti.pushed) == {"batch_job_id", "batch_job_ids", LINK_KEY}
     deferred = info.value
     assert deferred.method_name == "execute_complete"
     trigger = deferred.trigger
@@ -143,8 +144,19 @@ def test_execute_complete_with_a_success_event(capture_log: Callable[[Any], Oper
         "total_requests": 3,
         "succeeded_requests": 3,
         "failed_requests": 0,
+        "job_ids": [job.id],
+        "output_files": [job.output_file],
+        "error_files": [None],
+        "results_path": None,
+        "missing_requests": None,
+        "usage": None,
     }
-    assert ti.pushes == [("output_file", job.output_file), ("error_file", None)]
+    assert ti.pushes == [
+        ("output_file", job.output_file),
+        ("error_file", None),
+        ("output_files", [job.output_file]),
+        ("error_files", [None]),
+    ]
     assert f"Mistral batch job {job.id} succeeded (3 succeeded, 0 failed of 3 requests)" in (
         log.at("info")
     )
@@ -185,7 +197,12 @@ def test_execute_complete_with_a_failed_job(status: str) -> None:
         _op().execute_complete({"ti": ti}, make_event("terminal", job.id, job))
     assert not isinstance(info.value, AirflowFailException)
     assert str(info.value).startswith(f"Mistral batch job {job.id} ended {status}: boom (x2)")
-    assert ti.pushed == {"output_file": None, "error_file": None}
+    assert ti.pushed == {
+        "output_file": None,
+        "error_file": None,
+        "output_files": [None],
+        "error_files": [None],
+    }
 
 
 def test_execute_complete_with_a_cancelled_job_fails_without_retry() -> None:
@@ -212,7 +229,12 @@ def test_execute_complete_with_a_timeout_event() -> None:
         _op().execute_complete({"ti": ti}, make_event("timeout", job.id, job, message))
     assert str(info.value) == message
     # What the job produced before it was stopped is still findable.
-    assert ti.pushed == {"output_file": job.output_file, "error_file": None}
+    assert ti.pushed == {
+        "output_file": job.output_file,
+        "error_file": None,
+        "output_files": [job.output_file],
+        "error_files": [None],
+    }
 
 
 def test_execute_complete_with_a_timeout_event_for_a_job_left_running() -> None:
@@ -223,7 +245,12 @@ def test_execute_complete_with_a_timeout_event_for_a_job_left_running() -> None:
         _op().execute_complete({"ti": ti}, make_event("timeout", job.id, job, message))
     assert not isinstance(info.value, AirflowFailException)  # a retry reattaches to it
     assert str(info.value) == message
-    assert ti.pushed == {"output_file": job.output_file, "error_file": None}
+    assert ti.pushed == {
+        "output_file": job.output_file,
+        "error_file": None,
+        "output_files": [job.output_file],
+        "error_files": [None],
+    }
 
 
 def test_execute_complete_with_an_error_event_without_job() -> None:

@@ -560,3 +560,62 @@ def test_job_that_ended_just_before_the_deadline_cancel_is_reported_as_ended(
     assert event.kind == "terminal"
     assert event.job is not None
     assert event.job.status == BatchJobStatus.SUCCESS
+
+
+# ---------------------------------------------------------------- several jobs (shards)
+
+
+def test_several_jobs_give_one_terminal_event_with_every_job_in_order(
+    hook: MistralBatchHook,
+) -> None:
+    jobs = [create_embeddings_job(hook, count=n) for n in (2, 3, 1)]
+    ids = [job.id for job in jobs]
+    trigger = _trigger(ids[0], job_ids=ids)
+    _, kwargs = trigger.serialize()
+    assert kwargs["job_ids"] == ids
+    assert json.loads(json.dumps(kwargs)) == kwargs  # plain data
+    event, _ = _run_one(trigger)
+    payload = parse_event(event)
+    assert payload.kind == "terminal"
+    assert payload.job_id == ids[0]
+    assert [job.id for job in payload.all_jobs] == ids
+    assert [job.total_requests for job in payload.all_jobs] == [2, 3, 1]
+    assert all(job.status is BatchJobStatus.SUCCESS for job in payload.all_jobs)
+
+
+def test_a_single_job_trigger_keeps_its_kwargs_and_event_shape(hook: MistralBatchHook) -> None:
+    job = create_embeddings_job(hook)
+    trigger = _trigger(job.id)
+    _, kwargs = trigger.serialize()
+    assert "job_ids" not in kwargs
+    event, _ = _run_one(trigger)
+    assert "jobs" not in event
+    assert event["job"]["id"] == job.id
+
+
+def test_one_job_that_cannot_be_watched_ends_the_wait_for_all(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    running = _slow_job(hook, emulator)
+    unknown = str(uuid.uuid4())
+    started = time.monotonic()
+    event, _ = _run_one(_trigger(running.id, job_ids=[running.id, unknown]))
+    assert time.monotonic() - started < 10, "the running job was not waited for"
+    payload = parse_event(event)
+    assert payload.kind == "error"
+    assert payload.message.startswith(f"gave up polling Mistral batch job {unknown}: ")
+
+
+def test_several_jobs_at_the_deadline_are_all_cancelled(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    first = _slow_job(hook, emulator)
+    second = create_embeddings_job(hook, count=60)
+    trigger = _trigger(first.id, job_ids=[first.id, second.id], deadline=time.time() + 0.5)
+    event, _ = _run_one(trigger)
+    payload = parse_event(event)
+    assert payload.kind == "timeout"
+    assert {job.id for job in payload.all_jobs} == {first.id, second.id}
+    for job_id in (first.id, second.id):
+        assert _requests(emulator, "POST", f"{JOBS}/{job_id}/cancel") == [200]
+        assert job_id in payload.message

@@ -16,11 +16,13 @@ from airflow_provider_mistral_batch.utils import input as batch_input
 from airflow_provider_mistral_batch.utils.input import (
     FileInput,
     InlineInput,
+    ShardedInput,
     UploadedInput,
     canonical_json,
     prepare_file,
     prepare_file_ids,
     prepare_requests,
+    temporary_files,
 )
 
 CHAT = "/v1/chat/completions"
@@ -175,36 +177,87 @@ def test_a_generator_of_requests_is_accepted() -> None:
     assert [r["custom_id"] for r in prepared.requests] == ["0", "1", "2"]
 
 
-def test_too_many_requests_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch_input, "MAX_REQUESTS_PER_JOB", 3)
-    ok = prepare_requests([_req(str(i)) for i in range(3)], endpoint=CHAT, model="m")
-    assert ok.request_count == 3
-    message = _error(prepare_requests, [_req(str(i)) for i in range(4)], endpoint=CHAT, model="m")
-    assert message == (
-        "invalid batch input (1 problems):\n"
-        "requests: 4 requests; one batch job takes at most 3: split the input into several jobs"
+def _lines_of(prepared: FileInput) -> list[str]:
+    return [json.loads(line)["custom_id"] for line in prepared.path.read_text().splitlines()]
+
+
+def test_more_requests_than_one_job_takes_are_sharded_in_input_order(
+    tmp_path: Path,
+) -> None:
+    requests = [_req(str(i)) for i in range(7)]
+    prepared = prepare_requests(requests, endpoint=CHAT, model="m", max_requests_per_job=3)
+    assert isinstance(prepared, ShardedInput)
+    assert [shard.request_count for shard in prepared.shards] == [3, 3, 1]
+    assert [_lines_of(shard) for shard in prepared.shards] == [
+        ["0", "1", "2"],
+        ["3", "4", "5"],
+        ["6"],
+    ]
+    assert [shard.filename for shard in prepared.shards] == [
+        "requests.part-1-of-3.jsonl",
+        "requests.part-2-of-3.jsonl",
+        "requests.part-3-of-3.jsonl",
+    ]
+    assert prepared.request_count == 7
+    assert all(shard.temporary for shard in prepared.shards)
+    assert sorted(p.name for p in temporary_files(prepared)) == _leftovers(tmp_path)
+
+
+def test_exactly_at_the_limit_is_one_job_and_one_over_is_two() -> None:
+    at_limit = prepare_requests(
+        [_req(str(i)) for i in range(3)], endpoint=CHAT, model="m", max_requests_per_job=3
     )
+    assert isinstance(at_limit, InlineInput)
+    one_over = prepare_requests(
+        [_req(str(i)) for i in range(4)], endpoint=CHAT, model="m", max_requests_per_job=3
+    )
+    assert isinstance(one_over, ShardedInput)
+    assert [s.request_count for s in one_over.shards] == [3, 1]
 
 
-def test_too_many_requests_is_listed_even_among_many_other_problems(
+def test_without_max_requests_per_job_the_api_limit_shards(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(batch_input, "MAX_REQUESTS_PER_JOB", 3)
-    message = _error(prepare_requests, [{"body": BODY}] * 30, endpoint=CHAT, model="m")
-    lines = message.splitlines()
-    assert lines[0] == "invalid batch input (31 problems):"
-    assert lines[1] == (
-        "requests: 30 requests; one batch job takes at most 3: split the input into several jobs"
-    )
-    assert lines[-1] == "(and 10 more problems)"
+    monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 2)
+    at_limit = prepare_requests([_req(str(i)) for i in range(3)], endpoint=CHAT, model="m")
+    assert isinstance(at_limit, FileInput)
+    over = prepare_requests([_req(str(i)) for i in range(4)], endpoint=CHAT, model="m")
+    assert isinstance(over, ShardedInput)
+    assert [s.request_count for s in over.shards] == [3, 1]
 
 
-def test_too_many_requests_uses_thousands_separators(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch_input, "MAX_REQUESTS_PER_JOB", 999)
-    message = _error(
-        prepare_requests, [_req(str(i)) for i in range(1001)], endpoint=CHAT, model="m"
-    )
-    assert "1,001 requests; one batch job takes at most 999" in message
+def test_custom_ids_stay_unique_across_shards() -> None:
+    requests = [_req("a"), _req("b"), _req("c"), _req("a")]
+    message = _error(prepare_requests, requests, endpoint=CHAT, model="m", max_requests_per_job=2)
+    assert message == 'invalid batch input (1 problems):\nrequests[3]: custom_id "a" repeats [0]'
+
+
+def test_an_invalid_input_leaves_no_shard_behind(tmp_path: Path) -> None:
+    requests = [_req(str(i)) for i in range(5)] + [{"body": BODY}]
+    _error(prepare_requests, requests, endpoint=CHAT, model="m", max_requests_per_job=2)
+    assert _leftovers(tmp_path) == []
+
+
+def test_the_fingerprint_covers_the_whole_input_whatever_the_shards() -> None:
+    requests = [_req(str(i)) for i in range(5)]
+    one = prepare_requests(requests, endpoint=CHAT, model="m")
+    sharded = prepare_requests(requests, endpoint=CHAT, model="m", max_requests_per_job=2)
+    assert one.fingerprint == sharded.fingerprint
+
+
+def test_a_generator_is_streamed_to_shards_as_it_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 10)
+
+    def generate() -> Iterator[dict[str, Any]]:
+        for i in range(1000):
+            yield _req(str(i))
+
+    prepared = prepare_requests(generate(), endpoint=CHAT, model="m", max_requests_per_job=400)
+    assert isinstance(prepared, ShardedInput)
+    assert [s.request_count for s in prepared.shards] == [400, 400, 200]
 
 
 def test_assign_custom_ids_uses_positions() -> None:
@@ -284,15 +337,14 @@ def test_fingerprint_is_the_same_inline_or_as_a_temporary_file(
     assert inline.fingerprint == as_file.fingerprint
 
 
-def test_temporary_jsonl_over_the_size_limit_is_refused_and_removed(
+def test_one_request_larger_than_a_file_may_be_is_refused_and_nothing_left(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 1)
     monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 50)
     message = _error(prepare_requests, [_req("a"), _req("b")], endpoint=CHAT, model="m")
-    assert message.startswith("requests is ")
-    assert "bytes; the Files API takes at most 50 bytes (512 MB) per file" in message
-    assert "split it into several files" in message
+    assert message.startswith("requests.jsonl: a request of ")
+    assert "bytes is larger than the 50 bytes (512 MB) one input file may hold" in message
     assert _leftovers(tmp_path) == []
 
 
@@ -422,26 +474,36 @@ def test_empty_file_is_refused(tmp_path: Path) -> None:
     )
 
 
-def test_file_with_too_many_requests_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_local_file_with_more_requests_than_one_job_is_split_by_lines(
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr(batch_input, "MAX_REQUESTS_PER_JOB", 2)
-    path = _write_lines(tmp_path / "big.jsonl", [json.dumps(_req(str(i))) for i in range(3)])
-    message = _error(prepare_file, path, endpoint=CHAT, model="m")
-    assert "big.jsonl: 3 requests; one batch job takes at most 2" in message
+    path = _write_lines(tmp_path / "big.jsonl", [json.dumps(_req(str(i))) for i in range(5)])
+    prepared = prepare_file(path, endpoint=CHAT, model="m", max_requests_per_job=2)
+    assert isinstance(prepared, ShardedInput)
+    assert [_lines_of(s) for s in prepared.shards] == [["0", "1"], ["2", "3"], ["4"]]
+    assert prepared.shards[0].filename == "big.part-1-of-3.jsonl"
+    assert path.exists(), "the user's file is left as it is"
 
 
-def test_file_larger_than_the_limit_is_refused_before_reading(
+def test_local_file_within_one_job_is_uploaded_as_it_is(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req(str(i))) for i in range(2)])
+    prepared = prepare_file(path, endpoint=CHAT, model="m", max_requests_per_job=2)
+    assert isinstance(prepared, FileInput)
+    assert prepared.path == path
+    assert prepared.temporary is False
+
+
+def test_file_larger_than_one_file_may_be_is_sharded_by_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "big.jsonl"
-    path.write_bytes(b"not even json\n" * 10)  # size is checked before any line is read
-    monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 100)
-    message = _error(prepare_file, path, endpoint=CHAT, model="m")
-    assert message == (
-        "big.jsonl is 140 bytes; the Files API takes at most 100 bytes (512 MB) per file: "
-        "split it into several files"
-    )
+    lines = [json.dumps(_req(str(i))) for i in range(5)]
+    path = _write_lines(tmp_path / "big.jsonl", lines)
+    line_size = len(canonical_json(_req("0"))) + 1
+    monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 2 * line_size + 1)
+    prepared = prepare_file(path, endpoint=CHAT, model="m")
+    assert isinstance(prepared, ShardedInput)
+    assert [s.request_count for s in prepared.shards] == [2, 2, 1]
+    assert all(s.size <= 2 * line_size + 1 for s in prepared.shards)
 
 
 def test_file_at_the_size_limit_is_accepted(
@@ -574,20 +636,16 @@ def test_remote_object_storage_path_with_errors_leaves_no_copy(
     assert _leftovers(tmp_path) == []
 
 
-def test_remote_object_storage_path_over_the_size_limit_is_refused(
-    memory_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_remote_object_storage_path_is_copied_into_shards(
+    memory_store: str, tmp_path: Path
 ) -> None:
     remote = ObjectStoragePath(f"memory://{memory_store}/big.jsonl")
     remote.write_bytes(("\n".join(json.dumps(_req(str(i))) for i in range(5)) + "\n").encode())
-    monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 100)
-
-    def never_opened(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the store reports the size: no copy should start")
-
-    monkeypatch.setattr(type(remote), "open", never_opened)
-    message = _error(prepare_file, remote, endpoint=CHAT, model="m")
-    assert message.startswith("big.jsonl is ")
-    assert "the Files API takes at most 100 bytes" in message
+    prepared = prepare_file(remote, endpoint=CHAT, model="m", max_requests_per_job=3)
+    assert isinstance(prepared, ShardedInput)
+    assert [_lines_of(s) for s in prepared.shards] == [["0", "1", "2"], ["3", "4"]]
+    for path in temporary_files(prepared):
+        path.unlink()
     assert _leftovers(tmp_path) == []
 
 

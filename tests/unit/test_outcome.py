@@ -274,3 +274,38 @@ def test_reattachable_statuses_include_unknown_running_ones() -> None:
     assert is_reattachable(BatchJobStatus("VALIDATING"))
     for status in ("CANCELLATION_REQUESTED", "CANCELLED", "FAILED", "TIMEOUT_EXCEEDED"):
         assert not is_reattachable(BatchJobStatus(status))
+
+
+# ---------------------------------------------------------------- several jobs, results
+
+
+class _Ti:
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def test_missing_requests_count_as_failed_for_max_failed_ratio() -> None:
+    import logging
+
+    from airflow_provider_mistral_batch.exceptions import MistralBatchJobFatalError
+    from airflow_provider_mistral_batch.utils.outcome import finish_with_jobs
+
+    job = make_job(total_requests=100, succeeded_requests=100, completed_requests=100)
+    manifest = {"results_path": "/r.jsonl", "missing_requests": 6, "usage": {"total_tokens": 9}}
+    log = logging.getLogger("tests.outcome")
+    with pytest.raises(MistralBatchJobFatalError, match="6 of the failed had no result line"):
+        finish_with_jobs({"ti": _Ti()}, [job], 0.05, log, write_results=lambda jobs: manifest)
+    summary = finish_with_jobs({"ti": _Ti()}, [job], 0.1, log, write_results=lambda jobs: manifest)
+    assert summary["results_path"] == "/r.jsonl"
+    assert summary["missing_requests"] == 6
+    assert summary["usage"] == {"total_tokens": 9}
+
+
+def test_judge_jobs_of_one_job_without_missing_is_judge_job() -> None:
+    from airflow_provider_mistral_batch.utils.outcome import judge_jobs
+
+    job = make_job(failed_requests=3, succeeded_requests=997)
+    assert judge_jobs([job], 0.01) == judge_job(job, 0.01)

@@ -1,0 +1,183 @@
+"""Results joined with the input: written by the batch operator or the results operator."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_mistral_batch.exceptions import MistralBatchInputError, MistralBatchJobError
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.operators.batch import (
+    MistralBatchOperator,
+    MistralBatchResultsOperator,
+)
+from mistral_batch_emulator import RunningEmulator
+from tests.helpers import wait_for_terminal, write_jsonl
+from tests.operators.support import CHAT, MODEL, FakeTaskInstance, OperatorLog, chat_requests
+
+pytestmark = pytest.mark.integration
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _usage_of_output(hook: MistralBatchHook, file_ids: list[str | None]) -> dict[str, int]:
+    totals = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    for file_id in file_ids:
+        if file_id is None:
+            continue
+        for line in hook.iter_file_lines(file_id):
+            usage = json.loads(line)["response"]["body"]["usage"]
+            for key in totals:
+                totals[key] += usage[key]
+    return totals
+
+
+def test_results_in_input_order_with_failures_and_usage(
+    make_op: Callable[..., MistralBatchOperator],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+    tmp_path: Path,
+) -> None:
+    conn.update_config(failing_custom_ids={"r1"})
+    target = tmp_path / "results.jsonl"
+    ti = FakeTaskInstance()
+    result = make_op(requests=chat_requests(4), results_path=str(target)).execute({"ti": ti})
+
+    lines = _lines(target)
+    assert [line["custom_id"] for line in lines] == ["r0", "r1", "r2", "r3"]
+    assert [line["ok"] for line in lines] == [True, False, True, True]
+    assert lines[1]["response"] is None
+    assert lines[1]["error"]
+    assert lines[0]["response"]["choices"][0]["message"]["content"]
+    assert set(lines[0]) == {"custom_id", "ok", "status_code", "response", "error"}
+    assert result["results_path"] == str(target)
+    assert result["missing_requests"] == 0
+    assert result["usage"] == _usage_of_output(hook, ti.pushed["output_files"])
+    assert result["results"]["failed"] == 1
+    assert list(tmp_path.iterdir()) == [target], "no temporary file is left"
+
+
+def test_sharded_results_go_to_one_file_in_input_order(
+    make_op: Callable[..., MistralBatchOperator], tmp_path: Path
+) -> None:
+    target = tmp_path / "all.jsonl"
+    result = make_op(
+        requests=chat_requests(5), max_requests_per_job=2, results_path=str(target)
+    ).execute({"ti": FakeTaskInstance()})
+    assert len(result["job_ids"]) == 3
+    assert [line["custom_id"] for line in _lines(target)] == ["r0", "r1", "r2", "r3", "r4"]
+    assert result["missing_requests"] == 0
+
+
+def test_results_of_a_jsonl_input_with_the_request_to_a_file_url(
+    make_op: Callable[..., MistralBatchOperator], tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, ["b", "a", "c"])
+    url = f"file://{tmp_path}/out.jsonl"
+    result = make_op(input_path=source, results_path=url, results_include_request=True).execute(
+        {"ti": FakeTaskInstance()}
+    )
+    lines = [json.loads(line) for line in ObjectStoragePath(url).read_text().splitlines()]
+    assert [line["custom_id"] for line in lines] == ["b", "a", "c"]
+    assert lines[0]["request"] == json.loads(source.read_text().splitlines()[0])["body"]
+    assert result["results_path"] == url
+
+
+def test_an_unwritable_results_path_fails_before_anything_is_sent(
+    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-dir" / "r.jsonl"
+    conn.clear_requests()
+    with pytest.raises(MistralBatchInputError) as caught:
+        make_op(results_path=str(missing)).execute({"ti": FakeTaskInstance()})
+    assert str(caught.value).startswith(f"batch: cannot write results to {missing}")
+    assert not [r for r in conn.requests if r.method == "POST"]
+
+
+def test_a_results_path_with_no_filesystem_fails_before_anything_is_sent(
+    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator
+) -> None:
+    conn.clear_requests()
+    with pytest.raises(MistralBatchInputError, match=r"nosuchscheme://bucket/r\.jsonl"):
+        make_op(results_path="nosuchscheme://bucket/r.jsonl").execute({"ti": FakeTaskInstance()})
+    assert not [r for r in conn.requests if r.method == "POST"]
+
+
+def _cancelled_job(conn: RunningEmulator, hook: MistralBatchHook, count: int) -> str:
+    conn.update_config(requests_per_second=20)
+    job = hook.create_batch_job(endpoint=CHAT, model=MODEL, requests=chat_requests(count))
+    while hook.get_batch_job(job.id).completed_requests < 3:
+        time.sleep(0.02)
+    hook.cancel_batch_job(job.id)
+    return wait_for_terminal(hook, job.id).id
+
+
+def test_results_operator_counts_and_names_the_missing_requests_of_a_cancelled_job(
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+    tmp_path: Path,
+    capture_log: Callable[[Any], OperatorLog],
+) -> None:
+    job_id = _cancelled_job(conn, hook, 60)
+    target = tmp_path / "partial.jsonl"
+    op = MistralBatchResultsOperator(
+        task_id="results", job_id=job_id, results_path=str(target), requests=chat_requests(60)
+    )
+    manifest = op.execute({"ti": FakeTaskInstance()})
+    lines = _lines(target)
+    assert [line["custom_id"] for line in lines] == [f"r{i}" for i in range(60)]
+    missing = [line["custom_id"] for line in lines if line["error"] == "no result returned"]
+    assert manifest["missing_requests"] == len(missing) > 0
+    assert manifest["missing_ids"] == missing[:20]
+    assert manifest["job_ids"] == [job_id]
+
+
+def test_results_operator_without_input_writes_file_order_and_says_it(
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+    tmp_path: Path,
+    capture_log: Callable[[Any], OperatorLog],
+) -> None:
+    job = hook.create_batch_job(endpoint=CHAT, model=MODEL, requests=chat_requests(3))
+    wait_for_terminal(hook, job.id)
+    op = MistralBatchResultsOperator(
+        task_id="results", job_id=job.id, results_path=str(tmp_path / "r.jsonl")
+    )
+    log = capture_log(op)
+    manifest = op.execute({"ti": FakeTaskInstance()})
+    assert sorted(line["custom_id"] for line in _lines(tmp_path / "r.jsonl")) == ["r0", "r1", "r2"]
+    assert manifest["missing_requests"] == 0
+    assert any("cannot be counted" in line for line in log.at("info"))
+
+
+def test_results_operator_refuses_a_job_still_running(
+    conn: RunningEmulator, hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    conn.update_config(queue_seconds=60)
+    job = hook.create_batch_job(endpoint=CHAT, model=MODEL, requests=chat_requests(2))
+    op = MistralBatchResultsOperator(
+        task_id="results", job_id=job.id, results_path=str(tmp_path / "r.jsonl")
+    )
+    with pytest.raises(MistralBatchJobError, match=f"{job.id} is still QUEUED"):
+        op.execute({"ti": FakeTaskInstance()})
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_results_operator_refuses_two_inputs_and_include_request_without_input() -> None:
+    with pytest.raises(MistralBatchInputError, match="at most one of requests, input_path"):
+        MistralBatchResultsOperator(
+            task_id="r", job_id="j", results_path="x", requests=[], input_files=["f"]
+        )
+    with pytest.raises(MistralBatchInputError, match="results_include_request needs the input"):
+        MistralBatchResultsOperator(
+            task_id="r", job_id="j", results_path="x", results_include_request=True
+        )
