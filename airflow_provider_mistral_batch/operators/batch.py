@@ -444,7 +444,8 @@ class MistralBatchOperator(BaseOperator):
                     yield from ((r["custom_id"], r["body"]) for r in inline.requests)
                 continue
             for file_id in job.input_files:
-                yield from requests_of_lines(self.hook.iter_file_lines(file_id))
+                lines = self.hook.iter_file_lines(file_id)
+                yield from requests_of_lines(lines, with_body=self.results_include_request)
 
     def _reattach_or_create(
         self,
@@ -897,13 +898,16 @@ class MistralBatchResultsOperator(BaseOperator):
                 (str(item.get("custom_id", position)), item.get("body"))
                 for position, item in enumerate(self.requests)
             )
+        with_body = self.results_include_request
         if self.input_path is not None:
-            return requests_of_path(self.input_path)
+            return requests_of_path(self.input_path, with_body=with_body)
         if self.input_files is not None:
             ids = [self.input_files] if isinstance(self.input_files, str) else self.input_files
             return (
                 request
                 for file_id in ids
-                for request in requests_of_lines(self.hook.iter_file_lines(file_id))
+                for request in requests_of_lines(
+                    self.hook.iter_file_lines(file_id), with_body=with_body
+                )
             )
         return None

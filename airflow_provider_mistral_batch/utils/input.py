@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
+import msgspec
+
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.models import (
     MAX_FILE_BYTES,
@@ -366,26 +368,44 @@ def prepare_file_ids(file_ids: Any, *, endpoint: str, model: str | None) -> Uplo
     return UploadedInput(ids, digest)
 
 
-def requests_of_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[str, Any]]:
+class _RequestId(msgspec.Struct):
+    """The one field the results join needs of an input line; the body is skipped unparsed."""
+
+    custom_id: Any = None
+
+
+def requests_of_lines(
+    lines: Iterable[str | bytes], *, with_body: bool = False
+) -> Iterator[tuple[str, Any]]:
     """``(custom_id, body)`` of each request line of an input JSONL, in order, for joining
     results with their input. A line without a ``custom_id`` gets its 0-based position, as
-    ``assign_custom_ids`` would have given it."""
+    ``assign_custom_ids`` would have given it.
+
+    :param with_body: parse and return each body; default False returns None for it, which
+        reads a million lines several times faster.
+    """
     for position, line in enumerate(lines):
         if not line.strip():
             continue
-        item = json.loads(line)
-        if not isinstance(item, Mapping):
-            continue
-        custom_id = item.get("custom_id")
-        yield (str(custom_id) if custom_id is not None else str(position)), item.get("body")
+        if with_body:
+            item = json.loads(line)
+            if not isinstance(item, Mapping):
+                continue
+            custom_id, body = item.get("custom_id"), item.get("body")
+        else:
+            try:
+                custom_id, body = msgspec.json.decode(line, type=_RequestId).custom_id, None
+            except msgspec.ValidationError:  # not a JSON object: no request to join
+                continue
+        yield (str(custom_id) if custom_id is not None else str(position)), body
 
 
-def requests_of_path(path: Any) -> Iterator[tuple[str, Any]]:
+def requests_of_path(path: Any, *, with_body: bool = False) -> Iterator[tuple[str, Any]]:
     """:func:`requests_of_lines` of a local JSONL path or an ``ObjectStoragePath``, streamed."""
     local = _local_path(path)
     opener = local.open if local is not None else path.open
     with opener("rb") as handle:
-        yield from requests_of_lines(handle)
+        yield from requests_of_lines(handle, with_body=with_body)
 
 
 def canonical_json(value: Any) -> str:

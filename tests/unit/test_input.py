@@ -22,6 +22,8 @@ from airflow_provider_mistral_batch.utils.input import (
     prepare_file,
     prepare_file_ids,
     prepare_requests,
+    requests_of_lines,
+    requests_of_path,
     temporary_files,
 )
 
@@ -732,3 +734,30 @@ def test_bad_file_ids_are_refused(value: Any, expected: str) -> None:
 def test_input_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match="input_files is empty"):
         prepare_file_ids([], endpoint=CHAT, model=None)
+
+
+# ---------------------------------------------------------------- reading an input back
+
+
+@pytest.mark.parametrize("with_body", [False, True])
+def test_requests_of_lines_gives_ids_in_order_and_bodies_only_when_asked(with_body: bool) -> None:
+    lines = [
+        json.dumps(_req("b")),
+        "",
+        json.dumps({"body": {"input": "no id"}}),
+        json.dumps({"custom_id": 7, "body": {}}).encode(),
+        json.dumps(_req("a")),
+    ]
+    got = list(requests_of_lines(lines, with_body=with_body))
+    assert [custom_id for custom_id, _ in got] == ["b", "2", "7", "a"]
+    if with_body:
+        assert got[0][1] == _req("b")["body"]
+        assert got[1][1] == {"input": "no id"}
+    else:
+        assert all(body is None for _, body in got)
+
+
+def test_requests_of_path_streams_a_local_file(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req(str(i))) for i in range(3)])
+    assert [cid for cid, _ in requests_of_path(path)] == ["0", "1", "2"]
+    assert [body for _, body in requests_of_path(path, with_body=True)] == [BODY] * 3
