@@ -223,6 +223,15 @@ class MistralBatchOperator(BaseOperator):
                 f"{self.task_id}: max_requests_per_job must be a whole number from 1 to "
                 f"{MAX_REQUESTS_PER_JOB:,}, got {max_requests_per_job!r}"
             )
+        if results_path is not None and not wait_for_completion:
+            raise MistralBatchInputError(
+                f"{self.task_id}: results_path needs wait_for_completion=True (the results "
+                "exist only once the job ended); use MistralBatchResultsOperator downstream"
+            )
+        if results_include_request and results_path is None:
+            raise MistralBatchInputError(
+                f"{self.task_id}: results_include_request needs results_path"
+            )
         check_wait_options(
             self.task_id,
             max_failed_ratio=max_failed_ratio,
@@ -314,6 +323,8 @@ class MistralBatchOperator(BaseOperator):
                 model=self.model,
                 assign_custom_ids=self.assign_custom_ids,
                 max_requests_per_job=self.max_requests_per_job,
+                # Uploaded, the input can be read back for the results after a deferral.
+                inline=self.results_path is None,
             )
         return prepare_file(
             value,
@@ -347,11 +358,12 @@ class MistralBatchOperator(BaseOperator):
 
         try:
             endpoint, metadata = self._checked_options()
-            prepared = self._prepare_input(endpoint)
             if self.results_path is not None:
+                # Before the input is read: a bad path is reported at once, nothing to clean.
                 from airflow_provider_mistral_batch.utils.results import check_writable
 
                 check_writable(_destination(self.results_path))
+            prepared = self._prepare_input(endpoint)
         except MistralBatchInputError as exc:
             # Name the task; the error itself fails it without retries.
             raise MistralBatchInputError(f"{self.task_id}: {exc}") from exc
@@ -399,7 +411,7 @@ class MistralBatchOperator(BaseOperator):
             outcome = wait_blocking(self.hook, watch, job)
             if isinstance(outcome, TimedOut):
                 timed_out.append(outcome)
-                ended += [outcome.job] if outcome.job is not None else []
+                ended.append(outcome.job or job)  # the latest snapshot, one per job
             else:
                 ended.append(_ended_job(outcome))
         if timed_out:
@@ -432,20 +444,27 @@ class MistralBatchOperator(BaseOperator):
         )
         return summary.as_xcom()
 
-    def _input_requests(self, jobs: Sequence[BatchJob]) -> Iterator[tuple[str, Any]]:
-        """The input's ``(custom_id, body)`` in order, read back from each job's input files;
-        a job made from inline requests has none, so those are prepared again from the field."""
-        from airflow_provider_mistral_batch.utils.input import InlineInput, requests_of_lines
+    def _input_requests(self, jobs: Sequence[BatchJob]) -> Iterator[tuple[str, Any]] | None:
+        """The input's ``(custom_id, body)`` in order, read back from the jobs' input files
+        (with ``results_path`` even a few requests are uploaded, so every job has them); None
+        when a job has none (it was made before results were asked for): file order then."""
+        from airflow_provider_mistral_batch.utils.input import requests_of_lines
 
-        for job in jobs:
-            if not job.input_files:
-                inline = self._prepare_input(str(self.endpoint))
-                if isinstance(inline, InlineInput):
-                    yield from ((r["custom_id"], r["body"]) for r in inline.requests)
-                continue
-            for file_id in job.input_files:
-                lines = self.hook.iter_file_lines(file_id)
-                yield from requests_of_lines(lines, with_body=self.results_include_request)
+        if not all(job.input_files for job in jobs):
+            self.log.warning(
+                "A job has no input files to read the input back from: results follow the "
+                "files' order and missing requests cannot be counted"
+            )
+            return None
+        with_body = self.results_include_request
+        return (
+            request
+            for job in jobs
+            for file_id in job.input_files
+            for request in requests_of_lines(
+                self.hook.iter_file_lines(file_id), with_body=with_body
+            )
+        )
 
     def _reattach_or_create(
         self,
@@ -746,6 +765,16 @@ def wait_blocking(
     return step
 
 
+def _requests_of_items(task_id: str, items: Iterable[Any]) -> Iterator[tuple[str, Any]]:
+    """``(custom_id, body)`` of request dicts given to the results operator, in order."""
+    for position, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise MistralBatchInputError(
+                f"{task_id}: requests[{position}] must be a {{'custom_id', 'body'}} object"
+            )
+        yield str(item.get("custom_id", position)), item.get("body")
+
+
 def _destination(results_path: Any) -> Any:
     """``results_path`` as given, except that a URL string (``s3://...``, ``file://...``, as a
     template renders it) becomes an ``ObjectStoragePath``."""
@@ -894,10 +923,7 @@ class MistralBatchResultsOperator(BaseOperator):
                 raise MistralBatchInputError(
                     f"{self.task_id}: requests must be a list of {{'custom_id', 'body'}} objects"
                 )
-            return (
-                (str(item.get("custom_id", position)), item.get("body"))
-                for position, item in enumerate(self.requests)
-            )
+            return _requests_of_items(self.task_id, self.requests)
         with_body = self.results_include_request
         if self.input_path is not None:
             return requests_of_path(self.input_path, with_body=with_body)

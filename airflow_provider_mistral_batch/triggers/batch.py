@@ -108,6 +108,7 @@ class MistralBatchJobTrigger(BaseTrigger):
         finally:
             for task in waits:
                 task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
         yield _event(self._event_payload([outcomes.get(job_id) for job_id in self.job_ids]))
 
     async def _wait(self, hook: MistralBatchHook, job_id: str) -> Ended | GaveUp | TimedOut:
@@ -142,13 +143,14 @@ class MistralBatchJobTrigger(BaseTrigger):
         jobs = [outcome.job for outcome in outcomes if outcome is not None and outcome.job]
         first = jobs[0] if jobs and jobs[0].id == self.job_id else None
         gave_up = [outcome for outcome in outcomes if isinstance(outcome, GaveUp)]
+        ids = self.job_ids
         if gave_up:
-            return make_event("error", self.job_id, first, gave_up[0].message, jobs)
+            return make_event("error", self.job_id, first, gave_up[0].message, jobs, ids)
         timed_out = [outcome for outcome in outcomes if isinstance(outcome, TimedOut)]
         if timed_out:
             message = "; ".join(outcome.message for outcome in timed_out)
-            return make_event("timeout", self.job_id, first, message, jobs)
-        return make_event("terminal", self.job_id, first, "", jobs)
+            return make_event("timeout", self.job_id, first, message, jobs, ids)
+        return make_event("terminal", self.job_id, first, "", jobs, ids)
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the user marked the task failed or success, or cleared it: cancel."""
@@ -159,16 +161,27 @@ class MistralBatchJobTrigger(BaseTrigger):
             )
             return
         hook = self._hook()
-        for job_id in self.job_ids:
+
+        async def cancel(job_id: str) -> None:
             try:
-                # The triggerer gives on_kill little time: do not let retries run past it.
-                job = await asyncio.wait_for(
-                    hook.acancel_batch_job(job_id), timeout=_ON_KILL_SECONDS
-                )
+                job = await hook.acancel_batch_job(job_id)
             except Exception as exc:
                 self.log.warning("Could not cancel Mistral batch job %s: %s", job_id, exc)
             else:
                 self.log.info("Cancelled Mistral batch job %s (status %s)", job_id, job.status)
+
+        # The triggerer gives on_kill little time: every job at once, retries bounded.
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(cancel(job_id) for job_id in self.job_ids)),
+                timeout=_ON_KILL_SECONDS,
+            )
+        except TimeoutError:
+            self.log.warning(
+                "Could not cancel Mistral batch job %s within %.0f s",
+                ", ".join(self.job_ids),
+                _ON_KILL_SECONDS,
+            )
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:

@@ -177,7 +177,7 @@ class _Checker:
         self.count = 0
         self.problems: list[str] = []
         self.problem_count = 0
-        # custom_id -> (position, whether "line N" or "[i]"): no string per id, for 1M ids.
+        # custom_id -> its 0-based position (no message string per id: 1M ids must fit).
         self._first_seen: dict[str, int] = {}
         self._hash = hashlib.sha256()
         self._hash.update(json.dumps([endpoint, model]).encode())
@@ -251,6 +251,7 @@ def prepare_requests(
     assign_custom_ids: bool = False,
     source: str = "requests",
     max_requests_per_job: int | None = None,
+    inline: bool = True,
 ) -> InlineInput | FileInput | ShardedInput:
     """Validate inline requests, streaming them.
 
@@ -258,6 +259,9 @@ def prepare_requests(
     go to temporary JSONL files as they come, one per job of at most ``max_requests_per_job``
     requests (default and most 1,000,000) and 512 MB, so a generator of a million requests
     is never held in memory.
+
+    :param inline: False always writes files, even for a few requests (their results can
+        then be joined with the input read back from the job's input files).
     """
     if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
         raise MistralBatchInputError(
@@ -274,7 +278,7 @@ def prepare_requests(
                 continue
             if writer is None:
                 accepted.append(request)
-                if len(accepted) > min(MAX_INLINE_REQUESTS, limit):
+                if len(accepted) > (min(MAX_INLINE_REQUESTS, limit) if inline else 0):
                     # Too many to send inline: from here on they go to files.
                     writer = _ShardWriter("requests.jsonl", limit)
                     for kept in accepted:
@@ -387,16 +391,23 @@ def requests_of_lines(
     for position, line in enumerate(lines):
         if not line.strip():
             continue
-        if with_body:
-            item = json.loads(line)
-            if not isinstance(item, Mapping):
-                continue
+        item: Any
+        try:
+            item = json.loads(line) if with_body else msgspec.json.decode(line, type=_RequestId)
+        except msgspec.ValidationError:  # valid JSON, but not an object
+            item = None
+        except (ValueError, msgspec.DecodeError):
+            raise MistralBatchInputError(
+                f"input line {position + 1} is not valid JSON: cannot join results with it"
+            ) from None
+        if isinstance(item, _RequestId):
+            custom_id, body = item.custom_id, None
+        elif isinstance(item, Mapping):
             custom_id, body = item.get("custom_id"), item.get("body")
         else:
-            try:
-                custom_id, body = msgspec.json.decode(line, type=_RequestId).custom_id, None
-            except msgspec.ValidationError:  # not a JSON object: no request to join
-                continue
+            raise MistralBatchInputError(
+                f"input line {position + 1} is not a JSON object: cannot join results with it"
+            )
         yield (str(custom_id) if custom_id is not None else str(position)), body
 
 

@@ -110,18 +110,23 @@ def judge_jobs(
     )
     unsuccessful = [job for job in jobs if not job.status.is_success]
     if unsuccessful:
+        if len(jobs) == 1:
+            return judge_job(jobs[0])
         ended = "; ".join(judge_job(job).message for job in unsuccessful)
+        # A CANCELLED shard was stopped on purpose: a retry would pay for it again.
+        retry_helps = all(_retry_helps(job) for job in unsuccessful)
         return JobVerdict(
             False,
             f"{len(unsuccessful)} of {what} did not succeed: {ended}",
-            retry_helps=any(_retry_helps(job) for job in unsuccessful),
+            retry_helps=retry_helps,
         )
     ratio = failed / max(total, 1)
     if max_failed_ratio is not None and ratio > max_failed_ratio:
+        hint = f"; see error_file {jobs[0].error_file}" if len(jobs) == 1 else ""
         return JobVerdict(
             False,
             f"{what} succeeded but {ratio:.1%} of the requests failed, above "
-            f"max_failed_ratio={max_failed_ratio:.1%} ({counts})",
+            f"max_failed_ratio={max_failed_ratio:.1%} ({counts}){hint}",
         )
     warning = f"{failed:,} requests of {what} failed" if failed else None
     return JobVerdict(True, f"{what} succeeded ({counts})", warning=warning)
@@ -181,10 +186,11 @@ def job_snapshot(job: BatchJob) -> dict[str, Any]:
 class TriggerEventPayload(BaseModel):
     """The one shape a :class:`MistralBatchJobTrigger` event may have.
 
-    ``terminal``: the jobs ended (``jobs`` holds each, in the order they were given; ``job``
-    is the first). ``timeout``: the deadline passed (the last snapshots, possibly after a
-    cancel). ``error``: polling gave up (snapshots may be missing). ``job_id`` is the first
-    job's id. Any other key is refused.
+    ``terminal``: the jobs ended. ``timeout``: the deadline passed (the last snapshots,
+    possibly after a cancel). ``error``: polling gave up (snapshots may be missing).
+    ``job_id`` is the first job's id and ``job`` its snapshot; a trigger that watched several
+    jobs adds ``job_ids`` (all, in order) and ``jobs`` (the snapshots it has). Any other key
+    is refused.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -193,6 +199,7 @@ class TriggerEventPayload(BaseModel):
     job_id: str
     job: BatchJob | None = None
     jobs: list[BatchJob] = []
+    job_ids: list[str] = []
     message: str = ""
 
     @property
@@ -209,10 +216,12 @@ def make_event(
     job: BatchJob | None,
     message: str = "",
     jobs: Sequence[BatchJob] = (),
+    job_ids: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A trigger event payload (plain data), validated on the way out as on the way in.
 
-    :param jobs: every job's snapshot when the trigger watched several (shards).
+    :param jobs: the snapshots of the jobs when the trigger watched several (shards).
+    :param job_ids: every job's id, in order, when the trigger watched several.
     """
     payload: dict[str, Any] = {
         "kind": kind,
@@ -220,7 +229,8 @@ def make_event(
         "job": job_snapshot(job) if job is not None else None,
         "message": message,
     }
-    if len(jobs) > 1:
+    if len(job_ids) > 1:
+        payload["job_ids"] = list(job_ids)
         payload["jobs"] = [job_snapshot(each) for each in jobs]
     TriggerEventPayload.model_validate(payload)
     return payload
@@ -234,8 +244,11 @@ def parse_event(event: Any) -> TriggerEventPayload:
         payload = TriggerEventPayload.model_validate(event)
     except ValidationError as exc:
         raise MistralBatchError(f"unexpected trigger event {event!r}: {exc}") from None
+    every_job = not payload.job_ids or {job.id for job in payload.jobs} == set(payload.job_ids)
     if payload.kind == "terminal" and (
-        not payload.all_jobs or not all(job.is_terminal for job in payload.all_jobs)
+        not payload.all_jobs
+        or not every_job
+        or not all(job.is_terminal for job in payload.all_jobs)
     ):
         raise MistralBatchError(
             f"trigger event for job {payload.job_id} says the job ended but carries "
@@ -249,17 +262,32 @@ def parse_event(event: Any) -> TriggerEventPayload:
 
 
 def push_result_files(
-    context: Mapping[str, Any], jobs: Sequence[BatchJob], *, lists: bool = False
+    context: Mapping[str, Any],
+    jobs: Sequence[BatchJob],
+    *,
+    lists: bool = False,
+    job_ids: Sequence[str] = (),
 ) -> None:
     """Push ``output_file`` and ``error_file`` of a single job (None when it has none) and,
-    with ``lists``, ``output_files`` and ``error_files`` of every job."""
+    with ``lists``, ``output_files`` and ``error_files`` with one entry per job.
+
+    :param job_ids: every job's id, in order, when there were several: a job with no
+        snapshot gets None in the lists.
+    """
     ti = context["ti"]
-    if len(jobs) == 1:
-        ti.xcom_push(key=XCOM_OUTPUT_FILE, value=jobs[0].output_file)
-        ti.xcom_push(key=XCOM_ERROR_FILE, value=jobs[0].error_file)
+    ids = list(job_ids) or [job.id for job in jobs]
+    by_id = {job.id: job for job in jobs}
+    ordered = [by_id.get(job_id) for job_id in ids]
+    if len(ids) == 1 and ordered[0] is not None:
+        ti.xcom_push(key=XCOM_OUTPUT_FILE, value=ordered[0].output_file)
+        ti.xcom_push(key=XCOM_ERROR_FILE, value=ordered[0].error_file)
     if lists:
-        ti.xcom_push(key=XCOM_OUTPUT_FILES, value=[job.output_file for job in jobs])
-        ti.xcom_push(key=XCOM_ERROR_FILES, value=[job.error_file for job in jobs])
+        ti.xcom_push(
+            key=XCOM_OUTPUT_FILES, value=[job.output_file if job else None for job in ordered]
+        )
+        ti.xcom_push(
+            key=XCOM_ERROR_FILES, value=[job.error_file if job else None for job in ordered]
+        )
 
 
 #: Writes the joined results of ended jobs; returns the manifest for XCom (see results.py).
@@ -317,6 +345,7 @@ def fail_at_deadline(
     timeout_error: type[Exception] | None = None,
     *,
     lists: bool = False,
+    job_ids: Sequence[str] = (),
 ) -> NoReturn:
     """Push the result files the jobs have so far, then fail because the wait ran out.
 
@@ -327,7 +356,7 @@ def fail_at_deadline(
         waits again.
     """
     if jobs:
-        push_result_files(context, jobs, lists=lists)
+        push_result_files(context, jobs, lists=lists, job_ids=job_ids)
     if timeout_error is not None:
         raise timeout_error(message)
     if any(not is_reattachable(job.status) for job in jobs):
@@ -362,7 +391,9 @@ def finish_with_event(
         return finish_with_job(context, jobs[0], max_failed_ratio, log)
     message = payload.message or f"waiting for job {payload.job_id} failed"
     if payload.kind == "timeout":
-        fail_at_deadline(context, jobs, message, timeout_error, lists=batch_operator)
+        fail_at_deadline(
+            context, jobs, message, timeout_error, lists=batch_operator, job_ids=payload.job_ids
+        )
     if jobs:
-        push_result_files(context, jobs, lists=batch_operator)
+        push_result_files(context, jobs, lists=batch_operator, job_ids=payload.job_ids)
     raise MistralBatchJobError(message)

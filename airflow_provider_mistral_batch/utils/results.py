@@ -84,7 +84,8 @@ class ResultsSummary:
             "lines": self.lines,
             "succeeded": self.succeeded,
             "failed": self.failed,
-            "missing_requests": self.missing,
+            # None: without the input, missing requests cannot be counted.
+            "missing_requests": self.missing if self.input_known else None,
             "missing_ids": list(self.missing_ids),
             "usage": dict(self.usage),
         }

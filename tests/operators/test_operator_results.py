@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +160,7 @@ def test_results_operator_without_input_writes_file_order_and_says_it(
     log = capture_log(op)
     manifest = op.execute({"ti": FakeTaskInstance()})
     assert sorted(line["custom_id"] for line in _lines(tmp_path / "r.jsonl")) == ["r0", "r1", "r2"]
-    assert manifest["missing_requests"] == 0
+    assert manifest["missing_requests"] is None  # cannot be counted without the input
     assert any("cannot be counted" in line for line in log.at("info"))
 
 
@@ -186,3 +186,65 @@ def test_results_operator_refuses_two_inputs_and_include_request_without_input()
         MistralBatchResultsOperator(
             task_id="r", job_id="j", results_path="x", results_include_request=True
         )
+
+
+def test_results_need_the_wait_and_the_request_needs_a_results_path() -> None:
+    with pytest.raises(MistralBatchInputError, match="results_path needs wait_for_completion"):
+        MistralBatchOperator(
+            task_id="t",
+            endpoint=CHAT,
+            requests=chat_requests(1),
+            results_path="/tmp/r.jsonl",
+            wait_for_completion=False,
+        )
+    with pytest.raises(MistralBatchInputError, match="results_include_request needs results_path"):
+        MistralBatchOperator(
+            task_id="t", endpoint=CHAT, requests=chat_requests(1), results_include_request=True
+        )
+
+
+def test_a_bad_results_path_is_refused_before_the_input_is_read(
+    make_op: Callable[..., MistralBatchOperator],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(spill))
+    read: list[int] = []
+
+    def generate() -> Iterator[dict[str, Any]]:
+        for request in chat_requests(5):
+            read.append(1)
+            yield request
+
+    with pytest.raises(MistralBatchInputError, match="cannot write results"):
+        make_op(
+            requests=generate(), max_requests_per_job=2, results_path=str(tmp_path / "no" / "r")
+        ).execute({"ti": FakeTaskInstance()})
+    assert read == []
+    assert list(spill.iterdir()) == []
+
+
+def test_results_of_requests_from_a_generator_are_joined_after_the_upload(
+    make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    target = tmp_path / "r.jsonl"
+    result = make_op(requests=iter(chat_requests(3)), results_path=str(target)).execute(
+        {"ti": FakeTaskInstance()}
+    )
+    assert [line["custom_id"] for line in _lines(target)] == ["r0", "r1", "r2"]
+    assert result["missing_requests"] == 0
+    assert hook.get_batch_job(result["job_id"]).input_files, "uploaded, so it can be read back"
+
+
+def test_results_operator_refuses_requests_that_are_not_objects(
+    conn: RunningEmulator, hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    job = hook.create_batch_job(endpoint=CHAT, model=MODEL, requests=chat_requests(1))
+    wait_for_terminal(hook, job.id)
+    op = MistralBatchResultsOperator(
+        task_id="results", job_id=job.id, results_path=str(tmp_path / "r.jsonl"), requests=["x"]
+    )
+    with pytest.raises(MistralBatchInputError, match=r"requests\[0\] must be a"):
+        op.execute({"ti": FakeTaskInstance()})

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_mistral_batch.exceptions import (
+    MistralBatchError,
     MistralBatchInputError,
     MistralBatchJobError,
     MistralBatchJobFatalError,
@@ -129,7 +130,7 @@ def test_resuming_with_several_jobs_judges_them_as_one() -> None:
         task_id="t", endpoint=CHAT, requests=chat_requests(6), max_failed_ratio=0.1
     )
     ti = FakeTaskInstance()
-    event = make_event("terminal", "a", jobs[0], jobs=jobs)
+    event = make_event("terminal", "a", jobs[0], jobs=jobs, job_ids=["a", "b"])
     with pytest.raises(MistralBatchJobFatalError, match=r"above max_failed_ratio=10\.0%"):
         op.execute_complete({"ti": ti}, event)
     assert ti.pushed["output_files"] == [jobs[0].output_file, jobs[1].output_file]
@@ -147,12 +148,14 @@ def test_one_cancelled_shard_fails_without_retry_and_a_failed_one_with() -> None
     cancelled = [_ended("a"), BatchJob.model_validate(job_data("CANCELLED", id="b"))]
     with pytest.raises(MistralBatchJobFatalError, match="ended CANCELLED"):
         op.execute_complete(
-            {"ti": FakeTaskInstance()}, make_event("terminal", "a", cancelled[0], jobs=cancelled)
+            {"ti": FakeTaskInstance()},
+            make_event("terminal", "a", cancelled[0], jobs=cancelled, job_ids=["a", "b"]),
         )
     failed = [BatchJob.model_validate(job_data("FAILED", id="a")), _ended("b")]
     with pytest.raises(MistralBatchJobError) as caught:
         op.execute_complete(
-            {"ti": FakeTaskInstance()}, make_event("terminal", "a", failed[0], jobs=failed)
+            {"ti": FakeTaskInstance()},
+            make_event("terminal", "a", failed[0], jobs=failed, job_ids=["a", "b"]),
         )
     assert not isinstance(caught.value, MistralBatchJobFatalError)
     assert caught.value is not None
@@ -176,3 +179,38 @@ def test_max_requests_per_job_inside_the_range_is_accepted(value: Any) -> None:
         task_id="t", endpoint=CHAT, requests=chat_requests(1), max_requests_per_job=value
     )
     assert op.max_requests_per_job == value
+
+
+def test_a_failed_and_a_cancelled_shard_fail_without_retry() -> None:
+    op = MistralBatchOperator(task_id="t", endpoint=CHAT, requests=chat_requests(2))
+    jobs = [
+        BatchJob.model_validate(job_data("FAILED", id="a")),
+        BatchJob.model_validate(job_data("CANCELLED", id="b")),
+    ]
+    with pytest.raises(MistralBatchJobFatalError, match="2 of 2 Mistral batch jobs"):
+        op.execute_complete(
+            {"ti": FakeTaskInstance()},
+            make_event("terminal", "a", jobs[0], jobs=jobs, job_ids=["a", "b"]),
+        )
+
+
+def test_an_error_event_with_some_snapshots_pushes_one_entry_per_job() -> None:
+    op = MistralBatchOperator(task_id="t", endpoint=CHAT, requests=chat_requests(2))
+    first = _ended("a")
+    ti = FakeTaskInstance()
+    event = make_event(
+        "error", "a", first, "gave up polling Mistral batch job c: 404", [first], ["a", "b", "c"]
+    )
+    with pytest.raises(MistralBatchJobError, match="gave up polling"):
+        op.execute_complete({"ti": ti}, event)
+    assert ti.pushed == {
+        "output_files": [first.output_file, None, None],
+        "error_files": [first.error_file, None, None],
+    }
+
+
+def test_a_terminal_event_missing_a_job_is_refused() -> None:
+    op = MistralBatchOperator(task_id="t", endpoint=CHAT, requests=chat_requests(2))
+    event = make_event("terminal", "a", _ended("a"), "", [_ended("a")], ["a", "b"])
+    with pytest.raises(MistralBatchError, match="says the job ended"):
+        op.execute_complete({"ti": FakeTaskInstance()}, event)

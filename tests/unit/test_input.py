@@ -761,3 +761,17 @@ def test_requests_of_path_streams_a_local_file(tmp_path: Path) -> None:
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req(str(i))) for i in range(3)])
     assert [cid for cid, _ in requests_of_path(path)] == ["0", "1", "2"]
     assert [body for _, body in requests_of_path(path, with_body=True)] == [BODY] * 3
+
+
+@pytest.mark.parametrize("with_body", [False, True])
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [("{not json", "is not valid JSON"), ("[1, 2]", "is not a JSON object")],
+)
+def test_a_bad_input_line_to_join_is_an_error_naming_it(
+    line: str, problem: str, with_body: bool
+) -> None:
+    lines = [json.dumps(_req("a")), line]
+    with pytest.raises(MistralBatchInputError) as caught:
+        list(requests_of_lines(lines, with_body=with_body))
+    assert str(caught.value) == f"input line 2 {problem}: cannot join results with it"
