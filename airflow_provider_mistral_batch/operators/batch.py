@@ -142,8 +142,10 @@ class MistralBatchOperator(BaseOperator):
     :param reattach_namespace: extra part of the reattach key; set a different one in each
         Airflow deployment that shares a Mistral workspace and runs the same DAG ids, so that
         one never reattaches to the other's job. Default None.
-    :param results_path: where to write the joined results: a local path or an
-        ``airflow.sdk.ObjectStoragePath`` (templated); checked before any job is created.
+    :param results_path: where to write the joined results: a local path, an
+        ``airflow.sdk.ObjectStoragePath`` or a URL string made one (templated); checked before
+        anything is read or created; needs ``wait_for_completion``. With it even a few
+        requests are uploaded as a file, so the input can be read back after a deferral.
         Default None: no results are written.
     :param results_include_request: add each request's body to its result line (``request``);
         default False.
