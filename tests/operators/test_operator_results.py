@@ -130,7 +130,6 @@ def test_results_operator_counts_and_names_the_missing_requests_of_a_cancelled_j
     conn: RunningEmulator,
     hook: MistralBatchHook,
     tmp_path: Path,
-    capture_log: Callable[[Any], OperatorLog],
 ) -> None:
     job_id = _cancelled_job(conn, hook, 60)
     target = tmp_path / "partial.jsonl"
