@@ -146,6 +146,20 @@ def describe_error(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def given_job_error(job_id: str, exc: BaseException) -> BaseException:
+    """The error to raise when reading a job whose id the DAG gave fails.
+
+    A 404 (no such job) or a 400/422 (not a job id) cannot get better on retry: it becomes a
+    :class:`MistralBatchFatalError` naming the id. Any other error is returned as it is.
+    """
+    if isinstance(exc, MistralNotFoundError | MistralValidationError):
+        return MistralBatchFatalError(
+            f"Mistral batch job {job_id!r} cannot be read: {describe_error(exc)}; check the "
+            "job id (retries would not help)"
+        )
+    return exc
+
+
 __all__ = [
     "MistralAPIError",
     "MistralAuthenticationError",
@@ -160,4 +174,5 @@ __all__ = [
     "MistralServerError",
     "MistralValidationError",
     "describe_error",
+    "given_job_error",
 ]

@@ -439,7 +439,19 @@ class MistralBatchHook(BaseHook):
                 remaining,
             )
             time.sleep(remaining)
-        jobs = self._jobs_with_key(token, created_after) or [chosen]
+        try:
+            jobs = self._jobs_with_key(token, created_after) or [chosen]
+        except Exception as exc:
+            # The job exists: the caller must get it, even if duplicates could not be checked.
+            self.log.warning(
+                "Could not check for a duplicate of batch job %s (%s); look for other jobs "
+                "with metadata %s=%s and cancel all but the oldest",
+                chosen.id,
+                describe_error(exc),
+                IDEMPOTENCY_METADATA_KEY,
+                token,
+            )
+            return chosen
         keep = jobs[0]
         for duplicate in jobs[1:]:
             self.log.warning(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -16,6 +17,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralBatchInputError,
     MistralBatchJobError,
+    given_job_error,
 )
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.models import (
@@ -60,10 +62,9 @@ if TYPE_CHECKING:
 _WAIT_MARGIN = timedelta(hours=1)
 
 
-def _seconds(value: timedelta | float | None) -> float | None:
-    if value is None:
-        return None
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+def _seconds(value: Any) -> Any:
+    """A ``timedelta`` as seconds; anything else as given, for the option checks to judge."""
+    return value.total_seconds() if isinstance(value, timedelta) else value
 
 
 class MistralBatchOperator(BaseOperator):
@@ -255,7 +256,7 @@ class MistralBatchOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
         self.max_failed_ratio = max_failed_ratio
-        self.wait_timeout = _seconds(wait_timeout)
+        self.wait_timeout = float(_seconds(wait_timeout)) if wait_timeout is not None else None
         self.cancel_on_deadline = cancel_on_deadline
         self.cancel_on_kill = cancel_on_kill
         self.force_new_job = force_new_job
@@ -287,6 +288,11 @@ class MistralBatchOperator(BaseOperator):
             known = ", ".join(e.value for e in ApiEndpoint)
             raise MistralBatchInputError(
                 f"endpoint {endpoint!r} is not one the Mistral Batch API knows ({known})"
+            )
+        if self.metadata is not None and not isinstance(self.metadata, Mapping):
+            raise MistralBatchInputError(
+                f"metadata must be a mapping of string keys to string values, got "
+                f"{type(self.metadata).__name__} {self.metadata!r:.100}"
             )
         metadata = dict(self.metadata or {})
         reserved = sorted(key for key in metadata if str(key).startswith("airflow_"))
@@ -675,7 +681,8 @@ class MistralBatchCancelJobOperator(BaseOperator):
         super().__init__(**kwargs)
         check_wait_options(self.task_id, poll_interval=poll_interval)
         wait_seconds = _seconds(wait_timeout)
-        if wait_seconds is None or not wait_seconds >= 0:  # NaN too
+        is_number = isinstance(wait_seconds, int | float) and not isinstance(wait_seconds, bool)
+        if not (is_number and math.isfinite(wait_seconds) and wait_seconds >= 0):
             raise MistralBatchInputError(
                 f"{self.task_id}: wait_timeout must be 0 or more seconds, got {wait_timeout!r}"
             )
@@ -683,7 +690,7 @@ class MistralBatchCancelJobOperator(BaseOperator):
         self.mistral_conn_id = mistral_conn_id
         self.wait_for_cancellation = wait_for_cancellation
         self.poll_interval = float(poll_interval)
-        self.wait_timeout = wait_seconds
+        self.wait_timeout = float(wait_seconds)
 
     @cached_property
     def hook(self) -> MistralBatchHook:
@@ -696,7 +703,10 @@ class MistralBatchCancelJobOperator(BaseOperator):
         """Cancel the job unless it already ended; optionally wait for it to end."""
         from airflow_provider_mistral_batch.utils.outcome import job_summary
 
-        job = self.hook.get_batch_job(self.job_id)
+        try:
+            job = self.hook.get_batch_job(self.job_id)
+        except MistralAPIError as exc:
+            raise given_job_error(self.job_id, exc) from exc
         if job.status.is_terminal:
             return self._already_ended(job)
         try:

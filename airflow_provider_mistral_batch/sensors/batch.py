@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_mistral_batch.exceptions import MistralAPIError, given_job_error
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.utils.compat import AirflowSensorTimeout, conf
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
@@ -92,7 +93,10 @@ class MistralBatchJobSensor(BaseSensorOperator):
         MistralBatchJobLink.persist(context, self.job_id, self.hook.settings.console_url)
         if not self.deferrable:
             return super().execute(context)
-        job = self.hook.get_batch_job(self.job_id)
+        try:
+            job = self.hook.get_batch_job(self.job_id)
+        except MistralAPIError as exc:
+            raise given_job_error(self.job_id, exc) from exc
         if job.status.is_terminal:
             return finish_with_job(context, job, self.max_failed_ratio, self.log)
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
@@ -127,7 +131,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
             answer = exc
         step = self._watch.record(answer)
         if isinstance(step, GaveUp):
-            raise step.error
+            raise given_job_error(self.job_id, step.error) from step.error
         if not isinstance(step, Ended):
             return False
         summary = finish_with_job(context, step.job, self.max_failed_ratio, self.log)

@@ -8,6 +8,7 @@ hand it the answer, so all three decide and log alike by construction.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,11 +139,19 @@ class JobWatch:
 
     def _seen(self, job: BatchJob) -> Step:
         self.consecutive_errors = 0
-        self.last_job = job
         self._log_progress(job)
         if job.status.is_terminal:
+            if self._past_deadline() and not ended_on_its_own(job, self.cancel_on_deadline):
+                # CANCELLED past our deadline: our own cancel, seen by a watch that started
+                # again (a trigger rebuilt after a triggerer restart). Still a timeout.
+                return self._deadline_outcome(job)
+            self.last_job = job
             return Ended(job)
+        self.last_job = job
         return self._wait_or_settle()
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and self.clock() >= self.deadline
 
     def _failed(self, error: BaseException) -> Step:
         self.consecutive_errors += 1
@@ -291,23 +300,26 @@ def format_duration(seconds: float) -> str:
 def check_wait_options(
     task_id: str,
     *,
-    max_failed_ratio: float | None = None,
-    poll_interval: float | None = None,
-    wait_timeout: float | None = None,
-    max_consecutive_errors: int | None = None,
+    max_failed_ratio: Any = None,
+    poll_interval: Any = None,
+    wait_timeout: Any = None,
+    max_consecutive_errors: Any = None,
 ) -> None:
-    """Refuse, when the DAG is parsed, waiting options no job could satisfy."""
-    if max_failed_ratio is not None and not 0.0 <= max_failed_ratio <= 1.0:
+    """Refuse, when the DAG is parsed, waiting options no job could satisfy: each must be a
+    finite number (a string such as ``"30"`` is refused, not compared) in its range."""
+    if max_failed_ratio is not None and not (
+        _is_number(max_failed_ratio) and 0.0 <= max_failed_ratio <= 1.0
+    ):
         raise MistralBatchInputError(
-            f"{task_id}: max_failed_ratio must be between 0.0 and 1.0, got {max_failed_ratio}"
+            f"{task_id}: max_failed_ratio must be between 0.0 and 1.0, got {max_failed_ratio!r}"
         )
-    if poll_interval is not None and not poll_interval > 0:
+    if poll_interval is not None and not (_is_number(poll_interval) and poll_interval > 0):
         raise MistralBatchInputError(
-            f"{task_id}: poll_interval must be positive, got {poll_interval}"
+            f"{task_id}: poll_interval must be positive, got {poll_interval!r}"
         )
-    if wait_timeout is not None and not wait_timeout > 0:
+    if wait_timeout is not None and not (_is_number(wait_timeout) and wait_timeout > 0):
         raise MistralBatchInputError(
-            f"{task_id}: wait_timeout must be a positive number of seconds, got {wait_timeout}"
+            f"{task_id}: wait_timeout must be a positive number of seconds, got {wait_timeout!r}"
         )
     if max_consecutive_errors is not None and not (
         isinstance(max_consecutive_errors, int)
@@ -318,3 +330,8 @@ def check_wait_options(
             f"{task_id}: max_consecutive_errors must be a whole number >= 1, "
             f"got {max_consecutive_errors!r}"
         )
+
+
+def _is_number(value: Any) -> bool:
+    """A real, finite number: not a bool, not a string, not NaN or infinity."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

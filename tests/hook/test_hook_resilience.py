@@ -6,6 +6,7 @@ import logging
 import uuid
 
 import pytest
+import structlog
 
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
@@ -257,3 +258,34 @@ def test_create_the_server_finished_after_the_client_gave_up_leaves_one_live_job
         if jobs[job_id] not in (BatchJobStatus.CANCELLATION_REQUESTED, BatchJobStatus.CANCELLED)
     ]
     assert live == [job.id]
+
+
+def test_create_returns_its_job_when_the_duplicate_check_fails(
+    hook: MistralBatchHook,
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = uuid.uuid4().hex
+    emulator.set_faults([Fault(kind="drop_before", method="POST", path_prefix=JOBS)])
+    lookups = hook._jobs_with_key
+    calls: list[int] = []
+
+    def listing_fails_when_settling(*args: object, **kwargs: object) -> list[object]:
+        calls.append(1)
+        if len(calls) > 1:  # the look for a late duplicate, after the job exists
+            raise MistralServerError(503, "listing unavailable")
+        return lookups(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hook, "_jobs_with_key", listing_fails_when_settling)
+    with structlog.testing.capture_logs() as logs:
+        job = hook.create_batch_job(
+            endpoint="/v1/embeddings", requests=ONE_REQUEST, idempotency_key=token
+        )
+    assert job.id
+    assert len(calls) == 2
+    warnings = [entry["event"] for entry in logs if entry.get("log_level") == "warning"]
+    assert (
+        f"Could not check for a duplicate of batch job {job.id} (HTTP 503: listing unavailable); "
+        f"look for other jobs with metadata {IDEMPOTENCY_METADATA_KEY}={token} and cancel all "
+        "but the oldest"
+    ) in warnings

@@ -13,6 +13,7 @@ from pytest_mock import MockerFixture
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralAuthenticationError,
+    MistralBatchFatalError,
     MistralNotFoundError,
 )
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
@@ -91,8 +92,9 @@ def test_an_unknown_job_fails(
     make_op: Callable[..., MistralBatchCancelJobOperator], conn: RunningEmulator
 ) -> None:
     unknown = str(uuid.uuid4())
-    with pytest.raises(MistralNotFoundError, match=unknown):
+    with pytest.raises(MistralBatchFatalError, match=unknown) as caught:  # no retries
         make_op(unknown).execute({"ti": FakeTaskInstance()})
+    assert isinstance(caught.value.__cause__, MistralNotFoundError)
     assert cancel_requests(conn, unknown) == []
 
 
@@ -187,3 +189,13 @@ def test_a_refused_cancel_of_a_running_job_fails(
     with pytest.raises(MistralAPIError) as info:
         make_op(queued_job).execute({"ti": FakeTaskInstance()})
     assert info.value.status_code == 409
+
+
+@pytest.mark.parametrize("job_id", ["6b0c7a8e-0000-4000-8000-00000000dead", "not-a-job-id"])
+def test_cancelling_an_unknown_or_invalid_job_id_fails_without_retries(
+    make_op: Callable[..., MistralBatchCancelJobOperator], conn: RunningEmulator, job_id: str
+) -> None:
+    with pytest.raises(MistralBatchFatalError) as caught:
+        make_op(job_id=job_id).execute({"ti": FakeTaskInstance()})
+    assert str(caught.value).startswith(f"Mistral batch job {job_id!r} cannot be read: HTTP 4")
+    assert not [r for r in conn.requests if r.path.endswith("/cancel")]

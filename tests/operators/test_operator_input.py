@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.utils.compat import AirflowFailException
 from mistral_batch_emulator import RunningEmulator
@@ -138,3 +139,18 @@ def test_an_input_that_rendered_to_none_is_named(
         f"batch: {field} rendered to None; is the upstream XCom it pulls there?"
     )
     assert [r for r in conn.requests if r.method == "POST"] == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("metadata", [["team", "data"], "team=data", 7])
+def test_metadata_that_is_not_a_mapping_is_an_input_error_naming_it(
+    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator, metadata: object
+) -> None:
+    conn.clear_requests()
+    with pytest.raises(MistralBatchInputError) as caught:
+        make_op(metadata=metadata).execute({"ti": FakeTaskInstance()})
+    assert str(caught.value).startswith(
+        "batch: metadata must be a mapping of string keys to string values, got "
+    )
+    assert isinstance(caught.value, AirflowFailException)  # not retried
+    assert not [r for r in conn.requests if r.method == "POST"]

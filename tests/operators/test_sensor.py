@@ -12,7 +12,7 @@ import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_mistral_batch.exceptions import MistralNotFoundError
+from airflow_provider_mistral_batch.exceptions import MistralBatchFatalError, MistralNotFoundError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
@@ -216,8 +216,9 @@ def test_an_unknown_job_fails_at_once(
     make_sensor: Callable[..., MistralBatchJobSensor], conn: RunningEmulator
 ) -> None:
     unknown = str(uuid.uuid4())
-    with pytest.raises(MistralNotFoundError, match=unknown):
+    with pytest.raises(MistralBatchFatalError, match=unknown) as caught:  # no retries
         make_sensor(unknown).poke({"ti": FakeTaskInstance()})
+    assert isinstance(caught.value.__cause__, MistralNotFoundError)
 
 
 @pytest.mark.integration
@@ -283,3 +284,19 @@ def test_sensor_execute_complete() -> None:
         )
     with pytest.raises(AirflowException, match="unexpected trigger event"):
         sensor.execute_complete({"ti": ti}, {"status": "success"})
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("job_id", ["6b0c7a8e-0000-4000-8000-00000000dead", "not-a-job-id"])
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_an_unknown_or_invalid_job_id_fails_without_retries_naming_it(
+    make_sensor: Callable[..., MistralBatchJobSensor],
+    conn: RunningEmulator,
+    job_id: str,
+    deferrable: bool,
+) -> None:
+    sensor = make_sensor(job_id=job_id, deferrable=deferrable)
+    with pytest.raises(MistralBatchFatalError) as caught:
+        sensor.execute({"ti": FakeTaskInstance()})
+    assert isinstance(caught.value, AirflowFailException)
+    assert str(caught.value).startswith(f"Mistral batch job {job_id!r} cannot be read: HTTP 4")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
-from airflow_provider_mistral_batch.operators.batch import MistralBatchCancelJobOperator
+from airflow_provider_mistral_batch.operators.batch import (
+    MistralBatchCancelJobOperator,
+    MistralBatchOperator,
+)
 from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
 
 
@@ -51,3 +54,32 @@ def test_sensor_and_operator_refuse_max_consecutive_errors_below_one(errors: obj
             input_files=["f"],
             max_consecutive_errors=errors,  # type: ignore[arg-type]
         )
+
+
+@pytest.mark.parametrize("interval", ["30", float("inf"), float("nan"), True])
+def test_a_poll_interval_that_is_not_a_finite_number_is_refused_at_parse(interval: object) -> None:
+    for build in (
+        lambda: MistralBatchOperator(
+            task_id="batch", endpoint="/v1/embeddings", input_files=["f"], poll_interval=interval
+        ),
+        lambda: MistralBatchCancelJobOperator(task_id="batch", job_id="j", poll_interval=interval),
+    ):
+        with pytest.raises(MistralBatchInputError) as caught:
+            build()
+        assert str(caught.value) == f"batch: poll_interval must be positive, got {interval!r}"
+
+
+@pytest.mark.parametrize("timeout", ["600", float("inf")])
+def test_a_wait_timeout_that_is_not_a_finite_number_is_refused_at_parse(timeout: object) -> None:
+    with pytest.raises(MistralBatchInputError, match=r"batch: wait_timeout must be a positive"):
+        MistralBatchOperator(
+            task_id="batch", endpoint="/v1/embeddings", input_files=["f"], wait_timeout=timeout
+        )
+    with pytest.raises(MistralBatchInputError, match=r"batch: wait_timeout must be 0 or more"):
+        MistralBatchCancelJobOperator(task_id="batch", job_id="j", wait_timeout=timeout)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ratio", ["0.1", float("nan")])
+def test_a_max_failed_ratio_that_is_not_a_number_is_refused_at_parse(ratio: object) -> None:
+    with pytest.raises(MistralBatchInputError, match=r"max_failed_ratio must be between"):
+        MistralBatchJobSensor(task_id="wait", job_id="j", max_failed_ratio=ratio)

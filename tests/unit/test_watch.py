@@ -197,7 +197,9 @@ def test_without_a_job_the_first_step_is_a_poll() -> None:
 @pytest.mark.parametrize("status", ["SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"])
 def test_an_ended_job_ends_the_wait_at_once(status: str) -> None:
     job = running_job(status=status)
-    assert watch_of(deadline=0.0).start(job) == Ended(job)
+    assert watch_of().start(job) == Ended(job)
+    if status != "CANCELLED":  # past a deadline we cancel at, CANCELLED is our own doing
+        assert watch_of(deadline=0.0).start(job) == Ended(job)
 
 
 @pytest.mark.parametrize("status", ["QUEUED", "RUNNING", "CANCELLATION_REQUESTED", "SOMETHING_NEW"])
@@ -436,3 +438,24 @@ def test_unknown_status_is_never_an_end_even_at_the_deadline() -> None:
     assert isinstance(step, TimedOut)
     assert step.job is not None
     assert step.job.status == BatchJobStatus("SOMETHING_NEW")
+
+
+def test_a_watch_started_again_past_its_deadline_reports_our_cancel_as_a_timeout() -> None:
+    # A trigger rebuilt from its kwargs after a triggerer restart, while it was cancelling.
+    watch = watch_of(Clock(2000.0), deadline=1000.0)
+    assert watch.start() == Poll()
+    cancelled = running_job(status="CANCELLED")
+    step = watch.record(cancelled)
+    assert step == TimedOut(
+        cancelled,
+        f"deadline passed while Mistral batch job {JOB_ID} had not ended; cancellation requested",
+    )
+
+
+def test_past_the_deadline_a_job_that_ended_by_itself_is_still_an_end() -> None:
+    watch = watch_of(Clock(2000.0), deadline=1000.0)
+    done = running_job(status="SUCCESS")
+    assert watch.record(done) == Ended(done)
+    left = watch_of(Clock(2000.0), deadline=1000.0, cancel_on_deadline=False)
+    cancelled = running_job(status="CANCELLED")
+    assert left.record(cancelled) == Ended(cancelled)  # not ours: someone else cancelled it
