@@ -17,6 +17,9 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralBatchInputError,
     MistralBatchJobError,
+    MistralNotFoundError,
+    MistralValidationError,
+    describe_error,
     given_job_error,
 )
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
@@ -28,6 +31,7 @@ from airflow_provider_mistral_batch.models import (
     ApiEndpoint,
     BatchJob,
     CreateBatchJobRequest,
+    FilePurpose,
 )
 from airflow_provider_mistral_batch.utils.compat import AirflowTaskTimeout, conf
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
@@ -356,7 +360,11 @@ class MistralBatchOperator(BaseOperator):
             self.hook.close()
 
     def _execute(self, context: Context) -> Any:
-        from airflow_provider_mistral_batch.utils.input import ShardedInput, temporary_files
+        from airflow_provider_mistral_batch.utils.input import (
+            ShardedInput,
+            UploadedInput,
+            temporary_files,
+        )
         from airflow_provider_mistral_batch.utils.outcome import (
             XCOM_JOB_ID,
             XCOM_JOB_IDS,
@@ -372,6 +380,8 @@ class MistralBatchOperator(BaseOperator):
 
                 check_writable(_destination(self.results_path))
             prepared = self._prepare_input(endpoint)
+            if isinstance(prepared, UploadedInput):
+                self._check_input_files(prepared.file_ids)
         except MistralBatchInputError as exc:
             # Name the task; the error itself fails it without retries.
             raise MistralBatchInputError(f"{self.task_id}: {exc}") from exc
@@ -426,6 +436,24 @@ class MistralBatchOperator(BaseOperator):
             message = "; ".join(outcome.message for outcome in timed_out)
             fail_at_deadline(context, ended, message, lists=True)
         return self._finish(context, ended)
+
+    def _check_input_files(self, file_ids: Sequence[str]) -> None:
+        """Look each given file up before a job is made of it: an unknown, deleted or
+        non-``batch`` file would only make a FAILED job on every try."""
+        for position, file_id in enumerate(file_ids):
+            try:
+                found = self.hook.get_file(file_id)
+            except (MistralNotFoundError, MistralValidationError) as exc:
+                raise MistralBatchInputError(
+                    f"input_files[{position}] {file_id!r} cannot be used: {describe_error(exc)}"
+                ) from None
+            if found.deleted:
+                raise MistralBatchInputError(f"input_files[{position}] {file_id!r} was deleted")
+            if found.purpose != FilePurpose.BATCH:
+                raise MistralBatchInputError(
+                    f"input_files[{position}] {file_id!r} has purpose {found.purpose!s}; a batch "
+                    "job needs files uploaded with purpose 'batch'"
+                )
 
     def _finish(self, context: Context, jobs: Sequence[BatchJob]) -> dict[str, Any]:
         from airflow_provider_mistral_batch.utils.outcome import finish_with_jobs

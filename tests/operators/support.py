@@ -112,3 +112,25 @@ def job_data(status: str = "SUCCESS", **overrides: Any) -> dict[str, Any]:
 def cancel_requests(emulator: Any, job_id: str) -> list[Any]:
     """The cancel calls the emulator received for one job."""
     return [r for r in emulator.requests if r.path == f"/v1/batch/jobs/{job_id}/cancel"]
+
+
+def lose_inputs_after_create(
+    monkeypatch: pytest.MonkeyPatch, op: Any, emulator: Any, *, which: set[int] | None = None
+) -> list[Any]:
+    """Make jobs of ``op`` end FAILED: each input file is deleted right after its job is
+    created, before the emulator validates it (``queue_seconds`` set here). ``which``: the
+    1-based creates to do it for (default all). Returns the jobs created."""
+    emulator.update_config(queue_seconds=0.3)
+    create = op.hook.create_batch_job
+    made: list[Any] = []
+
+    def create_then_lose_the_input(**kwargs: Any) -> Any:
+        job = create(**kwargs)
+        made.append(job)
+        if which is None or len(made) in which:
+            for file_id in job.input_files:
+                op.hook.delete_file(file_id)
+        return job
+
+    monkeypatch.setattr(op.hook, "create_batch_job", create_then_lose_the_input)
+    return made

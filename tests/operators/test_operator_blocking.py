@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from tests.operators.support import (
     FakeTaskInstance,
     OperatorLog,
     chat_requests,
+    lose_inputs_after_create,
 )
 
 pytestmark = pytest.mark.integration
@@ -266,15 +266,21 @@ def test_failed_requests_within_max_failed_ratio_pass(
 
 def test_failed_job_fails_the_task_with_its_status(
     make_op: Callable[..., MistralBatchOperator],
+    conn: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    missing = str(uuid.uuid4())
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, ["a", "b"])
+    op = make_op(input_path=source)
+    lose_inputs_after_create(monkeypatch, op, conn)
     ti = FakeTaskInstance()
     with pytest.raises(AirflowException) as info:
-        make_op(input_files=[missing]).execute({"ti": ti})
+        op.execute({"ti": ti})
     assert not isinstance(info.value, AirflowFailException)  # a FAILED job may be retried
     message = str(info.value)
     assert f"Mistral batch job {ti.pushed['batch_job_id']} ended FAILED" in message
-    assert missing in message  # the job's own error names the unknown file
+    assert "not found" in message  # the job's own error names the lost input file
     assert ti.pushed["output_file"] is None
     assert ti.pushed["error_file"] is None
 

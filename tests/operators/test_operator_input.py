@@ -154,3 +154,32 @@ def test_metadata_that_is_not_a_mapping_is_an_input_error_naming_it(
     )
     assert isinstance(caught.value, AirflowFailException)  # not retried
     assert not [r for r in conn.requests if r.method == "POST"]
+
+
+@pytest.mark.integration
+def test_input_files_are_looked_up_before_any_job_is_made(
+    make_op: Callable[..., MistralBatchOperator],
+    conn: RunningEmulator,
+    tmp_path: Path,
+) -> None:
+    from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"custom_id": "a", "body": {"input": "x"}}) + "\n")
+    hook = MistralBatchHook()
+    batch_file = hook.upload_file(source).id
+    ocr_file = hook.upload_file(source, filename="scan.jsonl", purpose="ocr").id
+    unknown = "6b0c7a8e-0000-4000-8000-00000000dead"
+    cases = {
+        unknown: f"batch: input_files[1] {unknown!r} cannot be used: HTTP 404",
+        "not-an-id": "batch: input_files[1] 'not-an-id' cannot be used: HTTP 4",
+        ocr_file: f"batch: input_files[1] {ocr_file!r} has purpose ocr; a batch job needs",
+    }
+    conn.clear_requests()
+    for bad, message in cases.items():
+        with pytest.raises(MistralBatchInputError) as caught:
+            make_op(input_files=[batch_file, bad]).execute({"ti": FakeTaskInstance()})
+        assert str(caught.value).startswith(message)
+        assert isinstance(caught.value, AirflowFailException)  # not retried
+    assert not [r for r in conn.requests if r.path == "/v1/batch/jobs" and r.method == "POST"]
+    hook.close()

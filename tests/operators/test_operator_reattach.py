@@ -13,7 +13,12 @@ from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from mistral_batch_emulator import RunningEmulator
 from tests.helpers import wait_for_terminal, write_jsonl
-from tests.operators.support import FakeTaskInstance, OperatorLog, chat_requests
+from tests.operators.support import (
+    FakeTaskInstance,
+    OperatorLog,
+    chat_requests,
+    lose_inputs_after_create,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -165,14 +170,19 @@ def test_a_cancelled_job_is_not_reattached(
 
 
 def test_a_failed_job_is_not_reattached(
-    make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook
+    make_op: Callable[..., MistralBatchOperator],
+    hook: MistralBatchHook,
+    conn: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    missing = ["6b0c7a8e-0000-4000-8000-00000000dead"]
-    with pytest.raises(Exception, match="ended FAILED") as first:
-        make_op(input_files=missing).execute({"ti": FakeTaskInstance()})
-    assert first.value is not None
-    with pytest.raises(Exception, match="ended FAILED"):
-        make_op(input_files=missing).execute({"ti": FakeTaskInstance(try_number=2)})
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, ["a", "b"])
+    for try_number in (1, 2):
+        op = make_op(input_path=source)
+        lose_inputs_after_create(monkeypatch, op, conn)
+        with pytest.raises(Exception, match="ended FAILED"):
+            op.execute({"ti": FakeTaskInstance(try_number=try_number)})
     assert len(_job_ids(hook)) == 2
 
 

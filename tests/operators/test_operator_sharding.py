@@ -28,6 +28,7 @@ from tests.operators.support import (
     OperatorLog,
     chat_requests,
     job_data,
+    lose_inputs_after_create,
 )
 
 
@@ -69,19 +70,9 @@ def test_a_retry_after_one_shard_failed_creates_only_that_shard_again(
     capture_log: Callable[[Any], OperatorLog],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    conn.update_config(queue_seconds=0.3)
     first = make_op(requests=chat_requests(5), max_requests_per_job=2)
-    create = first.hook.create_batch_job
-    made: list[BatchJob] = []
-
-    def create_then_lose_the_second_input(**kwargs: Any) -> BatchJob:
-        job = create(**kwargs)
-        made.append(job)
-        if len(made) == 2:  # its input disappears before validation: the job ends FAILED
-            first.hook.delete_file(job.input_files[0])
-        return job
-
-    monkeypatch.setattr(first.hook, "create_batch_job", create_then_lose_the_second_input)
+    # The second shard's input disappears before validation: that job ends FAILED.
+    made = lose_inputs_after_create(monkeypatch, first, conn, which={2})
     with pytest.raises(MistralBatchJobError) as failed:
         first.execute({"ti": FakeTaskInstance(try_number=1)})
     assert not isinstance(failed.value, MistralBatchJobFatalError)  # a retry can help
