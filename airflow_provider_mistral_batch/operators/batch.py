@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -47,6 +46,8 @@ from airflow_provider_mistral_batch.utils.watch import (
     TimedOut,
     check_wait_options,
     ended_on_its_own,
+    is_finite_number,
+    is_whole_number,
 )
 
 # utils.input, utils.outcome and utils.reattach are imported where they are used: every DAG
@@ -215,16 +216,17 @@ class MistralBatchOperator(BaseOperator):
                 f"{self.task_id}: give exactly one of input_files, requests and input_path "
                 f"(got {', '.join(given) or 'none'})"
             )
-        # bool is an int subclass: True must not pass as one hour.
-        is_whole = isinstance(timeout_hours, int) and not isinstance(timeout_hours, bool)
-        if not is_whole or not TIMEOUT_HOURS_MIN <= timeout_hours <= TIMEOUT_HOURS_MAX:
+        if not (
+            is_whole_number(timeout_hours)
+            and TIMEOUT_HOURS_MIN <= timeout_hours <= TIMEOUT_HOURS_MAX
+        ):
             raise MistralBatchInputError(
                 f"{self.task_id}: timeout_hours must be a whole number of hours between "
                 f"{TIMEOUT_HOURS_MIN} and {TIMEOUT_HOURS_MAX}, got {timeout_hours!r}"
             )
-        whole = isinstance(max_requests_per_job, int) and not isinstance(max_requests_per_job, bool)
         if max_requests_per_job is not None and not (
-            whole and 1 <= max_requests_per_job <= MAX_REQUESTS_PER_JOB
+            is_whole_number(max_requests_per_job)
+            and 1 <= max_requests_per_job <= MAX_REQUESTS_PER_JOB
         ):
             raise MistralBatchInputError(
                 f"{self.task_id}: max_requests_per_job must be a whole number from 1 to "
@@ -484,23 +486,14 @@ class MistralBatchOperator(BaseOperator):
         """The input's ``(custom_id, body)`` in order, read back from the jobs' input files
         (with ``results_path`` even a few requests are uploaded, so every job has them); None
         when a job has none (it was made before results were asked for): file order then."""
-        from airflow_provider_mistral_batch.utils.input import requests_of_lines
-
         if not all(job.input_files for job in jobs):
             self.log.warning(
                 "A job has no input files to read the input back from: results follow the "
                 "files' order and missing requests cannot be counted"
             )
             return None
-        with_body = self.results_include_request
-        return (
-            request
-            for job in jobs
-            for file_id in job.input_files
-            for request in requests_of_lines(
-                self.hook.iter_file_lines(file_id), with_body=with_body
-            )
-        )
+        file_ids = [file_id for job in jobs for file_id in job.input_files]
+        return _requests_of_files(self.hook, file_ids, with_body=self.results_include_request)
 
     def _reattach_or_create(
         self,
@@ -709,8 +702,7 @@ class MistralBatchCancelJobOperator(BaseOperator):
         super().__init__(**kwargs)
         check_wait_options(self.task_id, poll_interval=poll_interval)
         wait_seconds = _seconds(wait_timeout)
-        is_number = isinstance(wait_seconds, int | float) and not isinstance(wait_seconds, bool)
-        if not (is_number and math.isfinite(wait_seconds) and wait_seconds >= 0):
+        if not (is_finite_number(wait_seconds) and wait_seconds >= 0):
             raise MistralBatchInputError(
                 f"{self.task_id}: wait_timeout must be 0 or more seconds, got {wait_timeout!r}"
             )
@@ -803,6 +795,16 @@ def wait_blocking(
             answer = exc
         step = watch.record(answer)
     return step
+
+
+def _requests_of_files(
+    hook: MistralBatchHook, file_ids: Iterable[str], *, with_body: bool
+) -> Iterator[tuple[str, Any]]:
+    """``(custom_id, body)`` of the request lines of uploaded input files, streamed in order."""
+    from airflow_provider_mistral_batch.utils.input import requests_of_lines
+
+    for file_id in file_ids:
+        yield from requests_of_lines(hook.iter_file_lines(file_id), with_body=with_body)
 
 
 def _requests_of_items(task_id: str, items: Iterable[Any]) -> Iterator[tuple[str, Any]]:
@@ -953,10 +955,7 @@ class MistralBatchResultsOperator(BaseOperator):
             self.hook.close()
 
     def _input_requests(self) -> Iterator[tuple[str, Any]] | None:
-        from airflow_provider_mistral_batch.utils.input import (
-            requests_of_lines,
-            requests_of_path,
-        )
+        from airflow_provider_mistral_batch.utils.input import requests_of_path
 
         if self.requests is not None:
             if isinstance(self.requests, str | bytes | Mapping):
@@ -969,11 +968,5 @@ class MistralBatchResultsOperator(BaseOperator):
             return requests_of_path(self.input_path, with_body=with_body)
         if self.input_files is not None:
             ids = [self.input_files] if isinstance(self.input_files, str) else self.input_files
-            return (
-                request
-                for file_id in ids
-                for request in requests_of_lines(
-                    self.hook.iter_file_lines(file_id), with_body=with_body
-                )
-            )
+            return _requests_of_files(self.hook, ids, with_body=with_body)
         return None

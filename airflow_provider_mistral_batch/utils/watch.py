@@ -308,23 +308,21 @@ def check_wait_options(
     """Refuse, when the DAG is parsed, waiting options no job could satisfy: each must be a
     finite number (a string such as ``"30"`` is refused, not compared) in its range."""
     if max_failed_ratio is not None and not (
-        _is_number(max_failed_ratio) and 0.0 <= max_failed_ratio <= 1.0
+        is_finite_number(max_failed_ratio) and 0.0 <= max_failed_ratio <= 1.0
     ):
         raise MistralBatchInputError(
             f"{task_id}: max_failed_ratio must be between 0.0 and 1.0, got {max_failed_ratio!r}"
         )
-    if poll_interval is not None and not (_is_number(poll_interval) and poll_interval > 0):
+    if poll_interval is not None and not (is_finite_number(poll_interval) and poll_interval > 0):
         raise MistralBatchInputError(
             f"{task_id}: poll_interval must be positive, got {poll_interval!r}"
         )
-    if wait_timeout is not None and not (_is_number(wait_timeout) and wait_timeout > 0):
+    if wait_timeout is not None and not (is_finite_number(wait_timeout) and wait_timeout > 0):
         raise MistralBatchInputError(
             f"{task_id}: wait_timeout must be a positive number of seconds, got {wait_timeout!r}"
         )
     if max_consecutive_errors is not None and not (
-        isinstance(max_consecutive_errors, int)
-        and not isinstance(max_consecutive_errors, bool)
-        and max_consecutive_errors >= 1
+        is_whole_number(max_consecutive_errors) and max_consecutive_errors >= 1
     ):
         raise MistralBatchInputError(
             f"{task_id}: max_consecutive_errors must be a whole number >= 1, "
@@ -332,6 +330,11 @@ def check_wait_options(
         )
 
 
-def _is_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
     """A real, finite number: not a bool, not a string, not NaN or infinity."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_whole_number(value: Any) -> bool:
+    """An int that is not a bool (``True`` must not pass as 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -190,35 +190,28 @@ def _server_modules() -> list[Path]:
     return modules
 
 
-def test_emulator_server_imports_only_the_provider_models() -> None:
-    """DESIGN: the emulator imports the provider's ``models`` at most."""
-    offending = {
+def _server_imports(forbidden: Callable[[str], bool]) -> dict[str, list[str]]:
+    """Per server module, the imported names ``forbidden`` says it must not import."""
+    return {
         path.name: bad
         for path in _server_modules()
-        if (
-            bad := sorted(
-                name
-                for name in _imports(path)
-                if _within(name, PROVIDER) and not _within(name, PROVIDER_MODELS)
-            )
-        )
+        if (bad := sorted(name for name in _imports(path) if forbidden(name)))
     }
+
+
+def test_emulator_server_imports_only_the_provider_models() -> None:
+    """DESIGN: the emulator imports the provider's ``models`` at most."""
+    offending = _server_imports(
+        lambda name: _within(name, PROVIDER) and not _within(name, PROVIDER_MODELS)
+    )
     assert offending == {}
 
 
 def test_emulator_server_imports_neither_airflow_nor_dagtest() -> None:
     """``dagtest`` is the one emulator module that imports Airflow; the server never uses it."""
-    offending = {
-        path.name: bad
-        for path in _server_modules()
-        if (
-            bad := sorted(
-                name
-                for name in _imports(path)
-                if _within(name, "airflow") or _within(name, "mistral_batch_emulator.dagtest")
-            )
-        )
-    }
+    offending = _server_imports(
+        lambda name: _within(name, "airflow") or _within(name, "mistral_batch_emulator.dagtest")
+    )
     assert offending == {}
 
 
