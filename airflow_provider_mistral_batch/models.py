@@ -107,6 +107,8 @@ class FilePurpose(OpenStrEnum):
     FINE_TUNE = "fine-tune"
     BATCH = "batch"
     OCR = "ocr"
+    # Missing from the contract's enum, but named by its description of ``purpose``.
+    AUDIO = "audio"
 
 
 class SampleType(OpenStrEnum):

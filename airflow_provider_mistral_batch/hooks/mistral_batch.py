@@ -548,7 +548,7 @@ class MistralBatchHook(BaseHook):
         :param file: a path, or a binary file object (rewound on retry when it is seekable;
             a non-seekable one is sent once, without retries).
         :param filename: name to give the file; default the path's or object's name.
-        :param purpose: ``batch`` (default), ``fine-tune`` or ``ocr``.
+        :param purpose: ``batch`` (default), ``fine-tune``, ``ocr`` or ``audio``.
         :param visibility: ``workspace`` or ``user``; None leaves the server's default.
         :param expiry: expiry sent to the API as is; None for none.
         """

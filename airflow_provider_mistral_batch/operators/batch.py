@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
@@ -34,13 +35,17 @@ from airflow_provider_mistral_batch.models import (
 )
 from airflow_provider_mistral_batch.utils.compat import AirflowTaskTimeout, conf
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.utils.reattach import jobs_of_key
 from airflow_provider_mistral_batch.utils.watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
+    Answer,
     Cancel,
+    CancelDuplicate,
     Ended,
     GaveUp,
     JobWatch,
+    ListTaskJobs,
     Outcome,
     Sleep,
     TimedOut,
@@ -50,8 +55,8 @@ from airflow_provider_mistral_batch.utils.watch import (
     is_whole_number,
 )
 
-# utils.input, utils.outcome and utils.reattach are imported where they are used: every DAG
-# file that uses these operators pays their import at every parse, and only a run needs them.
+# utils.input and utils.outcome are imported where they are used: every DAG file that uses
+# these operators pays their import at every parse, and only a run needs them.
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -86,6 +91,12 @@ class MistralBatchOperator(BaseOperator):
     map_index and a fingerprint of the input and job settings, and a new try of the same task
     with the same input and settings reattaches to the running or succeeded job of an earlier
     try instead of paying for a second one (``force_new_job=True`` turns this off).
+
+    Two jobs with one task key happen when a try dies while its create is in flight, the server
+    commits that create late and the retry has made its own. Reattaching keeps one of them (a
+    succeeded one, else the oldest) and cancels the others with a warning; so does the wait
+    while a job is young (``duplicate_check_seconds``, a class attribute: 300 s), where a
+    late job can still appear, and the wait follows the kept job if it is not its own.
 
     An input larger than one job takes (more than ``max_requests_per_job`` requests, at most
     and by default 1,000,000, or over 512 MB) is split into shards in the same validating pass,
@@ -172,6 +183,9 @@ class MistralBatchOperator(BaseOperator):
     template_fields_renderers = {"requests": "json", "metadata": "json", "input_files": "json"}
     operator_extra_links = (MistralBatchJobLink(),)
     ui_color = "#ffd8b0"
+    #: Seconds after the wait starts during which each poll also looks for a duplicate job of
+    #: the task (one more list call per poll), long enough for a late create to land.
+    duplicate_check_seconds: float = 300.0
 
     def __init__(
         self,
@@ -419,7 +433,8 @@ class MistralBatchOperator(BaseOperator):
             self._defer(jobs, deadline)
         ended: list[BatchJob] = []
         timed_out: list[TimedOut] = []
-        for job in jobs:
+        check_until = time.time() + self.duplicate_check_seconds
+        for job, key in zip(jobs, self._task_keys, strict=True):
             watch = JobWatch(
                 job.id,
                 log=self.log,
@@ -427,6 +442,8 @@ class MistralBatchOperator(BaseOperator):
                 deadline=deadline,
                 cancel_on_deadline=self.cancel_on_deadline,
                 max_consecutive_errors=self.max_consecutive_errors,
+                task_key=key,
+                check_duplicates_until=check_until,
             )
             outcome = wait_blocking(self.hook, watch, job)
             if isinstance(outcome, TimedOut):
@@ -434,6 +451,9 @@ class MistralBatchOperator(BaseOperator):
                 ended.append(outcome.job or job)  # the latest snapshot, one per job
             else:
                 ended.append(_ended_job(outcome))
+        # A wait that followed the kept one of duplicate jobs ended with another job.
+        self.job_ids = [job.id for job in ended]
+        self.job_id = self.job_ids[0]
         if timed_out:
             message = "; ".join(outcome.message for outcome in timed_out)
             fail_at_deadline(context, ended, message, lists=True)
@@ -513,6 +533,9 @@ class MistralBatchOperator(BaseOperator):
 
         identity = task_identity(context)
         fingerprint = self._job_fingerprint(prepared.fingerprint, metadata)
+        if self.force_new_job:
+            # A key no other try has: this try's job is never taken for another's duplicate.
+            fingerprint = f"{fingerprint}:new:{uuid.uuid4().hex}"
         count = len(parts)
         # A single job keeps the key it always had; each shard adds its place to it.
         self._task_keys = [
@@ -523,7 +546,7 @@ class MistralBatchOperator(BaseOperator):
         jobs = []
         for index, (part, key) in enumerate(zip(parts, self._task_keys, strict=True), start=1):
             shard = f" (shard {index} of {count})" if count > 1 else ""
-            job = None if self.force_new_job else find_job_to_reattach(self.hook, key)
+            job = None if self.force_new_job else find_job_to_reattach(self.hook, key, self.log)
             if job is not None:
                 self.log.info(
                     "Reattaching to Mistral batch job %s (status %s) created by an earlier try%s",
@@ -618,6 +641,8 @@ class MistralBatchOperator(BaseOperator):
                 cancel_on_deadline=self.cancel_on_deadline,
                 max_consecutive_errors=self.max_consecutive_errors,
                 cancel_on_kill=self.cancel_on_kill,
+                task_keys=self._task_keys,
+                check_duplicates_until=time.time() + self.duplicate_check_seconds,
             ),
             method_name="execute_complete",
         )
@@ -640,7 +665,7 @@ class MistralBatchOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Cancel the jobs when the task is killed (not on an execution timeout)."""
-        from airflow_provider_mistral_batch.utils.reattach import find_job_to_reattach
+        from airflow_provider_mistral_batch.utils.reattach import is_reattachable
 
         job_ids = self.job_ids or ([self.job_id] if self.job_id is not None else [])
         keys = self._task_keys or ([self._task_key] if self._task_key is not None else [])
@@ -662,11 +687,11 @@ class MistralBatchOperator(BaseOperator):
             # Killed while a create was in flight: find the jobs it may have made.
             for key in keys:
                 try:
-                    found = find_job_to_reattach(self.hook, key)
+                    found = jobs_of_key(self.hook, key)
                 except Exception as exc:
                     self.log.warning("Could not look for the Mistral batch job to cancel: %s", exc)
                     continue
-                job_ids += [found.id] if found is not None else []
+                job_ids += [job.id for job in found if is_reattachable(job.status)]
         for job_id in job_ids:
             try:
                 self.hook.cancel_batch_job(job_id)
@@ -785,10 +810,14 @@ def wait_blocking(
     while not isinstance(step, Ended | GaveUp | TimedOut):
         if isinstance(step, Sleep):
             sleep(step.seconds)
-        answer: BatchJob | BaseException
+        answer: Answer
         try:
             if isinstance(step, Cancel):
                 answer = hook.cancel_batch_job(watch.job_id)
+            elif isinstance(step, CancelDuplicate):
+                answer = hook.cancel_batch_job(step.job_id)
+            elif isinstance(step, ListTaskJobs):
+                answer = jobs_of_key(hook, step.key)
             else:
                 answer = hook.get_batch_job(watch.job_id)
         except Exception as exc:  # the watch tells a passing blip from a lasting failure

@@ -9,16 +9,19 @@ from typing import Any, Final
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.models import BatchJob
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.utils.outcome import make_event
+from airflow_provider_mistral_batch.utils.reattach import ajobs_of_key
 from airflow_provider_mistral_batch.utils.watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
+    Answer,
     Cancel,
+    CancelDuplicate,
     Ended,
     GaveUp,
     JobWatch,
+    ListTaskJobs,
     Sleep,
     TimedOut,
 )
@@ -51,6 +54,11 @@ class MistralBatchJobTrigger(BaseTrigger):
         failed or success, or clears it; default True. A triggerer restart never cancels
         anything. A cleared task's new try may start before this cancel lands and then find
         the job CANCELLED.
+    :param task_keys: the task key of each job (the batch operator's jobs), in the order of
+        ``job_ids``: until ``check_duplicates_until`` each poll also looks for other jobs with
+        the key, and a duplicate is cancelled (the older job is kept and followed); a job of
+        the key that ends CANCELLED is followed to the one kept. None: no such checks.
+    :param check_duplicates_until: epoch seconds; see ``task_keys``.
     """
 
     def __init__(
@@ -63,6 +71,8 @@ class MistralBatchJobTrigger(BaseTrigger):
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         cancel_on_kill: bool = True,
         job_ids: Sequence[str] | None = None,
+        task_keys: Sequence[str] | None = None,
+        check_duplicates_until: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = job_id
@@ -73,6 +83,13 @@ class MistralBatchJobTrigger(BaseTrigger):
         self.cancel_on_deadline = cancel_on_deadline
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.cancel_on_kill = cancel_on_kill
+        self.task_keys = list(task_keys) if task_keys else None
+        if self.task_keys is not None and len(self.task_keys) != len(self.job_ids):
+            raise ValueError("task_keys needs one key per job id")
+        self.check_duplicates_until = (
+            float(check_duplicates_until) if check_duplicates_until is not None else None
+        )
+        self._watches: list[JobWatch] = []
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs: plain data only."""
@@ -87,6 +104,9 @@ class MistralBatchJobTrigger(BaseTrigger):
         }
         if len(self.job_ids) > 1:
             kwargs["job_ids"] = self.job_ids
+        if self.task_keys is not None:
+            kwargs["task_keys"] = self.task_keys
+            kwargs["check_duplicates_until"] = self.check_duplicates_until
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _hook(self) -> MistralBatchHook:
@@ -95,69 +115,45 @@ class MistralBatchJobTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Drive one waiting core per job with async calls; yield one event for them all."""
         hook = self._hook()
-        waits = {asyncio.ensure_future(self._wait(hook, job_id)): job_id for job_id in self.job_ids}
-        outcomes: dict[str, Ended | GaveUp | TimedOut] = {}
+        watches = [self._watch(index, job_id) for index, job_id in enumerate(self.job_ids)]
+        self._watches = watches
+        waits = {asyncio.ensure_future(_drive(hook, watch)): watch for watch in watches}
+        outcomes: dict[int, Ended | GaveUp | TimedOut] = {}
         try:
             pending = set(waits)
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    outcomes[waits[task]] = task.result()
+                    outcomes[watches.index(waits[task])] = task.result()
                 if any(isinstance(outcome, GaveUp) for outcome in outcomes.values()):
                     break  # one job cannot be watched: the task fails, the others need not wait
         finally:
             for task in waits:
                 task.cancel()
             await asyncio.gather(*waits, return_exceptions=True)
-        yield _event(self._event_payload([outcomes.get(job_id) for job_id in self.job_ids]))
+        # A watch that followed a duplicate's kept job reports that job's id.
+        ids = [watch.job_id for watch in watches]
+        yield _event(_event_payload(ids, [outcomes.get(index) for index in range(len(ids))]))
 
-    async def _wait(self, hook: MistralBatchHook, job_id: str) -> Ended | GaveUp | TimedOut:
-        """Drive the waiting core of one job until it reports an outcome."""
-        watch = JobWatch(
+    def _watch(self, index: int, job_id: str) -> JobWatch:
+        return JobWatch(
             job_id,
             log=self.log,
             poll_interval=self.poll_interval,
             deadline=self.deadline,
             cancel_on_deadline=self.cancel_on_deadline,
             max_consecutive_errors=self.max_consecutive_errors,
+            task_key=self.task_keys[index] if self.task_keys is not None else None,
+            check_duplicates_until=self.check_duplicates_until,
         )
-        # The first step is a poll, before any deadline check: a job that ended meanwhile
-        # (say, while the triggerer was down past the deadline) is reported as ended.
-        step = watch.start()
-        while not isinstance(step, Ended | GaveUp | TimedOut):
-            if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-            answer: BatchJob | BaseException
-            try:
-                if isinstance(step, Cancel):
-                    answer = await hook.acancel_batch_job(job_id)
-                else:
-                    answer = await hook.aget_batch_job(job_id)
-            except Exception as exc:  # the watch tells a passing blip from a lasting failure
-                answer = exc
-            step = watch.record(answer)
-        return step
-
-    def _event_payload(self, outcomes: list[Ended | GaveUp | TimedOut | None]) -> dict[str, Any]:
-        """One event for every job's outcome (None: its watch stopped when another gave up)."""
-        jobs = [outcome.job for outcome in outcomes if outcome is not None and outcome.job]
-        first = jobs[0] if jobs and jobs[0].id == self.job_id else None
-        gave_up = [outcome for outcome in outcomes if isinstance(outcome, GaveUp)]
-        ids = self.job_ids
-        if gave_up:
-            return make_event("error", self.job_id, first, gave_up[0].message, jobs, ids)
-        timed_out = [outcome for outcome in outcomes if isinstance(outcome, TimedOut)]
-        if timed_out:
-            message = "; ".join(outcome.message for outcome in timed_out)
-            return make_event("timeout", self.job_id, first, message, jobs, ids)
-        return make_event("terminal", self.job_id, first, "", jobs, ids)
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the user marked the task failed or success, or cleared it: cancel."""
+        # The jobs watched now: a watch may have followed the kept job of a duplicate.
+        job_ids = [watch.job_id for watch in self._watches] or self.job_ids
         if not self.cancel_on_kill:
             self.log.info(
-                "Leaving Mistral batch job %s running (cancel_on_kill=False)",
-                ", ".join(self.job_ids),
+                "Leaving Mistral batch job %s running (cancel_on_kill=False)", ", ".join(job_ids)
             )
             return
         hook = self._hook()
@@ -173,15 +169,55 @@ class MistralBatchJobTrigger(BaseTrigger):
         # The triggerer gives on_kill little time: every job at once, retries bounded.
         try:
             await asyncio.wait_for(
-                asyncio.gather(*(cancel(job_id) for job_id in self.job_ids)),
+                asyncio.gather(*(cancel(job_id) for job_id in job_ids)),
                 timeout=_ON_KILL_SECONDS,
             )
         except TimeoutError:
             self.log.warning(
                 "Could not cancel Mistral batch job %s within %.0f s",
-                ", ".join(self.job_ids),
+                ", ".join(job_ids),
                 _ON_KILL_SECONDS,
             )
+
+
+async def _drive(hook: MistralBatchHook, watch: JobWatch) -> Ended | GaveUp | TimedOut:
+    """Drive the waiting core of one job with async calls until it reports an outcome."""
+    # The first step is a poll, before any deadline check: a job that ended meanwhile (say,
+    # while the triggerer was down past the deadline) is reported as ended.
+    step = watch.start()
+    while not isinstance(step, Ended | GaveUp | TimedOut):
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+        answer: Answer
+        try:
+            if isinstance(step, Cancel):
+                answer = await hook.acancel_batch_job(watch.job_id)
+            elif isinstance(step, CancelDuplicate):
+                answer = await hook.acancel_batch_job(step.job_id)
+            elif isinstance(step, ListTaskJobs):
+                answer = await ajobs_of_key(hook, step.key)
+            else:
+                answer = await hook.aget_batch_job(watch.job_id)
+        except Exception as exc:  # the watch tells a passing blip from a lasting failure
+            answer = exc
+        step = watch.record(answer)
+    return step
+
+
+def _event_payload(
+    ids: Sequence[str], outcomes: Sequence[Ended | GaveUp | TimedOut | None]
+) -> dict[str, Any]:
+    """One event for every job's outcome (None: its watch stopped when another gave up)."""
+    jobs = [outcome.job for outcome in outcomes if outcome is not None and outcome.job]
+    first = jobs[0] if jobs and jobs[0].id == ids[0] else None
+    gave_up = [outcome for outcome in outcomes if isinstance(outcome, GaveUp)]
+    if gave_up:
+        return make_event("error", ids[0], first, gave_up[0].message, jobs, ids)
+    timed_out = [outcome for outcome in outcomes if isinstance(outcome, TimedOut)]
+    if timed_out:
+        message = "; ".join(outcome.message for outcome in timed_out)
+        return make_event("timeout", ids[0], first, message, jobs, ids)
+    return make_event("terminal", ids[0], first, "", jobs, ids)
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:

@@ -269,7 +269,9 @@ def push_result_files(
     job_ids: Sequence[str] = (),
 ) -> None:
     """Push ``output_file`` and ``error_file`` of a single job (None when it has none) and,
-    with ``lists``, ``output_files`` and ``error_files`` with one entry per job.
+    with ``lists`` (the batch operator), ``output_files`` and ``error_files`` with one entry
+    per job, and the job ids again: a wait that followed the kept one of duplicate jobs
+    ended with another job than the one pushed when it was created.
 
     :param job_ids: every job's id, in order, when there were several: a job with no
         snapshot gets None in the lists.
@@ -282,6 +284,9 @@ def push_result_files(
         ti.xcom_push(key=XCOM_OUTPUT_FILE, value=ordered[0].output_file)
         ti.xcom_push(key=XCOM_ERROR_FILE, value=ordered[0].error_file)
     if lists:
+        if len(ids) == 1:
+            ti.xcom_push(key=XCOM_JOB_ID, value=ids[0])
+        ti.xcom_push(key=XCOM_JOB_IDS, value=ids)
         ti.xcom_push(
             key=XCOM_OUTPUT_FILES, value=[job.output_file if job else None for job in ordered]
         )

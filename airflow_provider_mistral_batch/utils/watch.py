@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -23,6 +23,7 @@ from airflow_provider_mistral_batch.exceptions import (
     describe_error,
 )
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.utils.reattach import duplicate_warning, settle
 
 DEFAULT_POLL_INTERVAL: Final = 30.0
 DEFAULT_MAX_CONSECUTIVE_ERRORS: Final = 5
@@ -46,6 +47,22 @@ class Sleep:
 @dataclass(frozen=True)
 class Cancel:
     """The deadline passed: ask to cancel the job and hand the answer to :meth:`JobWatch.record`."""
+
+
+@dataclass(frozen=True)
+class ListTaskJobs:
+    """List the jobs tagged with the task key ``key`` (see :mod:`..reattach`) and hand the list
+    (or the error) to :meth:`JobWatch.record`."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class CancelDuplicate:
+    """Ask to cancel ``job_id``, a duplicate of the job kept, and hand the answer to
+    :meth:`JobWatch.record`."""
+
+    job_id: str
 
 
 @dataclass(frozen=True)
@@ -79,11 +96,15 @@ class TimedOut:
     message: str
 
 
-Action = Poll | Sleep | Cancel
+Action = Poll | Sleep | Cancel | ListTaskJobs | CancelDuplicate
+Answer = BatchJob | Sequence[BatchJob] | BaseException
 Outcome = Ended | GaveUp | TimedOut
 Step = Action | Outcome
 
 _Settling = Literal["cancel", "reread", "read"]
+# Why the task's jobs were listed: a check for duplicates while the job is young, or, once the
+# job ended CANCELLED, a look for the job a duplicate check elsewhere kept instead.
+_Listing = Literal["check", "follow"]
 
 
 class JobWatch:
@@ -95,6 +116,12 @@ class JobWatch:
     :param deadline: absolute deadline in epoch seconds, or None for none.
     :param cancel_on_deadline: cancel the job when the deadline passes (else only re-read it).
     :param max_consecutive_errors: failed polls in a row before giving up.
+    :param task_key: the task key in the job's metadata (operators' jobs only): until
+        ``check_duplicates_until`` every poll also lists the jobs with this key, and the ones
+        :func:`~airflow_provider_mistral_batch.utils.reattach.settle` does not keep are
+        cancelled; when the kept job is another one, the watch follows it (``job_id``
+        changes). A job of the key that ends CANCELLED is also followed to the kept one.
+    :param check_duplicates_until: epoch seconds; None never checks while the job runs.
     :param clock: the epoch clock (tests pass their own).
     """
 
@@ -107,6 +134,8 @@ class JobWatch:
         deadline: float | None = None,
         cancel_on_deadline: bool = True,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        task_key: str | None = None,
+        check_duplicates_until: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.job_id = job_id
@@ -115,6 +144,8 @@ class JobWatch:
         self.deadline = deadline
         self.cancel_on_deadline = cancel_on_deadline
         self.max_consecutive_errors = max_consecutive_errors
+        self.task_key = task_key
+        self.check_duplicates_until = check_duplicates_until
         self.clock = clock
         self.consecutive_errors = 0
         self.last_job: BatchJob | None = None
@@ -122,13 +153,26 @@ class JobWatch:
         self._settle_error: BaseException | None = None
         self._last_line: str | None = None
         self._first_seen: tuple[float, int] | None = None
+        self._listing: _Listing | None = None
+        self._follow_errors = 0
+        self._switched = False
+        self._kept: BatchJob | None = None
+        self._duplicates: list[BatchJob] = []
+        self._cancelling: BatchJob | None = None
 
     def start(self, job: BatchJob | None = None) -> Step:
         """The first step: judge ``job`` when one is known, else read it at once."""
         return Poll() if job is None else self.record(job)
 
-    def record(self, answer: BatchJob | BaseException) -> Step:
-        """Hand in the answer to the last :class:`Poll`, :class:`Sleep` or :class:`Cancel`."""
+    def record(self, answer: Answer) -> Step:
+        """Hand in the answer to the last step: a job, a list of jobs (for
+        :class:`ListTaskJobs`) or the error the call raised."""
+        if self._listing is not None:
+            return self._listed(answer)
+        if self._cancelling is not None:
+            return self._duplicate_cancelled(answer)
+        if isinstance(answer, Sequence):
+            raise TypeError("a list of jobs answers ListTaskJobs only")
         if self._settling is not None:
             return self._settled(answer)
         if isinstance(answer, BaseException):
@@ -146,9 +190,19 @@ class JobWatch:
                 # again (a trigger rebuilt after a triggerer restart). Still a timeout.
                 return self._deadline_outcome(job)
             self.last_job = job
+            if self.task_key is not None and job.status == BatchJobStatus.CANCELLED:
+                self._listing = "follow"
+                return ListTaskJobs(self.task_key)
             return Ended(job)
         self.last_job = job
+        if self._checking_duplicates():
+            self._listing = "check"
+            return ListTaskJobs(self.task_key)  # type: ignore[arg-type]
         return self._wait_or_settle()
+
+    def _checking_duplicates(self) -> bool:
+        until = self.check_duplicates_until
+        return self.task_key is not None and until is not None and self.clock() < until
 
     def _past_deadline(self) -> bool:
         return self.deadline is not None and self.clock() >= self.deadline
@@ -174,6 +228,83 @@ class JobWatch:
             self._settling = "cancel" if self.cancel_on_deadline else "read"
             return Cancel() if self.cancel_on_deadline else Poll()
         return Sleep(max(0.0, min(self.poll_interval, self.deadline - now)))
+
+    # ---------------------------------------------------------------- duplicates of the task
+
+    def _listed(self, answer: Answer) -> Step:
+        """The task's jobs: keep one (maybe following it), queue the others' cancellation."""
+        listing, self._listing = self._listing, None
+        job = self.last_job
+        assert job is not None
+        assert self.task_key is not None
+        if isinstance(answer, BaseException):
+            return self._listing_failed(listing, job, answer)
+        if isinstance(answer, BatchJob):
+            raise TypeError("ListTaskJobs is answered with a list of jobs")
+        self._follow_errors = 0
+        settlement = settle([*answer, job], self.task_key)
+        kept = settlement.kept
+        if kept is None:
+            return Ended(job) if listing == "follow" else self._wait_or_settle()
+        if kept.id != self.job_id:
+            self.log.warning(
+                "Following Mistral batch job %s instead of %s: both carry this task's key and %s",
+                kept.id,
+                self.job_id,
+                "the latter was cancelled" if listing == "follow" else "the former is kept",
+            )
+            self.job_id = kept.id
+            self.last_job = None
+            self._last_line = None
+            self._first_seen = None
+            self._switched = True
+        self._kept = kept
+        self._duplicates = list(settlement.to_cancel)
+        return self._next_duplicate()
+
+    def _listing_failed(
+        self, listing: _Listing | None, job: BatchJob, error: BaseException
+    ) -> Step:
+        if listing == "check":
+            # Only a check: the job itself was read fine, so this is no failed poll.
+            self.log.warning(
+                "Could not check for duplicates of Mistral batch job %s: %s",
+                self.job_id,
+                describe_error(error),
+            )
+            return self._wait_or_settle()
+        self._follow_errors += 1
+        self.log.warning(
+            "Mistral batch job %s was cancelled; looking for another job of this task failed "
+            "(%s in a row): %s",
+            self.job_id,
+            self._follow_errors,
+            describe_error(error),
+        )
+        if is_transient(error) and self._follow_errors < self.max_consecutive_errors:
+            return Sleep(self.poll_interval)  # then read the job, and look again
+        return Ended(job)
+
+    def _next_duplicate(self) -> Step:
+        if self._duplicates:
+            duplicate = self._duplicates.pop(0)
+            assert self._kept is not None
+            self.log.warning("%s", duplicate_warning(duplicate, self._kept))
+            self._cancelling = duplicate
+            return CancelDuplicate(duplicate.id)
+        if self._switched:
+            self._switched = False
+            return Poll()  # read the job followed now
+        return self._wait_or_settle()
+
+    def _duplicate_cancelled(self, answer: Answer) -> Step:
+        duplicate, self._cancelling = self._cancelling, None
+        assert duplicate is not None
+        if isinstance(answer, BaseException):
+            self.log.warning(
+                "Could not cancel Mistral batch job %s: %s", duplicate.id, describe_error(answer)
+            )
+        return self._next_duplicate()
 
     # ---------------------------------------------------------------- the deadline
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -38,17 +39,29 @@ def reply(model: BaseModel) -> JSONResponse:
 
 
 def known_values(
-    enum: type[OpenStrEnum], values: list[str] | None, loc: tuple[str, ...]
+    allowed: type[OpenStrEnum] | Sequence[str], values: list[str] | None, loc: tuple[str, ...]
 ) -> frozenset[str] | None:
-    """The values as a set, or a 422 when one is not a member the contract declares."""
+    """The values as a set, or a 422 when one is not allowed.
+
+    :param allowed: the accepted values, or an enum whose declared members are the accepted
+        values (the pseudo-members an open enum makes for unknown values never count).
+    """
     if values is None:
         return None
-    allowed = [member.value for member in enum]
+    accepted = [str(item) for item in allowed]  # a StrEnum member's str is its value
     for index, value in enumerate(values):
-        if value not in allowed:
-            expected = ", ".join(repr(item) for item in allowed)
+        if value not in accepted:
+            # pydantic's wording: "Input should be 'a', 'b' or 'c'".
+            *others, last = [repr(item) for item in accepted]
+            expected = f"{', '.join(others)} or {last}" if others else last
             loc_of_value: tuple[str | int, ...] = (*loc, index) if len(values) > 1 else loc
-            raise invalid(loc_of_value, f"Input should be {expected}", value, "enum")
+            raise invalid(
+                loc_of_value,
+                f"Input should be {expected}",
+                value,
+                "enum",
+                ctx={"expected": expected},
+            )
     return frozenset(values)
 
 

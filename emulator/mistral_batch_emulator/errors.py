@@ -65,9 +65,22 @@ def not_found(kind: str, item_id: str) -> ApiError:
     return ApiError(404, f"{kind} {item_id} not found", param=None)
 
 
-def invalid(loc: tuple[str | int, ...], message: str, value: Any, type_: str) -> Exception:
-    """A 422 in FastAPI's ``{"detail": [...]}`` shape, for checks FastAPI cannot express."""
-    return RequestValidationError([{"type": type_, "loc": loc, "msg": message, "input": value}])
+def invalid(
+    loc: tuple[str | int, ...],
+    message: str,
+    value: Any,
+    type_: str,
+    ctx: dict[str, Any] | None = None,
+) -> Exception:
+    """A 422 in FastAPI's ``{"detail": [...]}`` shape, for checks FastAPI cannot express.
+
+    :param ctx: the error's ``ctx`` (pydantic adds one to some errors, e.g. ``expected`` of
+        an enum); None leaves it out.
+    """
+    error: dict[str, Any] = {"type": type_, "loc": loc, "msg": message, "input": value}
+    if ctx is not None:
+        error["ctx"] = ctx
+    return RequestValidationError([error])
 
 
 __all__ = ["ApiError", "error_body", "invalid", "not_found", "unauthorized_body"]

@@ -46,7 +46,12 @@ def _authorized(scope: Scope, config: EmulatorConfig) -> bool:
     token = bearer_token(header.decode("latin-1"))
     if token is None:
         return False
-    return config.api_key is None or hmac.compare_digest(token, config.api_key)
+    if config.api_key is None:
+        return True
+    # Compare bytes: the header's raw bytes (latin-1 gives them back unchanged) against the
+    # key's UTF-8. compare_digest refuses str with non-ASCII characters (a TypeError, so a 500
+    # for a token like "clé"); a token that is not the key is a 401 whatever its bytes.
+    return hmac.compare_digest(token.encode("latin-1"), config.api_key.encode("utf-8"))
 
 
 class EmulatorMiddleware:

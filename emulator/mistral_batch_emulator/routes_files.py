@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -34,6 +35,13 @@ from mistral_batch_emulator.uploads import receive_upload
 router = APIRouter()
 SIGNED_PATH = "/signed/files"
 
+# The purposes a file can have: FilePurpose of the models, which adds ``audio`` to the
+# contract's enum (fine-tune, batch, ocr) because the same contract's ``purpose`` field says
+# the API "currently supports ... Audio/Transcription (`audio`)" and Mistral's audio guide
+# uploads with ``purpose=audio``. The enum is closed (no open string): any other value is a
+# 422 naming ``purpose``, on upload and as a list filter.
+FILE_PURPOSES: tuple[str, ...] = tuple(member.value for member in FilePurpose)
+
 
 def _get_file(state: EmulatorState, file_id: uuid.UUID) -> StoredFile:
     stored = state.files.get(str(file_id))
@@ -42,9 +50,12 @@ def _get_file(state: EmulatorState, file_id: uuid.UUID) -> StoredFile:
     return stored
 
 
-def _form_enum(fields: dict[str, str], name: str, enum: type[OpenStrEnum], default: str) -> str:
+def _form_enum(
+    fields: dict[str, str], name: str, allowed: type[OpenStrEnum] | Sequence[str], default: str
+) -> str:
+    # An empty field counts as absent (FastAPI reads an empty form value as not sent).
     value = fields.get(name) or default
-    known_values(enum, [value], ("body", name))
+    known_values(allowed, [value], ("body", name))
     return value
 
 
@@ -77,7 +88,7 @@ async def upload_file(request: Request, state: State) -> JSONResponse:
             path,
             state.config.max_file_bytes,
         )
-        purpose = _form_enum(received.fields, "purpose", FilePurpose, FilePurpose.FINE_TUNE)
+        purpose = _form_enum(received.fields, "purpose", FILE_PURPOSES, FilePurpose.FINE_TUNE)
         visibility = _form_enum(
             received.fields, "visibility", FileVisibility, FileVisibility.WORKSPACE
         )
@@ -124,7 +135,7 @@ async def list_files(
 ) -> JSONResponse:
     """One page of the files, newest first."""
     if purpose is not None:
-        known_values(FilePurpose, [purpose], ("query", "purpose"))
+        known_values(FILE_PURPOSES, [purpose], ("query", "purpose"))
     flt = FileFilter(
         sample_types=known_values(SampleType, sample_type, ("query", "sample_type")),
         sources=known_values(FileSource, source, ("query", "source")),
@@ -192,4 +203,4 @@ async def signed_download(file_id: uuid.UUID, se: int, sig: str, state: State) -
     return _content(_get_file(state, file_id))
 
 
-__all__ = ["SIGNED_PATH", "router"]
+__all__ = ["FILE_PURPOSES", "SIGNED_PATH", "router"]

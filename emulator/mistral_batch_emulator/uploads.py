@@ -47,7 +47,8 @@ class _Receiver:
         self._name: str | None = None
         self._is_file = False
         self._value = bytearray()
-        self._file_done = False
+        self.file_done = False  # the ``file`` part has ended
+        self.ended = False  # the closing boundary has been read
 
     def on_part_begin(self) -> None:
         self._headers = {}
@@ -72,7 +73,7 @@ class _Receiver:
         self._name = name.decode("utf-8", "replace") if name is not None else None
         filename = options.get(b"filename")
         # Only the first ``file`` part counts; a repeated one is ignored like an extra field.
-        self._is_file = self._name == "file" and filename is not None and not self._file_done
+        self._is_file = self._name == "file" and filename is not None and not self.file_done
         if self._is_file and filename is not None:
             self.result.filename = filename.decode("utf-8", "replace")
 
@@ -95,12 +96,17 @@ class _Receiver:
 
     def on_part_end(self) -> None:
         if self._is_file:
-            self._file_done = True
+            self.file_done = True
             if self.result.bytes and self._last_byte != b"\n":
                 self.result.num_lines += 1
             self.result.signature = self._hash.hexdigest()[:16]
-        elif self._name is not None and self._name not in self.result.fields:
+        elif self._name is not None:
+            # A repeated field: the last value wins, as in a FastAPI server, so
+            # ``purpose=batch`` then ``purpose=bogus`` is checked (and refused) as ``bogus``.
             self.result.fields[self._name] = self._value.decode("utf-8", "replace")
+
+    def on_end(self) -> None:
+        self.ended = True
 
 
 def _boundary(content_type: str | None) -> bytes:
@@ -122,7 +128,8 @@ async def receive_upload(
     """Parse a multipart body chunk by chunk, writing the ``file`` part to ``dest``.
 
     :raises ApiError: 413 when the file is larger than ``max_bytes``.
-    :raises RequestValidationError: when the body is not multipart or has no file part.
+    :raises RequestValidationError: when the body is not multipart, has no complete file
+        part or ends before its closing boundary.
     """
     boundary = _boundary(content_type)
     with dest.open("wb") as out:
@@ -137,6 +144,7 @@ async def receive_upload(
                 "on_header_value": receiver.on_header_value,
                 "on_header_end": receiver.on_header_end,
                 "on_headers_finished": receiver.on_headers_finished,
+                "on_end": receiver.on_end,
             },
         )
         try:
@@ -151,8 +159,18 @@ async def receive_upload(
             raise invalid(
                 ("body",), f"malformed multipart body: {exc}", None, "value_error"
             ) from None
-    if receiver.result.filename is None:
+    # A body cut short (no closing ``--boundary--``) is refused, never stored truncated. A
+    # ``file`` part that never ended is missing, as a FastAPI server reports it: the
+    # multipart parser only hands over completed parts.
+    if not receiver.file_done:
         raise invalid(("body", "file"), "Field required", None, "missing")
+    if not receiver.ended:
+        raise invalid(
+            ("body",),
+            "malformed multipart body: it ends before its closing boundary",
+            None,
+            "value_error",
+        )
     return receiver.result
 
 

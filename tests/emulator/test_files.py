@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx2
 import pytest
 
 from airflow_provider_mistral_batch.models import FileList, FileObject, RetrievedFile
-from mistral_batch_emulator import RunningEmulator
+from mistral_batch_emulator import EmulatorConfig, RunningEmulator, run_emulator
 from tests.emulator.support import Api, chat_line, jsonl
 
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
@@ -175,3 +177,125 @@ def test_any_key_when_api_key_is_none(emulator: RunningEmulator) -> None:
     assert ok.status_code == 200
     empty = httpx2.get(emulator.base_url + "/v1/files", headers={"Authorization": "Bearer"})
     assert empty.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "token", ["clé".encode("latin-1"), "clé".encode()], ids=["latin-1", "utf-8"]
+)
+def test_non_ascii_token_is_401(emulator: RunningEmulator, token: bytes) -> None:
+    # The raw bytes go on the wire as they are (httpx sends a bytes header value unchanged).
+    headers = {b"Authorization": b"Bearer " + token}
+    for method, path in [("GET", "/v1/files"), ("POST", "/v1/batch/jobs")]:
+        response = httpx2.request(method, emulator.base_url + path, headers=headers)
+        assert response.status_code == 401, response.text
+        body = response.json()
+        assert body["message"] == "Unauthorized"
+        assert body["request_id"]
+
+
+def test_non_ascii_key_matches_its_utf8_bytes(emulator: RunningEmulator) -> None:
+    emulator.update_config(api_key="clé")
+    url = emulator.base_url + "/v1/files"
+    assert httpx2.get(url, headers={b"Authorization": "Bearer clé".encode()}).status_code == 200
+    latin1 = httpx2.get(url, headers={b"Authorization": "Bearer clé".encode("latin-1")})
+    assert latin1.status_code == 401
+
+
+_PURPOSE_PART = b'--B\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+_FILE_HEAD = b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n\r\n'
+_LINE = b'{"custom_id":"a","body":{"messages":[]}}\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "error_type"),
+    [
+        (_FILE_HEAD + b"abc", ["body", "file"], "missing"),
+        (_PURPOSE_PART + _FILE_HEAD + _LINE, ["body", "file"], "missing"),
+        (_FILE_HEAD + _LINE + b"\r\n--B", ["body", "file"], "missing"),
+        (_FILE_HEAD + _LINE + b"\r\n--B\r\n", ["body"], "value_error"),
+        (_FILE_HEAD + _LINE + b"\r\n" + _PURPOSE_PART, ["body"], "value_error"),
+    ],
+    ids=[
+        "cut-in-file",
+        "cut-at-file-end",
+        "cut-in-boundary",
+        "cut-after-boundary",
+        "cut-in-field",
+    ],
+)
+def test_upload_without_closing_boundary_is_422_and_not_stored(
+    tmp_path: Path, body: bytes, loc: list[str], error_type: str
+) -> None:
+    with run_emulator(EmulatorConfig(data_dir=tmp_path)) as emulator:
+        headers = {"Authorization": f"Bearer {emulator.api_key}"}
+        with httpx2.Client(base_url=emulator.base_url, headers=headers) as http:
+            response = http.post(
+                "/v1/files",
+                content=body,
+                headers={"Content-Type": "multipart/form-data; boundary=B"},
+            )
+            assert response.status_code == 422, response.text
+            error = response.json()["detail"][0]
+            assert (error["loc"], error["type"]) == (loc, error_type)
+            assert http.get("/v1/files").json()["total"] == 0
+            # The same body with its closing boundary is a valid upload.
+            closed = http.post(
+                "/v1/files",
+                content=_FILE_HEAD + _LINE + b"\r\n--B--\r\n",
+                headers={"Content-Type": "multipart/form-data; boundary=B"},
+            )
+            assert closed.status_code == 200, closed.text
+            assert closed.json()["bytes"] == len(_LINE)
+            stored = [path for path in tmp_path.rglob("*") if path.is_file()]
+            assert [path.name for path in stored] == [f"{closed.json()['id']}.bin"]
+
+
+@pytest.mark.parametrize("purpose", ["fine-tune", "batch", "ocr", "audio"])
+def test_every_contract_purpose_is_accepted_and_listed(
+    api: Api, http: httpx2.Client, purpose: str
+) -> None:
+    other = "ocr" if purpose != "ocr" else "batch"
+    api.upload(b"{}\n", filename="other.jsonl", purpose=other)
+    uploaded = api.upload(b"{}\n", filename="f.jsonl", purpose=purpose)
+    assert uploaded["purpose"] == purpose
+    assert uploaded["sample_type"] == ("batch_request" if purpose == "batch" else "instruct")
+    assert http.get(f"/v1/files/{uploaded['id']}").json()["purpose"] == purpose
+    listed = http.get("/v1/files", params={"purpose": purpose})
+    assert listed.status_code == 200, listed.text
+    assert [item["id"] for item in listed.json()["data"]] == [uploaded["id"]]
+
+
+def test_unknown_purpose_is_422_naming_it(http: httpx2.Client) -> None:
+    for purpose in ["x", "Batch", "fine_tune", "assistants"]:
+        response = http.post(
+            "/v1/files", files={"file": ("a.jsonl", b"{}\n")}, data={"purpose": purpose}
+        )
+        assert response.status_code == 422, (purpose, response.text)
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["body", "purpose"]
+        assert error["type"] == "enum"
+        assert error["input"] == purpose
+        assert error["msg"] == "Input should be 'fine-tune', 'batch', 'ocr' or 'audio'"
+
+        listed = http.get("/v1/files", params={"purpose": purpose})
+        assert listed.status_code == 422
+        assert listed.json()["detail"][0]["loc"] == ["query", "purpose"]
+    assert http.get("/v1/files").json()["total"] == 0
+
+
+def test_repeated_purpose_last_value_counts(http: httpx2.Client) -> None:
+    file_part = ("file", ("a.jsonl", b"{}\n"))
+    refused = http.post(
+        "/v1/files",
+        files=[file_part, ("purpose", (None, b"batch")), ("purpose", (None, b"bogus"))],
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "purpose"]
+    assert http.get("/v1/files").json()["total"] == 0
+
+    accepted = http.post(
+        "/v1/files",
+        files=[file_part, ("purpose", (None, b"bogus")), ("purpose", (None, b"batch"))],
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["purpose"] == "batch"

@@ -154,6 +154,8 @@ def test_execute_complete_with_a_success_event(capture_log: Callable[[Any], Oper
     assert ti.pushes == [
         ("output_file", job.output_file),
         ("error_file", None),
+        ("batch_job_id", job.id),
+        ("batch_job_ids", [job.id]),
         ("output_files", [job.output_file]),
         ("error_files", [None]),
     ]
@@ -200,6 +202,8 @@ def test_execute_complete_with_a_failed_job(status: str) -> None:
     assert ti.pushed == {
         "output_file": None,
         "error_file": None,
+        "batch_job_id": job.id,
+        "batch_job_ids": [job.id],
         "output_files": [None],
         "error_files": [None],
     }
@@ -232,6 +236,8 @@ def test_execute_complete_with_a_timeout_event() -> None:
     assert ti.pushed == {
         "output_file": job.output_file,
         "error_file": None,
+        "batch_job_id": job.id,
+        "batch_job_ids": [job.id],
         "output_files": [job.output_file],
         "error_files": [None],
     }
@@ -248,6 +254,8 @@ def test_execute_complete_with_a_timeout_event_for_a_job_left_running() -> None:
     assert ti.pushed == {
         "output_file": job.output_file,
         "error_file": None,
+        "batch_job_id": job.id,
+        "batch_job_ids": [job.id],
         "output_files": [job.output_file],
         "error_files": [None],
     }

@@ -11,6 +11,7 @@ import pytest
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from airflow_provider_mistral_batch.utils.reattach import TASK_KEY_METADATA
 from mistral_batch_emulator import RunningEmulator
 from tests.helpers import wait_for_terminal, write_jsonl
 from tests.operators.support import (
@@ -140,13 +141,18 @@ def test_force_new_job_creates_a_second_job(
     make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook, conn: RunningEmulator
 ) -> None:
     first = make_op().execute({"ti": FakeTaskInstance()})
+    first_key = (hook.get_batch_job(first["job_id"]).metadata or {})[TASK_KEY_METADATA]
+    looked_up_before = sum(first_key in r.query for r in conn.requests)
     second = make_op(force_new_job=True).execute({"ti": FakeTaskInstance(try_number=2)})
     assert second["job_id"] != first["job_id"]
     assert len(_job_ids(hook)) == 2
     assert _created(conn) == 2
-    # force_new_job does not even look for an earlier job.
-    lookups = [r for r in conn.requests if "airflow_task_key=" in r.query]
-    assert len(lookups) == 1
+    # force_new_job does not even look for the earlier job, and its job has a key of its
+    # own, so the duplicate checks of either never take the other for a duplicate.
+    assert sum(first_key in r.query for r in conn.requests) == looked_up_before
+    second_key = (hook.get_batch_job(second["job_id"]).metadata or {})[TASK_KEY_METADATA]
+    assert second_key != first_key
+    assert hook.get_batch_job(first["job_id"]).status == BatchJobStatus.SUCCESS
 
 
 def test_a_cancelled_job_is_not_reattached(

@@ -195,6 +195,7 @@ def test_an_error_event_with_some_snapshots_pushes_one_entry_per_job() -> None:
     with pytest.raises(MistralBatchJobError, match="gave up polling"):
         op.execute_complete({"ti": ti}, event)
     assert ti.pushed == {
+        "batch_job_ids": ["a", "b", "c"],
         "output_files": [first.output_file, None, None],
         "error_files": [first.error_file, None, None],
     }

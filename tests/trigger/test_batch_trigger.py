@@ -619,3 +619,81 @@ def test_several_jobs_at_the_deadline_are_all_cancelled(
     for job_id in (first.id, second.id):
         assert _requests(emulator, "POST", f"{JOBS}/{job_id}/cancel") == [200]
         assert job_id in payload.message
+
+
+# ---------------------------------------------------------------- duplicate jobs of one task
+
+TASK_KEY = "d" * 40
+
+
+def test_serialize_round_trips_the_task_keys() -> None:
+    trigger = MistralBatchJobTrigger(
+        "a", job_ids=["a", "b"], task_keys=["ka", "kb"], check_duplicates_until=1_800_000_000
+    )
+    _, kwargs = trigger.serialize()
+    assert kwargs["task_keys"] == ["ka", "kb"]
+    assert kwargs["check_duplicates_until"] == 1_800_000_000.0
+    assert MistralBatchJobTrigger(**kwargs).serialize()[1] == kwargs
+    with pytest.raises(ValueError, match="one key per job id"):
+        MistralBatchJobTrigger("a", job_ids=["a", "b"], task_keys=["ka"])
+
+
+def _tagged_pair(hook: MistralBatchHook, emulator: RunningEmulator) -> tuple[BatchJob, BatchJob]:
+    """Two jobs with one task key, the first older by a second: a few seconds of work each."""
+    emulator.update_config(requests_per_second=3)
+    requests = [{"custom_id": f"r{i}", "body": {"input": [f"text {i}"]}} for i in range(6)]
+    made = []
+    for _ in range(2):
+        made.append(
+            hook.create_batch_job(
+                endpoint="/v1/embeddings",
+                model="mistral-embed",
+                requests=requests,
+                metadata={"airflow_task_key": TASK_KEY},
+            )
+        )
+        time.sleep(1.1)  # creation times are whole seconds
+    return made[0], made[1]
+
+
+def test_the_trigger_follows_the_older_duplicate_and_cancels_its_own(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    older, mine = _tagged_pair(hook, emulator)
+    event, logs = _run_one(
+        _trigger(mine.id, task_keys=[TASK_KEY], check_duplicates_until=time.time() + 60)
+    )
+    assert event["kind"] == "terminal"
+    assert event["job_id"] == older.id
+    assert event["job"]["status"] == "SUCCESS"
+    assert parse_event(event).all_jobs[0].id == older.id
+    assert hook.get_batch_job(mine.id).status in (
+        BatchJobStatus.CANCELLATION_REQUESTED,
+        BatchJobStatus.CANCELLED,
+    )
+    assert any(
+        entry["event"].startswith(f"Following Mistral batch job {older.id} instead of {mine.id}")
+        for entry in logs
+    )
+
+
+def test_a_rebuilt_trigger_whose_job_was_cancelled_as_a_duplicate_follows_the_kept_one(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    older, mine = _tagged_pair(hook, emulator)
+    hook.cancel_batch_job(mine.id)
+    # Rebuilt from its kwargs after the check window: its own job is CANCELLED.
+    event, _ = _run_one(_trigger(mine.id, task_keys=[TASK_KEY], check_duplicates_until=0))
+    assert event["kind"] == "terminal"
+    assert event["job_id"] == older.id
+    assert event["job"]["status"] == "SUCCESS"
+
+
+def test_a_trigger_without_task_keys_reports_its_cancelled_job(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    _, mine = _tagged_pair(hook, emulator)
+    hook.cancel_batch_job(mine.id)
+    event, _ = _run_one(_trigger(mine.id))
+    assert event["job_id"] == mine.id
+    assert event["job"]["status"] == "CANCELLED"

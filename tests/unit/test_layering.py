@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,10 +74,29 @@ def test_operators_and_sensors_never_import_each_other() -> None:
 
 
 def test_the_waiting_core_makes_no_calls_of_its_own() -> None:
+    # reattach gives it the rule of which duplicate job to keep; reattach names the hook
+    # for its types only, so no HTTP code comes along (checked at run time below).
     assert IMPORTS[f"{PACKAGE}.utils.watch"] <= {
         f"{PACKAGE}.exceptions",
         f"{PACKAGE}.models",
+        f"{PACKAGE}.utils.reattach",
     }
+    assert IMPORTS[f"{PACKAGE}.utils.reattach"] <= {
+        f"{PACKAGE}.models",
+        f"{PACKAGE}.hooks.mistral_batch",
+    }
+
+
+def test_importing_the_waiting_core_loads_neither_the_hook_nor_our_http_code() -> None:
+    code = (
+        f"import sys, {PACKAGE}.utils.watch; "
+        f"print(sorted(m for m in sys.modules if m.startswith(('{PACKAGE}.hooks', "
+        f"'{PACKAGE}.utils.http'))))"
+    )
+    result = subprocess.run(  # noqa: S603 (this interpreter, fixed arguments)
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT.parent
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_nothing_in_the_provider_imports_the_emulator() -> None:
