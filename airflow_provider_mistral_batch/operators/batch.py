@@ -104,11 +104,12 @@ class MistralBatchOperator(BaseOperator):
     succeeds only if every one succeeds, with ``max_failed_ratio`` applied to the total. Each
     shard reattaches on its own, so a retry after one shard FAILED creates only that one again.
 
-    XCom: ``batch_job_ids`` (and ``batch_job_id`` for a single job) as soon as the jobs exist;
-    at the end ``output_files`` and ``error_files`` (and ``output_file``, ``error_file`` for a
-    single job), and the return value: the job's summary (``job_id``, ``status``, file ids,
-    request counts; totals over the shards), ``job_ids``, ``output_files``, ``error_files``,
-    and ``results_path``, ``missing_requests`` and ``usage`` when results were written.
+    XCom: ``batch_job_ids`` (and ``batch_job_id`` for a single job) and ``mistral_conn_id`` as
+    soon as the jobs exist; at the end ``output_files`` and ``error_files`` (and
+    ``output_file``, ``error_file`` for a single job), and the return value: the job's summary
+    (``job_id``, ``status``, file ids, request counts; totals over the shards), ``job_ids``,
+    ``output_files``, ``error_files``, and ``results_path``, ``missing_requests`` and ``usage``
+    when results were written.
 
     With ``results_path``, once the jobs ended with files (SUCCESS, or the partial files of
     TIMEOUT_EXCEEDED or CANCELLED), their output and error files are streamed and joined with
@@ -382,6 +383,7 @@ class MistralBatchOperator(BaseOperator):
             temporary_files,
         )
         from airflow_provider_mistral_batch.utils.outcome import (
+            XCOM_CONN_ID,
             XCOM_JOB_ID,
             XCOM_JOB_IDS,
             fail_at_deadline,
@@ -413,6 +415,7 @@ class MistralBatchOperator(BaseOperator):
         if len(jobs) == 1:
             ti.xcom_push(key=XCOM_JOB_ID, value=jobs[0].id)
         ti.xcom_push(key=XCOM_JOB_IDS, value=self.job_ids)
+        ti.xcom_push(key=XCOM_CONN_ID, value=self.mistral_conn_id)
         url = MistralBatchJobLink.persist(context, jobs[0].id, self.hook.settings.console_url)
         if len(jobs) == 1:
             self.log.info("Mistral batch job %s: %s", jobs[0].id, url)

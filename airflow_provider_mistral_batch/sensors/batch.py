@@ -34,10 +34,11 @@ if TYPE_CHECKING:
 class MistralBatchJobSensor(BaseSensorOperator):
     """Wait for a Mistral batch job (created anywhere) to end, then judge it like the operator.
 
-    Pushes ``output_file`` and ``error_file`` to XCom and returns the job's summary. A job that
-    ends FAILED, TIMEOUT_EXCEEDED or CANCELLED fails the task; an unknown status counts as
-    not ended (never as success); failed requests inside a SUCCESS job only warn unless
-    ``max_failed_ratio`` is set. The sensor never cancels the job it watches.
+    Pushes ``batch_job_id`` and ``mistral_conn_id`` to XCom at the start (where the UI finds
+    the job), ``output_file`` and ``error_file`` at the end, and returns the job's summary. A
+    job that ends FAILED, TIMEOUT_EXCEEDED or CANCELLED fails the task; an unknown status
+    counts as not ended (never as success); failed requests inside a SUCCESS job only warn
+    unless ``max_failed_ratio`` is set. The sensor never cancels the job it watches.
 
     :param job_id: id of the job (templated).
     :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
@@ -88,9 +89,16 @@ class MistralBatchJobSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Poke, or defer to :class:`MistralBatchJobTrigger` unless the job already ended."""
-        from airflow_provider_mistral_batch.utils.outcome import finish_with_job
+        from airflow_provider_mistral_batch.utils.outcome import (
+            XCOM_CONN_ID,
+            XCOM_JOB_ID,
+            finish_with_job,
+        )
 
         MistralBatchJobLink.persist(context, self.job_id, self.hook.settings.console_url)
+        # Where the UI plugin finds the job this task watches.
+        context["ti"].xcom_push(key=XCOM_JOB_ID, value=self.job_id)
+        context["ti"].xcom_push(key=XCOM_CONN_ID, value=self.mistral_conn_id)
         if not self.deferrable:
             return super().execute(context)
         try:

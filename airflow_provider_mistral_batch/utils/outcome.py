@@ -31,6 +31,8 @@ XCOM_ERROR_FILE: Final = "error_file"
 XCOM_JOB_IDS: Final = "batch_job_ids"
 XCOM_OUTPUT_FILES: Final = "output_files"
 XCOM_ERROR_FILES: Final = "error_files"
+#: The connection the task's jobs belong to, for the UI plugin (an id, never a secret).
+XCOM_CONN_ID: Final = "mistral_conn_id"
 
 
 @dataclass(frozen=True)

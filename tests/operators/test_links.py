@@ -86,8 +86,13 @@ def test_the_operator_uses_the_connections_console_url(
     assert ti.pushed["_link_MistralBatchJobLink"] == (
         f"https://console.eu.example.test/build/batches/{job_id}"
     )
-    # The job ids are pushed before the link.
-    assert ti.keys[:3] == ["batch_job_id", "batch_job_ids", "_link_MistralBatchJobLink"]
+    # The job ids (and their connection, for the UI) are pushed before the link.
+    assert ti.keys[:4] == [
+        "batch_job_id",
+        "batch_job_ids",
+        "mistral_conn_id",
+        "_link_MistralBatchJobLink",
+    ]
 
 
 @pytest.mark.integration
@@ -107,5 +112,7 @@ def test_the_sensor_pushes_the_link_too(
     with pytest.raises(Exception, match=JOB_ID):  # the job is unknown to the emulator
         sensor.execute({"ti": ti})
     assert ti.pushed == {
-        "_link_MistralBatchJobLink": f"https://console.example.test/build/batches/{JOB_ID}"
+        "_link_MistralBatchJobLink": f"https://console.example.test/build/batches/{JOB_ID}",
+        "batch_job_id": JOB_ID,
+        "mistral_conn_id": "mistral_default",
     }

@@ -77,6 +77,7 @@ def test_inline_requests_succeed_and_push_xcom_in_order(
     assert ti.pushed == {
         "batch_job_id": result["job_id"],
         "batch_job_ids": [result["job_id"]],
+        "mistral_conn_id": "mistral_default",
         "output_files": [result["output_file"]],
         "error_files": [None],
         LINK_KEY: f"https://console.mistral.ai/build/batches/{result['job_id']}",
@@ -372,7 +373,7 @@ def test_wait_for_completion_false_returns_right_after_creation(
     assert result["status"] in ("QUEUED", "RUNNING")
     assert set(result) == SUMMARY_KEYS
     assert result["output_file"] is None
-    assert set(ti.pushed) == {"batch_job_id", "batch_job_ids", LINK_KEY}
+    assert set(ti.pushed) == {"batch_job_id", "batch_job_ids", "mistral_conn_id", LINK_KEY}
     assert ti.pushed["batch_job_id"] == result["job_id"]
     assert ti.pushed["batch_job_ids"] == [result["job_id"]]
     assert not [r for r in conn.requests if r.path == f"/v1/batch/jobs/{result['job_id']}"]

@@ -60,7 +60,7 @@ def test_execute_defers_to_the_trigger_with_plain_kwargs(
     job_id = ti.pushed["batch_job_id"]
     assert op.job_id == job_id
     # results come only after the resume
-    assert set(ti.pushed) == {"batch_job_id", "batch_job_ids", LINK_KEY}
+    assert set(ti.pushed) == {"batch_job_id", "batch_job_ids", "mistral_conn_id", LINK_KEY}
     deferred = info.value
     assert deferred.method_name == "execute_complete"
     trigger = deferred.trigger

@@ -248,7 +248,11 @@ def test_deferrable_sensor_defers_without_cancelling_anything(
     assert kwargs["max_consecutive_errors"] == 3
     assert before + 600 <= kwargs["deadline"] <= after + 600
     assert conn.api_key not in json.dumps(kwargs)
-    assert ti.pushed == {LINK_KEY: f"https://console.mistral.ai/build/batches/{job_id}"}
+    assert ti.pushed == {
+        LINK_KEY: f"https://console.mistral.ai/build/batches/{job_id}",
+        "batch_job_id": job_id,
+        "mistral_conn_id": "mistral_default",
+    }
 
 
 @pytest.mark.integration
