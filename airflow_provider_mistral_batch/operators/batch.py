@@ -485,7 +485,12 @@ class MistralBatchOperator(BaseOperator):
 
         writer = self._write_results if self.results_path is not None else None
         return finish_with_jobs(
-            context, jobs, self.max_failed_ratio, self.log, write_results=writer
+            context,
+            jobs,
+            self.max_failed_ratio,
+            self.log,
+            write_results=writer,
+            file_lines=self.hook.iter_file_lines,
         )
 
     def _write_results(self, jobs: Sequence[BatchJob]) -> dict[str, Any]:
@@ -662,6 +667,7 @@ class MistralBatchOperator(BaseOperator):
                 self.log,
                 batch_operator=True,
                 write_results=self._write_results if self.results_path is not None else None,
+                file_lines=self.hook.iter_file_lines,
             )
         finally:
             self.hook.close()

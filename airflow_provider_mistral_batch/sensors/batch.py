@@ -106,7 +106,9 @@ class MistralBatchJobSensor(BaseSensorOperator):
         except MistralAPIError as exc:
             raise given_job_error(self.job_id, exc) from exc
         if job.status.is_terminal:
-            return finish_with_job(context, job, self.max_failed_ratio, self.log)
+            return finish_with_job(
+                context, job, self.max_failed_ratio, self.log, file_lines=self.hook.iter_file_lines
+            )
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
 
         timeout = float(self.timeout) if self.timeout else None
@@ -142,7 +144,9 @@ class MistralBatchJobSensor(BaseSensorOperator):
             raise given_job_error(self.job_id, step.error) from step.error
         if not isinstance(step, Ended):
             return False
-        summary = finish_with_job(context, step.job, self.max_failed_ratio, self.log)
+        summary = finish_with_job(
+            context, step.job, self.max_failed_ratio, self.log, file_lines=self.hook.iter_file_lines
+        )
         return PokeReturnValue(is_done=True, xcom_value=summary)
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
@@ -150,5 +154,10 @@ class MistralBatchJobSensor(BaseSensorOperator):
         from airflow_provider_mistral_batch.utils.outcome import finish_with_event
 
         return finish_with_event(
-            context, event, self.max_failed_ratio, self.log, timeout_error=AirflowSensorTimeout
+            context,
+            event,
+            self.max_failed_ratio,
+            self.log,
+            timeout_error=AirflowSensorTimeout,
+            file_lines=self.hook.iter_file_lines,
         )

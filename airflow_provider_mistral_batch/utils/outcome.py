@@ -9,8 +9,8 @@ failed task still shows the files its job produced.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -20,7 +20,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralBatchJobError,
     MistralBatchJobFatalError,
 )
-from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus, BatchResultLine
 from airflow_provider_mistral_batch.utils.reattach import is_reattachable
 
 EventKind = Literal["terminal", "timeout", "error"]
@@ -299,6 +299,80 @@ def push_result_files(
 
 #: Writes the joined results of ended jobs; returns the manifest for XCom (see results.py).
 ResultsWriter = Callable[[Sequence[BatchJob]], Mapping[str, Any]]
+#: Streams the lines of a file by id (the hook's ``iter_file_lines``).
+FileLines = Callable[[str], Iterable[str]]
+
+#: How much of an error file is read to quote its first errors in the final log line.
+FIRST_ERRORS: Final = 3
+FIRST_ERRORS_MAX_CHARS: Final = 4096
+_ERROR_MAX_CHARS: Final = 200
+
+
+def first_errors(
+    lines: Iterable[str], limit: int = FIRST_ERRORS, max_chars: int = FIRST_ERRORS_MAX_CHARS
+) -> list[str]:
+    """``custom_id: message`` of the first ``limit`` lines of an error file, reading at most
+    about ``max_chars`` characters of it (the iterator is closed after that)."""
+    found: list[str] = []
+    read = 0
+    iterator = iter(lines)
+    try:
+        for line in iterator:
+            read += len(line)
+            try:
+                result = BatchResultLine.model_validate_json(line)
+            except ValidationError:
+                message = f"(not a result line) {line}"
+                custom_id = None
+            else:
+                message = result.error_message or "no error"
+                custom_id = result.custom_id
+            text = f"{custom_id}: {message}" if custom_id is not None else message
+            found.append(_shorten(text))
+            if len(found) >= limit or read >= max_chars:
+                break
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()  # ends the download: only the head of the file is read
+    return found
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _ERROR_MAX_CHARS else text[: _ERROR_MAX_CHARS - 3] + "..."
+
+
+def _with_first_errors(
+    verdict: JobVerdict,
+    jobs: Sequence[BatchJob],
+    file_lines: FileLines | None,
+    log: logging.Logger | Any,
+) -> JobVerdict:
+    """The verdict, its message (or warning) quoting the first errors of an error file when
+    requests failed."""
+    failing = verdict.warning is not None or not verdict.succeeded
+    error_file = next((job.error_file for job in jobs if job.error_file), None)
+    if file_lines is None or not failing or error_file is None:
+        return verdict
+    try:
+        quoted = first_errors(file_lines(error_file))
+    except Exception as exc:  # the verdict stands without the quotes
+        log.warning("Could not read the first errors of error_file %s: %s", error_file, exc)
+        return verdict
+    if not quoted:
+        return verdict
+    tail = "; first errors: " + "; ".join(quoted)
+    if not verdict.succeeded:
+        return replace(verdict, message=verdict.message + tail)
+    return replace(verdict, warning=f"{verdict.warning}{tail}")
+
+
+def _log_usage(results: Mapping[str, Any] | None, log: logging.Logger | Any) -> None:
+    usage = (results or {}).get("usage")
+    if usage:
+        counts = ", ".join(f"{name} {value:,}" for name, value in usage.items())
+        log.info("Token usage of the successful requests: %s", counts)
 
 
 def finish_with_jobs(
@@ -308,9 +382,12 @@ def finish_with_jobs(
     log: logging.Logger | Any,
     *,
     write_results: ResultsWriter | None = None,
+    file_lines: FileLines | None = None,
 ) -> dict[str, Any]:
     """The batch operator's end: push every job's files, write the results when asked, then
-    succeed with the summary or fail with the reason.
+    succeed with the summary or fail with the reason (quoting the first lines of an error
+    file when requests failed and ``file_lines`` can read it; with the token usage when the
+    results were written).
 
     Requests with no result line count as failed for ``max_failed_ratio``. A CANCELLED job or
     too many failed requests fail without retries (a retry cannot change them); FAILED or
@@ -319,7 +396,9 @@ def finish_with_jobs(
     push_result_files(context, jobs, lists=True)
     results = write_results(jobs) if write_results is not None else None
     missing = int((results or {}).get("missing_requests") or 0)
-    _raise_or_log(judge_jobs(jobs, max_failed_ratio, missing), log)
+    verdict = judge_jobs(jobs, max_failed_ratio, missing)
+    _raise_or_log(_with_first_errors(verdict, jobs, file_lines, log), log)
+    _log_usage(results, log)
     return jobs_summary(jobs, results)
 
 
@@ -328,10 +407,14 @@ def finish_with_job(
     job: BatchJob,
     max_failed_ratio: float | None,
     log: logging.Logger | Any,
+    *,
+    file_lines: FileLines | None = None,
 ) -> dict[str, Any]:
-    """The sensor's end: push the job's files, then succeed with its summary or fail."""
+    """The sensor's end: push the job's files, then succeed with its summary or fail (quoting
+    the first errors as :func:`finish_with_jobs` does)."""
     push_result_files(context, [job])
-    _raise_or_log(judge_job(job, max_failed_ratio), log)
+    verdict = _with_first_errors(judge_job(job, max_failed_ratio), [job], file_lines, log)
+    _raise_or_log(verdict, log)
     return job_summary(job)
 
 
@@ -380,6 +463,7 @@ def finish_with_event(
     *,
     batch_operator: bool = False,
     write_results: ResultsWriter | None = None,
+    file_lines: FileLines | None = None,
 ) -> dict[str, Any]:
     """Resume from a :class:`MistralBatchJobTrigger` event (only its known shapes pass).
 
@@ -387,15 +471,21 @@ def finish_with_event(
         None applies the operator's rule of :func:`fail_at_deadline`.
     :param batch_operator: finish as the batch operator (lists in XCom, results, the jobs'
         summary) rather than as the sensor.
+    :param file_lines: reads a file's lines, to quote the first errors of an error file.
     """
     payload: TriggerEventPayload = parse_event(event)
     jobs = payload.all_jobs
     if payload.kind == "terminal":
         if batch_operator:
             return finish_with_jobs(
-                context, jobs, max_failed_ratio, log, write_results=write_results
+                context,
+                jobs,
+                max_failed_ratio,
+                log,
+                write_results=write_results,
+                file_lines=file_lines,
             )
-        return finish_with_job(context, jobs[0], max_failed_ratio, log)
+        return finish_with_job(context, jobs[0], max_failed_ratio, log, file_lines=file_lines)
     message = payload.message or f"waiting for job {payload.job_id} failed"
     if payload.kind == "timeout":
         fail_at_deadline(

@@ -231,9 +231,11 @@ def test_failed_requests_only_warn_without_max_failed_ratio(
     assert (result["succeeded_requests"], result["failed_requests"]) == (2, 1)
     assert result["error_file"] is not None
     assert ti.pushed["error_file"] == result["error_file"]
+    # The warning quotes the error file's first line.
     assert log.at("warning") == [
         f"1 requests of Mistral batch job {result['job_id']} failed; "
-        f"see error_file {result['error_file']}"
+        f"see error_file {result['error_file']}; first errors: r1: request r1 failed "
+        "(listed in failing_custom_ids)"
     ]
 
 

@@ -116,6 +116,7 @@ def test_execute_in_poke_mode_returns_the_summary_and_pushes_xcom(
     assert ti.pushed["error_file"] == result["error_file"] is not None
     assert log.at("warning") == [
         f"1 requests of Mistral batch job {job_id} failed; see error_file {result['error_file']}"
+        "; first errors: r0: request r0 failed (listed in failing_custom_ids)"
     ]
 
 

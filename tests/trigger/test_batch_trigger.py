@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 import re
 import time
 import uuid
@@ -697,3 +698,41 @@ def test_a_trigger_without_task_keys_reports_its_cancelled_job(
     event, _ = _run_one(_trigger(mine.id))
     assert event["job_id"] == mine.id
     assert event["job"]["status"] == "CANCELLED"
+
+
+# ---------------------------------------------------------------- what the log shows
+
+
+def _request_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
+    return [
+        record
+        for record in caplog.records
+        if record.getMessage().startswith("HTTP Request:") and record.levelno >= level
+    ]
+
+
+def test_a_ten_poll_wait_logs_no_request_lines_at_info(
+    hook: MistralBatchHook, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator.update_config(requests_per_second=20)
+    job = create_embeddings_job(hook, count=10)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        event, _ = _run_one(_trigger(job.id, poll_interval=0.05))
+    polls = [r for r in emulator.requests if r.method == "GET" and r.path == f"{JOBS}/{job.id}"]
+    assert event["kind"] == "terminal"
+    assert len(polls) >= 10
+    assert _request_lines(caplog, logging.INFO) == []
+
+
+def test_the_request_lines_are_still_there_at_debug(
+    hook: MistralBatchHook, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = create_embeddings_job(hook, count=1)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        _run_one(_trigger(job.id))
+    lines = _request_lines(caplog, logging.DEBUG)
+    assert lines
+    assert {record.levelname for record in lines} == {"DEBUG"}
+    assert f"{JOBS}/{job.id}" in lines[0].getMessage()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 from airflow_provider_mistral_batch.utils.outcome import (
     JobVerdict,
     TriggerEventPayload,
+    first_errors,
     job_snapshot,
     job_summary,
     judge_job,
@@ -309,3 +311,30 @@ def test_judge_jobs_of_one_job_without_missing_is_judge_job() -> None:
 
     job = make_job(failed_requests=3, succeeded_requests=997)
     assert judge_jobs([job], 0.01) == judge_job(job, 0.01)
+
+
+# ---------------------------------------------------------------- first errors of an error file
+
+
+def test_first_errors_quotes_the_first_lines_and_stops_reading() -> None:
+    read: list[int] = []
+
+    def lines() -> Iterator[str]:
+        for index in range(1000):
+            read.append(index)
+            yield json.dumps({"custom_id": f"r{index}", "error": {"message": f"bad {index}"}})
+
+    assert first_errors(lines()) == ["r0: bad 0", "r1: bad 1", "r2: bad 2"]
+    assert read == [0, 1, 2]
+
+
+def test_first_errors_reads_a_bounded_amount_of_a_file_of_long_lines() -> None:
+    long = json.dumps({"custom_id": "r", "error": "x" * 5000})
+    quoted = first_errors(iter([long, long, long]))
+    assert len(quoted) == 1
+    assert quoted[0].endswith("...")
+    assert len(quoted[0]) == 200
+
+
+def test_first_errors_shows_a_line_it_cannot_read_as_it_is() -> None:
+    assert first_errors(iter(["not json"])) == ["(not a result line) not json"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http.cookiejar
+import logging
 import ssl
 import weakref
 from typing import Any, Final
@@ -22,6 +23,31 @@ _POOL_LIMITS: Final = httpx2.Limits(max_connections=100, max_keepalive_connectio
 # Loading the CA bundle takes tens of milliseconds: done once here, at import, so that making
 # a client inside a triggerer's event loop does no blocking file I/O.
 _SSL_CONTEXT: Final[ssl.SSLContext] = httpx2.create_ssl_context()
+
+
+class _RequestLinesAtDebug(logging.Filter):
+    """Turns the HTTP client's ``HTTP Request: GET ... 200 OK`` lines from INFO into DEBUG.
+
+    At a 30 s poll they would be about 2,900 lines a day per task, burying the progress lines
+    a person reads; at DEBUG they are still there for whoever asks for them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and str(record.msg).startswith("HTTP Request:"):
+            record.levelno = logging.DEBUG
+            record.levelname = "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+_REQUEST_LINES_AT_DEBUG: Final = _RequestLinesAtDebug()
+
+
+def request_lines_at_debug() -> None:
+    """Log the HTTP client's per-request lines at DEBUG (idempotent)."""
+    logger = logging.getLogger("httpx2")
+    if _REQUEST_LINES_AT_DEBUG not in logger.filters:
+        logger.addFilter(_REQUEST_LINES_AT_DEBUG)
 
 
 def _no_cookies() -> http.cookiejar.CookieJar:
@@ -43,6 +69,7 @@ def make_timeout(timeout: float, connect_timeout: float) -> httpx2.Timeout:
 
 def _client_options(base_url: str, timeout: float, connect_timeout: float) -> dict[str, Any]:
     """Settings shared by the sync and async clients."""
+    request_lines_at_debug()
     return {
         "base_url": base_url,
         "timeout": make_timeout(timeout, connect_timeout),
