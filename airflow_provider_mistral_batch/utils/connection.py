@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 DEFAULT_CONN_ID: Final = "mistral_default"
 DEFAULT_BASE_URL: Final = "https://api.mistral.ai"
@@ -42,7 +43,8 @@ EXTRA_FIELDS: Final[dict[str, tuple[str, str, str]]] = {
     "console_url": (
         "Console URL",
         "string",
-        "Root of Mistral's web console, used for links to batch jobs.",
+        "Root of the web console for links to batch jobs; default Mistral's console, or the "
+        "API's own root when it runs on a loopback address (the emulator).",
     ),
 }
 
@@ -111,7 +113,7 @@ class ConnectionSettings:
                 conn_id, extra, "connect_timeout", DEFAULT_CONNECT_TIMEOUT
             ),
             max_retries=_non_negative_int(conn_id, extra, "max_retries", DEFAULT_MAX_RETRIES),
-            console_url=str(extra.get("console_url") or DEFAULT_CONSOLE_URL).rstrip("/"),
+            console_url=console_url_of(normalize_base_url(host), extra.get("console_url")),
         )
 
 
@@ -141,6 +143,27 @@ def checked_api_key(conn_id: str, password: str | None) -> str:
 
         mask_secret(key)
     return key
+
+
+def console_url_of(base_url: str, configured: Any) -> str:
+    """Where job links point: the ``console_url`` extra when set; else, for an API on a
+    loopback address (the emulator, which serves a job page at the console's path), that
+    server; else Mistral's console."""
+    if configured:
+        return str(configured).rstrip("/")
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost" or _is_loopback_ip(host):
+        return base_url
+    return DEFAULT_CONSOLE_URL
+
+
+def _is_loopback_ip(host: str) -> bool:
+    import ipaddress  # only when a connection is read, not when a DAG file is parsed
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def normalize_base_url(host: str | None) -> str:

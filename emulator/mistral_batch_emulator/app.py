@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from mistral_batch_emulator import __version__, routes_files, routes_jobs
+from mistral_batch_emulator import __version__, routes_console, routes_files, routes_jobs
 from mistral_batch_emulator.config import EmulatorConfig
 from mistral_batch_emulator.errors import ApiError
 from mistral_batch_emulator.middleware import (
@@ -42,6 +42,7 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     app.state.emulator = state
     app.include_router(routes_files.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_console.router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_middleware(EmulatorMiddleware, state=state)
     quiet_dropped_connections()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx2
@@ -422,3 +423,25 @@ def test_agent_id_filter(api: Api, http: httpx2.Client) -> None:
     done = api.wait(with_agent["id"])
     assert done["status"] == "SUCCESS"
     assert done["succeeded_requests"] == 1
+
+
+def test_the_console_job_page_shows_the_job_without_a_key(
+    emulator: RunningEmulator, http: httpx2.Client
+) -> None:
+    created = http.post(
+        "/v1/batch/jobs",
+        json={
+            "endpoint": "/v1/embeddings",
+            "model": "mistral-embed",
+            "requests": [{"custom_id": "a", "body": {"input": ["x"]}}],
+        },
+    ).json()
+    # A browser follows the link: no Authorization header.
+    page = httpx2.get(f"{emulator.base_url}/build/batches/{created['id']}", timeout=10)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert f"Batch job {created['id']}" in page.text
+    assert "mistral-embed" in page.text
+    assert emulator.api_key not in page.text
+    unknown = httpx2.get(f"{emulator.base_url}/build/batches/{uuid.uuid4()}", timeout=10)
+    assert unknown.status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx2
 import pytest
 
 from airflow_provider_mistral_batch.links import MistralBatchJobLink, job_console_url
@@ -116,3 +117,29 @@ def test_the_sensor_pushes_the_link_too(
         "batch_job_id": JOB_ID,
         "mistral_conn_id": "mistral_default",
     }
+
+
+@pytest.mark.integration
+def test_with_the_emulator_as_connection_the_link_opens_its_job_page(
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    closing: Callable[[Any], Any],
+) -> None:
+    set_connection(monkeypatch, emulator, conn_id="mistral_default", extra={"max_retries": 0})
+    op = closing(
+        MistralBatchOperator(
+            task_id="batch",
+            endpoint=CHAT,
+            model=MODEL,
+            requests=chat_requests(1),
+            wait_for_completion=False,
+        )
+    )
+    ti = FakeTaskInstance()
+    job_id = op.execute({"ti": ti})["job_id"]
+    link = ti.pushed["_link_MistralBatchJobLink"]
+    assert link == f"{emulator.base_url}/build/batches/{job_id}"
+    # Offline, as a browser opens it: no key.
+    page = httpx2.get(link, timeout=10)
+    assert page.status_code == 200
+    assert job_id in page.text

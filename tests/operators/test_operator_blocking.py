@@ -80,7 +80,7 @@ def test_inline_requests_succeed_and_push_xcom_in_order(
         "mistral_conn_id": "mistral_default",
         "output_files": [result["output_file"]],
         "error_files": [None],
-        LINK_KEY: f"https://console.mistral.ai/build/batches/{result['job_id']}",
+        LINK_KEY: f"{hook.settings.base_url}/build/batches/{result['job_id']}",
         "output_file": result["output_file"],
         "error_file": None,
     }

@@ -111,7 +111,8 @@ def test_execute_in_poke_mode_returns_the_summary_and_pushes_xcom(
     assert result["job_id"] == job_id
     assert result["status"] == "SUCCESS"
     assert result["failed_requests"] == 1
-    assert ti.pushed[LINK_KEY] == f"https://console.mistral.ai/build/batches/{job_id}"
+    # The connection is the emulator (loopback): the link opens its job page.
+    assert ti.pushed[LINK_KEY] == f"{conn.base_url}/build/batches/{job_id}"
     assert ti.pushed["output_file"] == result["output_file"]
     assert ti.pushed["error_file"] == result["error_file"] is not None
     assert log.at("warning") == [
@@ -250,7 +251,7 @@ def test_deferrable_sensor_defers_without_cancelling_anything(
     assert before + 600 <= kwargs["deadline"] <= after + 600
     assert conn.api_key not in json.dumps(kwargs)
     assert ti.pushed == {
-        LINK_KEY: f"https://console.mistral.ai/build/batches/{job_id}",
+        LINK_KEY: f"{conn.base_url}/build/batches/{job_id}",
         "batch_job_id": job_id,
         "mistral_conn_id": "mistral_default",
     }

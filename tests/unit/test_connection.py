@@ -81,3 +81,27 @@ def test_a_malformed_key_is_refused_without_showing_it(key: str, fragment: str) 
         ConnectionSettings.from_connection("c", None, key, {})
     assert "abc" not in str(raised.value)
     assert "Connection 'c'" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("host", "extra", "expected"),
+    [
+        (None, {}, "https://console.mistral.ai"),
+        ("https://api.mistral.ai", {}, "https://console.mistral.ai"),
+        ("http://127.0.0.1:8787", {}, "http://127.0.0.1:8787"),
+        ("http://localhost:8787/v1", {}, "http://localhost:8787"),
+        ("http://[::1]:8787", {}, "http://[::1]:8787"),
+        (
+            "http://127.0.0.1:8787",
+            {"console_url": "https://c.example.test/"},
+            "https://c.example.test",
+        ),
+        ("https://gateway.example.test", {}, "https://console.mistral.ai"),
+        ("https://127.example.test", {}, "https://console.mistral.ai"),
+    ],
+)
+def test_job_links_point_at_a_loopback_api_itself(
+    host: str | None, extra: dict[str, str], expected: str
+) -> None:
+    # The emulator serves a job page at the console's path; a real API is never on loopback.
+    assert ConnectionSettings.from_connection("c", host, "key", extra).console_url == expected
