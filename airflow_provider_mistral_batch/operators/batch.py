@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from airflow.sdk import BaseOperator
 
@@ -58,6 +58,7 @@ from airflow_provider_mistral_batch.utils.watch import (
 # utils.input and utils.outcome are imported where they are used: every DAG file that uses
 # these operators pays their import at every parse, and only a run needs them.
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
@@ -364,6 +365,21 @@ class MistralBatchOperator(BaseOperator):
         )
 
     # ------------------------------------------------------------------ execution
+
+    def render_template(
+        self,
+        content: Any,
+        context: Context,
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        """Render like any operator, but return plain data that Jinja would give back unchanged
+        as it is, without compiling a string: 10,000 literal requests took seconds otherwise."""
+        if isinstance(content, str | list | dict | tuple):
+            env = jinja_env if jinja_env is not None else self.get_template_env()
+            if renders_to_itself(content, env, self.template_ext):
+                return content
+        return super().render_template(content, context, jinja_env, seen_oids)
 
     def execute(self, context: Context) -> Any:
         """Validate, create (or reattach to) the job, then wait for it as configured."""
@@ -802,6 +818,45 @@ class MistralBatchCancelJobOperator(BaseOperator):
             job.status,
         )
         return job_summary(job)
+
+
+_PLAIN_SCALARS: Final = (int, float, bool, type(None))
+
+
+def renders_to_itself(value: Any, env: jinja2.Environment, template_ext: Sequence[str]) -> bool:
+    """Whether rendering ``value`` with ``env`` would give back equal data: only plain lists,
+    tuples, dicts, numbers and strings with no marker of ``env``'s syntax and nothing Jinja
+    rewrites (``\r``, a trailing newline it drops), no template file's name, and an
+    environment that returns text (a native one may turn ``"1"`` into ``1``)."""
+    from jinja2.nativetypes import NativeEnvironment
+
+    if isinstance(env, NativeEnvironment) or env.line_statement_prefix or env.line_comment_prefix:
+        return False
+    markers = (env.variable_start_string, env.block_start_string, env.comment_start_string)
+    # With the default syntax every marker starts with "{": one scan rules most strings out.
+    leads = {marker[:1] for marker in markers}
+    lead = leads.pop() if len(leads) == 1 else ""
+    extensions = tuple(template_ext)
+    keep_newline = env.keep_trailing_newline
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str:
+            if (
+                (lead in item and any(marker in item for marker in markers))
+                or "\r" in item
+                or (not keep_newline and item.endswith("\n"))
+                or (extensions and item.endswith(extensions))
+            ):
+                return False
+        elif kind is dict:
+            pending.extend(item.values())  # Airflow renders values, never keys
+        elif kind is list or kind is tuple:
+            pending.extend(item)
+        elif kind not in _PLAIN_SCALARS:
+            return False  # a path, an XComArg, an object with template fields: Airflow's way
+    return True
 
 
 def wait_blocking(
