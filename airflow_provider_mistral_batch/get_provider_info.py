@@ -47,6 +47,10 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_mistral_batch.links.MistralBatchJobLink"],
+        # No "plugins" here: the UI plugin registers through the `airflow.plugins` entry point,
+        # which every configuration loads. This list is read only with [core]
+        # lazy_discover_providers = False, and then the plugin would be registered twice
+        # ("already registered", shown as a plugin import error).
         "hooks": [
             {
                 "integration-name": "Mistral AI Batch",

@@ -12,6 +12,15 @@ echo ">> ruff format --check"
 ruff format --check .
 echo ">> mypy (strict)"
 mypy
+# The browser tests drive Chromium from the OS packages (never a downloaded browser build).
+if ! command -v chromium >/dev/null 2>&1; then
+    echo ">> installing chromium (Debian package) for the browser tests" >&2
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 echo ">> pytest on apache-airflow $AIRFLOW_VERSION"
 python -m pytest "$@"
 

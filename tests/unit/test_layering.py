@@ -56,7 +56,7 @@ def test_exceptions_import_only_the_airflow_compat_names() -> None:
     assert IMPORTS[f"{PACKAGE}.exceptions"] <= {f"{PACKAGE}.utils.compat"}
 
 
-@pytest.mark.parametrize("upper", ["operators", "sensors", "triggers"])
+@pytest.mark.parametrize("upper", ["operators", "sensors", "triggers", "plugins"])
 def test_the_hook_and_the_shared_helpers_never_import_upwards(upper: str) -> None:
     low = {m for m in IMPORTS if m.startswith((f"{PACKAGE}.hooks", f"{PACKAGE}.utils"))}
     assert not (_importers_of(f"{PACKAGE}.{upper}") & low)
@@ -66,6 +66,16 @@ def test_http_mechanics_do_not_import_the_hook() -> None:
     http = {m for m in IMPORTS if m.startswith(f"{PACKAGE}.utils.http")}
     assert http
     assert not (_importers_of(f"{PACKAGE}.hooks") & http)
+
+
+def test_only_the_api_server_loads_the_ui_plugin() -> None:
+    # Operators, sensors and triggers run in workers and triggerers, which never serve the UI;
+    # the plugin reads what they leave (XCom keys, job metadata) from utils, never from them.
+    plugin = {m for m in IMPORTS if m.startswith(f"{PACKAGE}.plugins")}
+    assert plugin
+    assert _importers_of(f"{PACKAGE}.plugins") <= plugin
+    for task_side in ("operators", "sensors", "triggers"):
+        assert not (_importers_of(f"{PACKAGE}.{task_side}") & plugin), task_side
 
 
 def test_operators_and_sensors_never_import_each_other() -> None:

@@ -1,0 +1,91 @@
+"""The Airflow UI plugin: a "Mistral batch" tab on task instances and a batch jobs page.
+
+Registered through the provider info (``plugins``). Every Airflow process that loads plugins
+imports this module, task runners included (for macros), so it stays light: the FastAPI app
+(``plugins/app.py``) is built the first time the api-server reads it, never in a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from airflow.plugins_manager import AirflowPlugin
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+#: Where the api-server mounts the plugin's app (below Airflow's base URL).
+URL_PREFIX: Final = "/mistral-batch"
+#: The UI's route name of the task instance tab (``.../tasks/<task>/plugin/mistral-batch``).
+TAB_URL_ROUTE: Final = "mistral-batch"
+#: The UI's route name of the jobs page (``/plugin/mistral-batch-jobs``).
+PAGE_URL_ROUTE: Final = "mistral-batch-jobs"
+
+# A small stacked-layers icon; a data URI needs no route (every route needs a login).
+_ICON: Final = (
+    "data:image/svg+xml;utf8,"
+    "%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24' fill='none' "
+    "stroke='%23f97316' stroke-width='2' stroke-linejoin='round'%3E"
+    "%3Cpath d='M12 3 3 8l9 5 9-5-9-5Z'/%3E%3Cpath d='m3 13 9 5 9-5'/%3E"
+    "%3Cpath d='m3 17.5 9 5 9-5' opacity='.5'/%3E%3C/svg%3E"
+)
+
+
+class _LazyApp(Mapping[str, Any]):
+    """The ``fastapi_apps`` entry: its ``app`` is built on first read (by the api-server)."""
+
+    _KEYS: Final = ("app", "url_prefix", "name")
+
+    def __init__(self) -> None:
+        self._app: FastAPI | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "app":
+            if self._app is None:
+                from airflow_provider_mistral_batch.plugins.app import create_app
+
+                self._app = create_app()
+            return self._app
+        if key == "url_prefix":
+            return URL_PREFIX
+        if key == "name":
+            return "Mistral batch"
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
+
+
+class MistralBatchPlugin(AirflowPlugin):
+    """The Mistral batch views of the Airflow UI (Airflow 3.1+), served by the api-server.
+
+    Hrefs are relative: the UI resolves them against its ``<base href>``, so they work under
+    a base URL prefix. The UI shows both in an iframe.
+    """
+
+    name = "mistral_batch"
+    fastapi_apps = [_LazyApp()]
+    external_views = [
+        {
+            "name": "Mistral batch",
+            # The UI fills the placeholders; {MAP_INDEX} stays as is on an unmapped task.
+            "href": URL_PREFIX.lstrip("/") + "/ti/{DAG_ID}/{RUN_ID}/{TASK_ID}/{MAP_INDEX}",
+            "destination": "task_instance",
+            "url_route": TAB_URL_ROUTE,
+            "icon": _ICON,
+        },
+        {
+            "name": "Mistral batch jobs",
+            "href": URL_PREFIX.lstrip("/") + "/jobs",
+            "destination": "nav",
+            "url_route": PAGE_URL_ROUTE,
+            "icon": _ICON,
+        },
+    ]
+
+
+__all__ = ["PAGE_URL_ROUTE", "TAB_URL_ROUTE", "URL_PREFIX", "MistralBatchPlugin"]

@@ -1,0 +1,130 @@
+"""What the pages show of a job, computed from the job and the clock (no server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_mistral_batch.plugins.job_view import (
+    eta_seconds,
+    format_time,
+    job_view,
+    made_by,
+)
+from airflow_provider_mistral_batch.plugins.lookup import _env_conn_type, parse_map_index
+from tests.helpers import running_job
+
+STARTED = 1_700_000_100
+
+
+def test_a_running_job_gets_its_progress_and_an_eta_from_its_average_rate() -> None:
+    job = running_job(started_at=STARTED)  # 12,345 of 100,000 done, 40 failed
+    now = STARTED + 1_000
+    view = job_view(job, now)
+    assert view.completed_percent == pytest.approx(12.345)
+    assert view.failed_percent == pytest.approx(0.04)
+    assert view.succeeded_percent == pytest.approx(12.305)
+    # 12,345 in 1,000 s: the 87,655 left take about 7,100 s.
+    assert eta_seconds(job, now) == pytest.approx(87_655 * 1_000 / 12_345)
+    assert view.eta == "1h58m"
+    assert view.duration == "16m"
+    assert (view.started, view.ended) == ("2023-11-14 22:15:00 UTC", None)
+    assert view.active
+    assert view.cancellable
+    assert view.status_class == "running"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"status": "QUEUED", "started_at": None},  # not started
+        {"started_at": STARTED, "completed_requests": 0},  # nothing done yet: no rate
+        {"started_at": STARTED, "total_requests": 0},  # input not validated
+        {"status": "SUCCESS", "started_at": STARTED, "completed_at": STARTED + 5},
+    ],
+)
+def test_no_eta_without_a_rate_or_once_ended(changes: dict[str, object]) -> None:
+    job = running_job(**changes)
+    assert eta_seconds(job, STARTED + 100) is None
+    assert job_view(job, STARTED + 100).eta is None
+
+
+def test_an_ended_job_shows_how_long_it_ran_and_is_neither_active_nor_cancellable() -> None:
+    job = running_job(status="FAILED", started_at=STARTED, completed_at=STARTED + 65)
+    view = job_view(job, STARTED + 10_000)
+    assert view.duration == "1m"
+    assert view.ended == format_time(STARTED + 65)
+    assert not view.active
+    assert not view.cancellable
+    assert view.status_class == "failed"
+
+
+def test_a_cancellation_in_progress_refreshes_but_offers_no_second_cancel() -> None:
+    view = job_view(running_job(status="CANCELLATION_REQUESTED"), STARTED)
+    assert view.active
+    assert not view.cancellable
+    assert view.status_class == "cancellation_requested"
+
+
+def test_an_unknown_status_is_active_and_styled_as_unknown() -> None:
+    view = job_view(running_job(status="PAUSED_BY_MISTRAL"), STARTED)
+    assert view.active
+    assert view.status_class == "unknown"
+
+
+def test_the_task_that_made_a_job_and_its_pages_in_airflow() -> None:
+    job = running_job(
+        metadata={
+            "airflow_dag_id": "my_dag",
+            "airflow_run_id": "manual__2026-01-02T03:04:05+00:00",
+            "airflow_task_id": "group.ask",
+            "airflow_map_index": "3",
+        }
+    )
+    task = made_by(job)
+    assert task is not None
+    run = "dags/my_dag/runs/manual__2026-01-02T03%3A04%3A05%2B00%3A00"
+    assert task.run_path == run
+    assert task.task_path == f"{run}/tasks/group.ask/mapped/3"
+    assert task.label == "my_dag / manual__2026-01-02T03:04:05+00:00 / group.ask[3]"
+    unmapped = made_by(running_job(metadata={**(job.metadata or {}), "airflow_map_index": "-1"}))
+    assert unmapped is not None
+    assert unmapped.task_path.endswith("/tasks/group.ask")
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        None,
+        {},
+        {"airflow_dag_id": "d", "airflow_run_id": "r"},  # no task
+        {"airflow_dag_id": "", "airflow_run_id": "r", "airflow_task_id": "t"},
+        {"airflow_dag_id": 1, "airflow_run_id": "r", "airflow_task_id": "t"},
+    ],
+)
+def test_a_job_made_outside_airflow_names_no_task(metadata: dict[str, object] | None) -> None:
+    assert made_by(running_job(metadata=metadata)) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("{MAP_INDEX}", -1), ("-1", -1), ("0", 0), ("12", 12), ("x", -1), ("", -1), ("1e3", -1)],
+)
+def test_the_map_index_of_a_tab_url(raw: str, expected: int) -> None:
+    assert parse_map_index(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('{"conn_type": "mistral", "host": "h"}', "mistral"),
+        ('{"conn_type": "http"}', "http"),
+        ("mistral://:key@127.0.0.1:8787", "mistral"),
+        ("google-cloud-platform://", "google_cloud_platform"),
+        ("{not json", None),
+        ("[1, 2]", None),
+    ],
+)
+def test_the_type_of_a_connection_given_as_an_environment_variable(
+    value: str, expected: str | None
+) -> None:
+    assert _env_conn_type(value) == expected
