@@ -1,14 +1,20 @@
 """A sensor on a job created elsewhere, and the cancellation of another job.
 
 ``start_job`` only creates a job (``wait_for_completion=False``), as another system would;
-``wait_for_job`` waits for it by id. ``start_unwanted_job`` creates a second, larger job that
+``wait_for_job`` waits for it by id, in the triggerer (``deferrable=True``), so no worker slot
+is held while the job runs. ``start_unwanted_job`` creates a second, larger job that
 ``cancel_unwanted_job`` cancels. A job that has already ended when the cancel runs is not an
 error: the operator logs it and returns the job's final status.
+
+``MISTRAL_EXAMPLE_POLL_SECONDS`` sets the seconds between status polls: 60 by default, a
+realistic pace for the real API, where a batch job takes minutes to hours. Tests and demos
+against the local emulator set it short.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import os
+from datetime import datetime, timedelta
 
 from airflow.sdk import dag
 
@@ -17,6 +23,8 @@ from airflow_provider_mistral_batch.operators.batch import (
     MistralBatchOperator,
 )
 from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
+
+POLL_SECONDS = float(os.environ.get("MISTRAL_EXAMPLE_POLL_SECONDS", "60"))
 
 REQUESTS = [
     {"custom_id": f"text-{index}", "body": {"input": [f"Is message {index} harmful?"]}}
@@ -45,12 +53,17 @@ def example_mistral_batch_sensor_cancel() -> None:
         requests=REQUESTS,
         wait_for_completion=False,
     )
+    # Deferrable: no worker slot is held while the job runs. mode="reschedule" frees the slot
+    # too, but there a poke_interval of a few seconds makes Airflow fail the sensor (see the
+    # sensor's docstring).
     wait_for_job = MistralBatchJobSensor(
         task_id="wait_for_job",
         job_id="{{ ti.xcom_pull(task_ids='start_job', key='batch_job_id') }}",
-        poke_interval=1,
-        timeout=600,
-        mode="reschedule",
+        deferrable=True,
+        poke_interval=POLL_SECONDS,
+        # Longer than the job's own limit (timeout_hours, 24 by default): the job's final
+        # status, not the sensor's timeout, ends the wait.
+        timeout=timedelta(hours=25),
     )
     start_unwanted_job = MistralBatchOperator(
         task_id="start_unwanted_job",
@@ -64,7 +77,7 @@ def example_mistral_batch_sensor_cancel() -> None:
         task_id="cancel_unwanted_job",
         job_id="{{ ti.xcom_pull(task_ids='start_unwanted_job', key='batch_job_id') }}",
         wait_for_cancellation=True,
-        poll_interval=1,
+        poll_interval=POLL_SECONDS,
     )
     start_job >> wait_for_job
     start_unwanted_job >> cancel_unwanted_job

@@ -43,7 +43,12 @@ class MistralBatchJobSensor(BaseSensorOperator):
     :param job_id: id of the job (templated).
     :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
     :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
-    :param poke_interval: seconds between polls (poke and deferrable mode); default 30.
+    :param poke_interval: seconds between polls; default 30. In ``mode="reschedule"`` keep it
+        well above the delay with which the executor reports a finished poke to the scheduler
+        (about 5 s on the LocalExecutor, more on a busy scheduler or with Celery): with a
+        shorter one Airflow fails the sensor ("finished with state success, but the task
+        instance's state attribute is queued", apache/airflow#71172; measurements in
+        docs/deployment.md). Deferrable and poke mode put no such limit on it.
     :param max_failed_ratio: highest share (0.0-1.0) of failed requests a SUCCESS job may
         have; default None: warn, do not fail.
     :param max_consecutive_errors: failed polls in a row (after the hook's retries) before

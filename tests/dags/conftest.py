@@ -21,6 +21,8 @@ def dags_folder() -> Path:
     # The chat example writes its results under this root (read when the DAG file is parsed).
     (folder.parent / "results").mkdir(exist_ok=True)
     os.environ["MISTRAL_EXAMPLE_RESULTS"] = f"file://{folder.parent}/results"
+    # The examples poll once a minute, as suits the real API; the emulator needs no such wait.
+    os.environ["MISTRAL_EXAMPLE_POLL_SECONDS"] = "1"
     stage_dags(REPO / "example_dags", Path(__file__).parent / "dag_files", into=folder)
     migrate_db()
     return folder
