@@ -14,8 +14,10 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -131,6 +133,16 @@ class _ShardWriter:
             self.closed.append((self._path, self._count, self._size))
             self._handle = None
 
+    def lines(self) -> Iterator[bytes]:
+        """Every line written so far, in order, read back from the files."""
+        paths = [path for path, _, _ in self.closed]
+        if self._handle is not None and self._path is not None:
+            self._handle.flush()
+            paths.append(self._path)
+        for path in paths:
+            with path.open("rb") as handle:
+                yield from handle
+
     def finish(self, fingerprint: str) -> FileInput | ShardedInput:
         """The written file, or the shards when there are several."""
         self._close_current()
@@ -169,78 +181,212 @@ def temporary_files(prepared: PreparedInput) -> list[Path]:
 
 
 class _Checker:
-    """Checks requests one by one, remembers ids and problems, hashes what it accepts."""
+    """Checks requests one by one: remembers problems, hashes what it accepts and gives each
+    accepted request's canonical JSONL line, serialized once for the fingerprint and the file.
 
-    def __init__(self, source: str, endpoint: str, model: str | None, assign_ids: bool) -> None:
+    Repeated custom_ids are found without keeping the ids: each accepted id leaves only its
+    64-bit ``hash()`` (8 bytes, in 256 arrays by the low byte, a million ids in about 9 MB);
+    only if two hashes are equal, :meth:`finish` reads the accepted lines back once to name
+    each repeat and its first position (and to tell a real repeat from two ids whose hashes
+    happen to be equal).
+
+    :param lines: name places as file lines (``line 3``) instead of positions (``[2]``).
+    """
+
+    def __init__(
+        self, source: str, endpoint: str, model: str | None, assign_ids: bool, *, lines: bool
+    ) -> None:
         self.source = source
         self.assign_ids = assign_ids
         self.count = 0
-        self.problems: list[str] = []
         self.problem_count = 0
-        # custom_id -> its 0-based position (no message string per id: 1M ids must fit).
-        self._first_seen: dict[str, int] = {}
+        self._lines = lines
+        # The first listed problems, (position, message), in input order.
+        self._problems: list[tuple[int, str]] = []
+        # Positions refused (in order): the others are the accepted requests, as written.
+        self._refused = array("q")
+        self._id_hashes = [array("q") for _ in range(256)]
         self._hash = hashlib.sha256()
         self._hash.update(json.dumps([endpoint, model]).encode())
+        self._encode = _canonical_encoder()
 
-    def problem(self, where: str, text: str) -> None:
+    def _where(self, position: int) -> str:
+        return f"line {position + 1}" if self._lines else f"[{position}]"
+
+    def _message(self, position: int, text: str) -> str:
+        separator = " " if self._lines else ""
+        return f"{self.source}{separator}{self._where(position)}: {text}"
+
+    def problem(self, position: int, text: str) -> None:
+        """Refuse the request at ``position`` (0-based) for ``text``."""
         self.problem_count += 1
-        if len(self.problems) < MAX_REPORTED_PROBLEMS:
-            separator = "" if where.startswith("[") else " "
-            self.problems.append(f"{self.source}{separator}{where}: {text}")
+        self._refused.append(position)
+        if len(self._problems) < MAX_REPORTED_PROBLEMS:
+            self._problems.append((position, self._message(position, text)))
 
-    def check(self, item: Any, where: str, position: int) -> dict[str, Any] | None:
-        """The request normalized to ``{"custom_id", "body"}`` (plus extra keys), or None."""
+    def check(self, item: Any, position: int) -> tuple[dict[str, Any], bytes] | None:
+        """The request to send (``item`` itself when it needs no change, else a normalized
+        copy with its ``custom_id`` and a plain ``body`` dict) and its line, or None."""
         self.count += 1
-        if not isinstance(item, Mapping):
-            self.problem(where, f"expected a JSON object, got {_kind(item)}")
+        if type(item) is dict:
+            request: dict[str, Any] = item
+        elif isinstance(item, Mapping):
+            request = dict(item)
+        else:
+            self.problem(position, f"expected a JSON object, got {_kind(item)}")
             return None
-        request = dict(item)
-        body = request.get("body")
         if "body" not in request:
-            self.problem(where, 'missing "body" (the request payload)')
+            self.problem(position, 'missing "body" (the request payload)')
             return None
-        if not isinstance(body, Mapping):
-            self.problem(where, f'"body" must be a JSON object, got {_kind(body)}')
+        body = request["body"]
+        if type(body) is not dict and not isinstance(body, Mapping):
+            self.problem(position, f'"body" must be a JSON object, got {_kind(body)}')
             return None
         custom_id = request.get("custom_id")
-        if custom_id is None:
+        assigned = custom_id is None
+        if assigned:
             if not self.assign_ids:
                 self.problem(
-                    where,
+                    position,
                     'missing "custom_id" (give every request a unique one, or set '
                     "assign_custom_ids=True to use each request's position)",
                 )
                 return None
             custom_id = str(position)
         elif not isinstance(custom_id, str) or not custom_id:
-            self.problem(where, f'"custom_id" must be a non-empty string, got {custom_id!r}')
+            self.problem(position, f'"custom_id" must be a non-empty string, got {custom_id!r}')
             return None
-        first = self._first_seen.get(custom_id)
-        if first is not None:
-            earlier = f"[{first}]" if where.startswith("[") else f"line {first + 1}"
-            self.problem(where, f'custom_id "{custom_id}" repeats {earlier}')
+        if assigned or type(body) is not dict:
+            if request is item:
+                request = dict(item)
+            request["custom_id"] = custom_id
+            request["body"] = dict(body)
+        try:
+            line = (self._encode(request) + "\n").encode()
+        except (TypeError, ValueError) as exc:  # e.g. a set, a cycle, a lone surrogate
+            self.problem(position, f"cannot be written as JSON ({exc})")
             return None
-        self._first_seen[custom_id] = position
-        request["custom_id"] = custom_id
-        request["body"] = dict(body)
-        line = canonical_json(request)
-        self._hash.update(line.encode())
-        self._hash.update(b"\n")
-        return request
+        self._hash.update(line)
+        # The hash of the text (a str subclass may hash otherwise); the same as read back.
+        id_hash = hash(custom_id) if type(custom_id) is str else str.__hash__(custom_id)
+        self._id_hashes[id_hash & 255].append(id_hash)
+        return request, line
 
-    def finish(self) -> str:
-        """The fingerprint, or the error listing every problem found."""
+    def accepted_positions(self) -> Iterator[int]:
+        """The positions of the requests accepted so far, in order."""
+        refused = iter(self._refused)
+        skip = next(refused, -1)
+        for position in range(self.count):
+            if position == skip:
+                skip = next(refused, -1)
+            else:
+                yield position
+
+    def finish(self, accepted_lines: Callable[[], Iterable[bytes]]) -> str:
+        """The fingerprint, or the error listing every problem found.
+
+        :param accepted_lines: reads back the line of each accepted request, in order; only
+            called when two accepted custom_ids have the same hash.
+        """
         if self.count == 0:
             raise MistralBatchInputError(f"{self.source}: no requests: the batch is empty")
+        repeated = self._repeated_hashes()
+        if repeated:
+            self._name_repeats(repeated, accepted_lines())
         if self.problem_count:
-            more = self.problem_count - len(self.problems)
+            more = self.problem_count - len(self._problems)
             tail = f"\n(and {more} more problems)" if more > 0 else ""
             raise MistralBatchInputError(
                 f"invalid batch input ({self.problem_count} problems):\n"
-                + "\n".join(self.problems)
+                + "\n".join(message for _, message in self._problems)
                 + tail
             )
         return self._hash.hexdigest()
+
+    def _repeated_hashes(self) -> set[int]:
+        repeated: set[int] = set()
+        for hashes in self._id_hashes:
+            if len(set(hashes)) == len(hashes):
+                continue
+            seen: set[int] = set()
+            for id_hash in hashes:
+                if id_hash in seen:
+                    repeated.add(id_hash)
+                seen.add(id_hash)
+        return repeated
+
+    def _name_repeats(self, repeated: set[int], lines: Iterable[bytes]) -> None:
+        """Refuse each accepted request whose custom_id an earlier one has, naming that one,
+        and list the problems in input order again."""
+        first: dict[str, int] = {}
+        found: list[tuple[int, str]] = []
+        for position, line in zip(self.accepted_positions(), lines, strict=True):
+            custom_id = _custom_id_of(line)
+            if hash(custom_id) not in repeated:
+                continue
+            earlier = first.setdefault(custom_id, position)
+            if earlier == position:
+                continue
+            self.problem_count += 1
+            if len(found) < MAX_REPORTED_PROBLEMS:
+                text = f'custom_id "{custom_id}" repeats {self._where(earlier)}'
+                found.append((position, self._message(position, text)))
+        if found:
+            merged = sorted(self._problems + found, key=lambda problem: problem[0])
+            self._problems = merged[:MAX_REPORTED_PROBLEMS]
+
+
+def _canonical_encoder() -> Callable[[Any], str]:
+    """:func:`canonical_json` with its encoder made once instead of once per call: the same
+    text, about 1 µs less a request (of some 4 µs in all)."""
+    if c_make_encoder is None:  # pragma: no cover - CPython always has it
+        return canonical_json
+    markers: dict[int, Any] = {}
+    encode = c_make_encoder(
+        markers,
+        json.JSONEncoder().default,
+        encode_basestring,
+        None,
+        ":",
+        ",",
+        True,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+
+    def encoded(value: Any) -> str:
+        try:
+            return "".join(encode(value, 0))
+        except BaseException:
+            markers.clear()  # left over by a failed call; would read as a circular reference
+            raise
+
+    return encoded
+
+
+def _custom_id_of(line: bytes) -> str:
+    """The custom_id of an accepted request's line."""
+    try:
+        custom_id = msgspec.json.decode(line, type=_RequestId).custom_id
+    except msgspec.DecodeError:  # e.g. NaN in the body, which json accepts and msgspec not
+        custom_id = json.loads(line)["custom_id"]
+    return str(custom_id)
+
+
+def _lines_at(lines: Iterable[bytes], positions: Iterator[int]) -> Iterator[bytes]:
+    """The lines at the given 0-based positions (in increasing order)."""
+    wanted = next(positions, None)
+    for position, line in enumerate(lines):
+        if position == wanted:
+            yield line
+            wanted = next(positions, None)
+
+
+def _detached(request: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a request that shares no dict with the caller's (kept for inline sending)."""
+    copy = dict(request)
+    copy["body"] = dict(copy["body"])
+    return copy
 
 
 def prepare_requests(
@@ -258,7 +404,8 @@ def prepare_requests(
     Up to the API's inline limit (and ``max_requests_per_job``) they stay inline; beyond, they
     go to temporary JSONL files as they come, one per job of at most ``max_requests_per_job``
     requests (default and most 1,000,000) and 512 MB, so a generator of a million requests
-    is never held in memory.
+    is never held in memory, and a list of them is not copied: each request is serialized once,
+    and that line is both hashed and written.
 
     :param inline: False always writes files, even for a few requests (their results can
         then be joined with the input read back from the job's input files).
@@ -268,31 +415,35 @@ def prepare_requests(
             f"{source} must be a list of {{'custom_id', 'body'}} objects, got {_kind(requests)}"
         )
     limit = max_requests_per_job or MAX_REQUESTS_PER_JOB
-    checker = _Checker(source, endpoint, model, assign_custom_ids)
-    accepted: list[dict[str, Any]] = []
+    inline_limit = min(MAX_INLINE_REQUESTS, limit) if inline else 0
+    checker = _Checker(source, endpoint, model, assign_custom_ids, lines=False)
+    kept: list[tuple[dict[str, Any], bytes]] = []  # while they may still go inline
     writer: _ShardWriter | None = None
     try:
         for position, item in enumerate(requests):
-            request = checker.check(item, f"[{position}]", position)
-            if request is None:
+            checked = checker.check(item, position)
+            if checked is None:
                 continue
-            if writer is None:
-                accepted.append(request)
-                if len(accepted) > (min(MAX_INLINE_REQUESTS, limit) if inline else 0):
-                    # Too many to send inline: from here on they go to files.
-                    writer = _ShardWriter("requests.jsonl", limit)
-                    for kept in accepted:
-                        writer.add(canonical_json(kept).encode() + b"\n")
-                    accepted = []
-            else:
-                writer.add(canonical_json(request).encode() + b"\n")
-        fingerprint = checker.finish()
+            if writer is not None:
+                writer.add(checked[1])
+                continue
+            kept.append((_detached(checked[0]), checked[1]))
+            if len(kept) > inline_limit:
+                # Too many to send inline: from here on they go to files.
+                writer = _ShardWriter("requests.jsonl", limit)
+                for _, line in kept:
+                    writer.add(line)
+                kept = []
+        if writer is not None:
+            fingerprint = checker.finish(writer.lines)
+        else:
+            fingerprint = checker.finish(lambda: (line for _, line in kept))
     except BaseException:
         if writer is not None:
             writer.discard()
         raise
     if writer is None:
-        return InlineInput(accepted, fingerprint)
+        return InlineInput([request for request, _ in kept], fingerprint)
     return writer.finish(fingerprint)
 
 
@@ -432,25 +583,31 @@ def _validate_stream(
     assign_ids: bool,
     writer: _ShardWriter | None,
 ) -> tuple[int, str]:
-    checker = _Checker(name, endpoint, model, assign_ids)
-    for number, raw in enumerate(handle, start=1):
-        where = f"line {number}"
+    checker = _Checker(name, endpoint, model, assign_ids, lines=True)
+    for position, raw in enumerate(handle):
         text = raw.strip()
         if not text:
             checker.count += 1
-            checker.problem(where, "empty line (remove blank lines from the JSONL)")
+            checker.problem(position, "empty line (remove blank lines from the JSONL)")
             continue
         try:
             item = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             checker.count += 1
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
-            checker.problem(where, f"not valid JSON ({reason})")
+            checker.problem(position, f"not valid JSON ({reason})")
             continue
-        request = checker.check(item, where, number - 1)
-        if request is not None and writer is not None:
-            writer.add(canonical_json(request).encode() + b"\n")
-    return checker.count, checker.finish()
+        checked = checker.check(item, position)
+        if checked is not None and writer is not None:
+            writer.add(checked[1])
+    if writer is not None:
+        return checker.count, checker.finish(writer.lines)
+
+    def reread() -> Iterator[bytes]:
+        handle.seek(0)
+        return _lines_at(handle, checker.accepted_positions())
+
+    return checker.count, checker.finish(reread)
 
 
 def _local_path(path: Any) -> Path | None:

@@ -303,6 +303,120 @@ def test_inline_input_does_not_alias_the_callers_objects() -> None:
     assert original["body"]["max_tokens"] == 8
 
 
+def test_repeats_are_listed_in_input_order_among_the_other_problems() -> None:
+    requests = [_req("a"), *[{"body": BODY}] * 5, _req("a"), *[{"body": BODY}] * 20, _req("a")]
+    message = _error(prepare_requests, requests, endpoint=CHAT, model="m")
+    lines = message.splitlines()
+    assert lines[0] == "invalid batch input (27 problems):"
+    assert [line.split(":")[0] for line in lines[1:21]] == [f"requests[{i}]" for i in range(1, 21)]
+    assert lines[6] == 'requests[6]: custom_id "a" repeats [0]'
+    assert lines[-1] == "(and 7 more problems)"
+
+
+def test_a_refused_request_does_not_count_as_the_first_of_its_id() -> None:
+    requests = [{"custom_id": "a", "body": "x"}, _req("a"), _req("a")]
+    message = _error(prepare_requests, requests, endpoint=CHAT, model="m")
+    assert message.splitlines()[1:] == [
+        'requests[0]: "body" must be a JSON object, got a string',
+        'requests[2]: custom_id "a" repeats [1]',
+    ]
+
+
+def test_ids_whose_hashes_are_equal_are_not_repeats(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    requests = [_req(str(i)) for i in range(30)]
+    expected = prepare_requests(requests, endpoint=CHAT, model="m").fingerprint
+    path = _write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in requests])
+    # Every id hashes alike: the lines are read back, and only equal ids are repeats.
+    monkeypatch.setattr(batch_input, "hash", lambda value: 1, raising=False)
+    assert prepare_requests(requests, endpoint=CHAT, model="m").fingerprint == expected
+    sharded = prepare_requests(requests, endpoint=CHAT, model="m", max_requests_per_job=7)
+    assert sharded.fingerprint == expected
+    assert prepare_file(path, endpoint=CHAT, model="m").fingerprint == expected
+    repeated = [*requests, _req("7")]
+    message = _error(prepare_requests, repeated, endpoint=CHAT, model="m", inline=False)
+    assert message == 'invalid batch input (1 problems):\nrequests[30]: custom_id "7" repeats [7]'
+
+
+def test_a_repeat_is_named_when_a_body_holds_nan(tmp_path: Path) -> None:
+    requests = [_req("a", temperature=float("nan")), _req("b"), _req("a", temperature=float("nan"))]
+    message = _error(prepare_requests, requests, endpoint=CHAT, model="m", inline=False)
+    assert message.endswith('requests[2]: custom_id "a" repeats [0]')
+    path = _write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in requests])
+    message = _error(prepare_file, path, endpoint=CHAT, model="m")
+    assert message.endswith('in.jsonl line 3: custom_id "a" repeats line 1')
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_request_that_cannot_be_json_is_named() -> None:
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    shared = {"tags": {"x"}}
+    requests = [
+        {"custom_id": "a", "body": shared},
+        {"custom_id": "b", "body": cycle},
+        _req("c"),
+        {"custom_id": "d", "body": shared},  # the same body again: still the same reason
+    ]
+    message = _error(prepare_requests, requests, endpoint=CHAT, model="m")
+    assert message.splitlines() == [
+        "invalid batch input (3 problems):",
+        "requests[0]: cannot be written as JSON (Object of type set is not JSON serializable)",
+        "requests[1]: cannot be written as JSON (Circular reference detected)",
+        "requests[3]: cannot be written as JSON (Object of type set is not JSON serializable)",
+    ]
+
+
+def test_mappings_other_than_dict_give_the_same_lines_and_fingerprint() -> None:
+    from types import MappingProxyType
+
+    plain = [_req("a"), {"custom_id": "b", "body": {"input": "x"}}]
+    proxied = [
+        MappingProxyType({"custom_id": "a", "body": MappingProxyType(dict(BODY))}),
+        {"custom_id": "b", "body": MappingProxyType({"input": "x"})},
+    ]
+    for inline in (True, False):
+        one = prepare_requests(plain, endpoint=CHAT, model="m", inline=inline)
+        other = prepare_requests(proxied, endpoint=CHAT, model="m", inline=inline)
+        assert one.fingerprint == other.fingerprint
+        if isinstance(one, FileInput) and isinstance(other, FileInput):
+            assert one.path.read_bytes() == other.path.read_bytes()
+        else:
+            assert isinstance(other, InlineInput)
+            assert other.requests == plain
+            assert all(type(r) is dict and type(r["body"]) is dict for r in other.requests)
+
+
+def test_inline_requests_are_taken_as_they_were_when_given() -> None:
+    def reuse_one_dict() -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {"body": {}}
+        for i in range(3):
+            request["custom_id"] = f"r{i}"
+            request["body"]["n"] = i
+            yield request
+
+    prepared = prepare_requests(reuse_one_dict(), endpoint=CHAT, model="m")
+    assert isinstance(prepared, InlineInput)
+    assert prepared.requests == [{"body": {"n": i}, "custom_id": f"r{i}"} for i in range(3)]
+
+
+def test_a_list_written_to_files_is_not_copied() -> None:
+    import tracemalloc
+
+    count = 20_000
+    requests = [_req(f"r{i:06d}", max_tokens=i) for i in range(count)]
+    tracemalloc.start()
+    try:
+        prepared = prepare_requests(requests, endpoint=CHAT, model="m", inline=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert prepared.request_count == count
+    # About 9 bytes a request (its id's hash) plus buffers; a dict of the ids took 10 times that.
+    assert peak < 20 * count, f"{peak:,} bytes"
+
+
 # ---------------------------------------------------------------- more than the inline limit
 
 
@@ -364,6 +478,23 @@ def test_fingerprint_is_stable_and_ignores_key_order() -> None:
     assert first == _fingerprint([_req("a"), _req("b")])
     reordered = [{"body": dict(reversed(list(BODY.items()))), "custom_id": "a"}, _req("b")]
     assert first == _fingerprint(reordered)
+
+
+def test_the_fingerprint_of_a_known_input_never_changes() -> None:
+    # Reattaching after a retry finds a job by it: the same input must keep the same value.
+    requests = [
+        _req("a"),
+        {"custom_id": "b", "body": {"input": "é ✓", "temperature": 0.7}, "extra": [1, None, True]},
+    ]
+    assert _fingerprint(requests) == (
+        "923bb649c0fc5690738c0cb44276f2444866b325c2535c89438ab157f5cbbd8a"
+    )
+    assigned = prepare_requests(
+        [{"body": BODY}, {"body": BODY}], endpoint=CHAT, model=None, assign_custom_ids=True
+    )
+    assert assigned.fingerprint == (
+        "ceabee0300c5cd6ac06a4d6386d73ff43211d723a166c8b3e2b1b9404816a628"
+    )
 
 
 @pytest.mark.parametrize(

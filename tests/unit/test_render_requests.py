@@ -56,7 +56,10 @@ def test_the_operator_renders_markers_and_keeps_the_rest() -> None:
         endpoint=CHAT,
         requests=[
             {"custom_id": "a", "body": {"messages": [{"role": "user", "content": "Hi {{ ds }}"}]}},
-            {"custom_id": "request-b", "body": {"messages": [{"role": "user", "content": "Plain"}]}},
+            {
+                "custom_id": "request-b",
+                "body": {"messages": [{"role": "user", "content": "Plain"}]},
+            },
         ],
     )
     env = SandboxedEnvironment(undefined=jinja2.StrictUndefined)
