@@ -1,10 +1,21 @@
 """Chat completions from an inline list of requests, waited for in the triggerer (deferrable).
 
-The operator writes the results joined with the requests (one line per question, in order,
-failures and token usage included) to object storage; a downstream task reads them from
+``build_requests`` returns the requests (through XCom, so they are not rendered as templates);
+``answer_questions`` makes one batch job of them and defers: no worker slot is held while the
+job runs. It writes the results joined with the requests (one line per question, in order,
+failures and token usage included) to object storage, and ``read_answers`` reads them from
 there. ``MISTRAL_EXAMPLE_RESULTS`` picks the place (any ``ObjectStoragePath`` URL the
-deployment has a filesystem for, e.g. ``s3://bucket/prefix``; a local folder must exist);
-by default ``/tmp`` of the worker.
+deployment has a filesystem for, e.g. ``s3://bucket/prefix``; a local folder must exist); by
+default ``/tmp`` of the worker.
+
+What to look at in the UI, on ``answer_questions``: the state Deferred while the job runs;
+the **Mistral batch** tab (status, progress bar, ETA, then token usage and a download of the
+output); the **Mistral batch job** link; the XComs ``batch_job_id``, ``output_file`` and the
+return value's ``results_path`` and ``usage``; in the log, one progress line per change.
+
+``MISTRAL_EXAMPLE_POLL_SECONDS`` sets the seconds between status polls: 60 by default, a
+realistic pace for the real API, where a batch job takes minutes to hours. The demo and the
+tests, against the local emulator, set it to 1.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from airflow.sdk import ObjectStoragePath, dag, task
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 
 RESULTS_ROOT = os.environ.get("MISTRAL_EXAMPLE_RESULTS", "file:///tmp")
+POLL_SECONDS = float(os.environ.get("MISTRAL_EXAMPLE_POLL_SECONDS", "60"))
 
 RUN_FILE_NAME = "mistral-batch-chat-{{ run_id | replace(':', '_') | replace('+', '_') }}.jsonl"
 
@@ -36,6 +48,7 @@ QUESTIONS = [
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["example", "mistral"],
+    doc_md=__doc__,
 )
 def example_mistral_batch_chat() -> None:
     @task
@@ -55,7 +68,7 @@ def example_mistral_batch_chat() -> None:
         requests=build_requests(),
         metadata={"purpose": "example"},
         deferrable=True,
-        poll_interval=1,
+        poll_interval=POLL_SECONDS,
         # One JSONL per run; a retry of the task overwrites its own run's file.
         results_path=f"{RESULTS_ROOT}/{RUN_FILE_NAME}",
     )

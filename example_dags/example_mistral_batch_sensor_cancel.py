@@ -6,9 +6,13 @@ is held while the job runs. ``start_unwanted_job`` creates a second, larger job 
 ``cancel_unwanted_job`` cancels. A job that has already ended when the cancel runs is not an
 error: the operator logs it and returns the job's final status.
 
+What to look at in the UI: ``wait_for_job`` Deferred while the job runs, then its
+**Mistral batch** tab; ``cancel_unwanted_job``'s log (the cancel and the final status) and, on
+the **Mistral batch jobs** page, the unwanted job CANCELLED with part of its requests done.
+
 ``MISTRAL_EXAMPLE_POLL_SECONDS`` sets the seconds between status polls: 60 by default, a
-realistic pace for the real API, where a batch job takes minutes to hours. Tests and demos
-against the local emulator set it short.
+realistic pace for the real API, where a batch job takes minutes to hours. The demo and the
+tests, against the local emulator, set it to 1.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ UNWANTED_REQUESTS = [
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["example", "mistral"],
+    doc_md=__doc__,
 )
 def example_mistral_batch_sensor_cancel() -> None:
     start_job = MistralBatchOperator(

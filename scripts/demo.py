@@ -53,6 +53,8 @@ def main() -> int:
         os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
     (home / "results").mkdir(exist_ok=True)
     os.environ["MISTRAL_EXAMPLE_RESULTS"] = f"file://{home}/results"
+    # The examples poll once a minute, as suits the real API; the emulator needs no such wait.
+    os.environ["MISTRAL_EXAMPLE_POLL_SECONDS"] = "1"
     print(f"Airflow home: {home} (migrating its SQLite DB...)")
     migrate_db()
 

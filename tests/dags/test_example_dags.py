@@ -165,3 +165,37 @@ def test_a_sharded_input_makes_one_job_per_shard_and_one_results_file(
         assert len(xcom_value(dag_run, f"sharded_{mode}", "output_files")) == 3
         assert xcom_value(dag_run, f"read_{mode}") == [f"q{i}" for i in range(7)]
         assert summary["missing_requests"] == 0
+
+
+EXAMPLES = [
+    "example_mistral_batch_chat",
+    "example_mistral_batch_embeddings",
+    "example_mistral_batch_sensor_cancel",
+    "example_mistral_batch_mapped",
+]
+
+
+@pytest.mark.parametrize("dag_id", EXAMPLES)
+def test_every_example_says_in_the_ui_what_it_shows(dags_folder: Path, dag_id: str) -> None:
+    dag = load_dag(dags_folder, dag_id)
+    assert dag.doc_md
+    assert "What to look at in the UI" in dag.doc_md
+
+
+def test_the_examples_poll_at_a_pace_for_the_real_api(
+    dags_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Copied as they are, the examples must not hammer the real API: the short intervals of
+    # the demo and the tests come from the environment, not from the DAG files.
+    monkeypatch.delenv("MISTRAL_EXAMPLE_POLL_SECONDS", raising=False)
+    checked = 0
+    for dag_id in EXAMPLES:
+        dag = load_dag(dags_folder, dag_id)
+        for task in dag.tasks:
+            # A mapped task keeps its arguments in partial_kwargs.
+            given = getattr(task, "partial_kwargs", None) or vars(task)
+            for name in ("poll_interval", "poke_interval"):
+                if "Mistral" in task.task_type and given.get(name) is not None:
+                    assert float(given[name]) >= 30, (dag_id, task.task_id, name, given[name])
+                    checked += 1
+    assert checked >= 5  # every Mistral task that waits was looked at
