@@ -9,6 +9,7 @@ or any request header.
 from __future__ import annotations
 
 from airflow.sdk.exceptions import AirflowException
+from pydantic import ValidationError
 
 from airflow_provider_mistral_batch.utils.compat import AirflowFailException
 
@@ -144,6 +145,14 @@ def describe_error(exc: BaseException | None) -> str:
     if isinstance(exc, MistralAPIError):
         return f"HTTP {exc.status_code}: {exc.message}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """pydantic's errors on one line: ``metadata.team: Input should be a valid string; ...``."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'request'}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    )
 
 
 def given_job_error(job_id: str, exc: BaseException) -> BaseException:

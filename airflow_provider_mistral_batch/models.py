@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 #: Most inline ``requests`` one create-job call may carry.
 MAX_INLINE_REQUESTS: Final = 10_000
@@ -24,6 +25,11 @@ METADATA_VALUE_MAX_LENGTH: Final = 512
 TIMEOUT_HOURS_MIN: Final = 1
 TIMEOUT_HOURS_MAX: Final = 168
 DEFAULT_TIMEOUT_HOURS: Final = 24
+
+#: A job's request counts: the contract says only "integer"; the server's are 64-bit. A larger
+#: one is refused (an unexpected response), so counts never overflow the float arithmetic
+#: of a job's progress and failed share.
+RequestCount = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class OpenStrEnum(StrEnum):
@@ -150,7 +156,9 @@ class FileObject(_Response):
 
     id: str
     object: str = "file"
-    bytes: int
+    # Required, but may be null: the contract's own examples of upload, list and retrieve
+    # all show "bytes": null, though its schema says integer.
+    bytes: int | None
     created_at: int
     filename: str
     purpose: FilePurpose
@@ -217,10 +225,10 @@ class BatchJob(_Response):
     outputs: list[dict[str, Any]] | None = None
     status: BatchJobStatus
     created_at: int
-    total_requests: int
-    completed_requests: int
-    succeeded_requests: int
-    failed_requests: int
+    total_requests: RequestCount
+    completed_requests: RequestCount
+    succeeded_requests: RequestCount
+    failed_requests: RequestCount
     started_at: int | None = None
     completed_at: int | None = None
 
@@ -234,7 +242,7 @@ class BatchJob(_Response):
         """Completed share of the requests (0.0 to 1.0), or None before validation."""
         if self.total_requests <= 0:
             return None
-        return min(1.0, self.completed_requests / self.total_requests)
+        return min(1.0, max(0.0, self.completed_requests / self.total_requests))
 
 
 class BatchJobList(_Response):
@@ -313,13 +321,21 @@ class BatchResultLine(_Response):
     """One line of a job's output or error file.
 
     The error file's shape is not documented: ``error`` may be an object, a bare string or
-    null, and ``response`` may be missing, so both are optional here.
+    null, and ``response`` may be missing, so both are optional here; a line with neither
+    (``{}``) is refused.
     """
 
     id: str | None = None
     custom_id: str | None = None
     response: BatchResponse | None = None
     error: Any = None
+
+    @model_validator(mode="after")
+    def _response_or_error(self) -> BatchResultLine:
+        # Both optional, but a line with neither says nothing about any request.
+        if self.response is None and self.error is None:
+            raise PydanticCustomError("not_a_result_line", 'it has no "response" and no "error"')
+        return self
 
     @property
     def succeeded(self) -> bool:

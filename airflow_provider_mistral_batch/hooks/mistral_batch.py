@@ -19,6 +19,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralBatchInputError,
     MistralConnectionError,
     describe_error,
+    validation_problems,
 )
 from airflow_provider_mistral_batch.models import (
     DEFAULT_TIMEOUT_HOURS,
@@ -57,10 +58,11 @@ from airflow_provider_mistral_batch.utils.http.retry import (
 from airflow_provider_mistral_batch.utils.http.streams import (
     DownloadSink,
     LocalFile,
+    UndecodableLineError,
     UploadSource,
     jsonl_lines,
 )
-from airflow_provider_mistral_batch.utils.results import ResultsSummary
+from airflow_provider_mistral_batch.utils.results import ResultsSummary, parse_result_line
 from airflow_provider_mistral_batch.utils.results import write_results as join_results
 
 # RetryPolicy is what the ``retry_policy`` argument takes: importable from here.
@@ -504,6 +506,13 @@ class MistralBatchHook(BaseHook):
         query = calls.job_list_query(filters)
         return self._call(calls.list_batch_jobs_page(query, page=page, page_size=page_size))
 
+    async def alist_batch_jobs_page(
+        self, *, page: int = 0, page_size: int = DEFAULT_PAGE_SIZE, **filters: Unpack[JobFilters]
+    ) -> BatchJobList:
+        """Async twin of :meth:`list_batch_jobs_page`."""
+        query = calls.job_list_query(filters)
+        return await self._acall(calls.list_batch_jobs_page(query, page=page, page_size=page_size))
+
     def list_batch_jobs(
         self, *, page_size: int = DEFAULT_PAGE_SIZE, **filters: Unpack[JobFilters]
     ) -> Iterator[BatchJob]:
@@ -690,8 +699,11 @@ class MistralBatchHook(BaseHook):
     def iter_file_lines(self, file_id: str) -> Iterator[str]:
         """Stream a file's lines (decoded as UTF-8, without line ends; blank lines skipped).
 
-        Opening the download is retried; a connection that breaks midway raises
-        :class:`MistralConnectionError`, since lines already yielded cannot be taken back.
+        Opening the download is retried. A connection that breaks midway is resumed, up to the
+        connection's ``max_retries`` times: a file never changes, so a new download with the
+        bytes already read dropped goes on from there; after that it raises
+        :class:`MistralConnectionError`. A line that is not UTF-8 raises
+        :class:`MistralBatchError` naming the file and the line.
         """
         path = f"/v1/files/{calls.path_id('file', file_id)}/content"
 
@@ -705,28 +717,62 @@ class MistralBatchHook(BaseHook):
                 raise_for_response(response)
             return response
 
-        response = self._with_retries(attempt_open, "GET", path)
-        try:
-            yield from jsonl_lines(response.iter_bytes(_DOWNLOAD_CHUNK))
-        except httpx2.RequestError as exc:
-            raise _connection_error("GET", path, self.settings.base_url, exc) from exc
-        finally:
-            response.close()
+        def content() -> Iterator[bytes]:
+            delivered = 0  # bytes handed on; a resumed download drops as many
+            breaks = 0
+            while True:
+                response = self._with_retries(attempt_open, "GET", path)
+                try:
+                    skip = delivered
+                    for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
+                        if skip >= len(chunk):
+                            skip -= len(chunk)
+                            continue
+                        fresh = chunk[skip:]
+                        skip = 0
+                        delivered += len(fresh)
+                        yield fresh
+                    if skip:
+                        raise MistralBatchError(
+                            f"file {file_id} is shorter than when its download began"
+                        )
+                    return
+                except httpx2.RequestError as exc:
+                    breaks += 1
+                    if breaks > self.settings.max_retries:
+                        raise _connection_error("GET", path, self.settings.base_url, exc) from exc
+                    self.log.warning(
+                        "Download of file %s broke after %s bytes (%s: %s); resuming (%s of %s)",
+                        file_id,
+                        f"{delivered:,}",
+                        type(exc).__name__,
+                        exc,
+                        breaks,
+                        self.settings.max_retries,
+                    )
+                finally:
+                    response.close()
+
+        yield from jsonl_lines(content(), f"file {file_id}")
 
     def iter_results(self, file_id: str) -> Iterator[BatchResultLine]:
         """Stream a job's output or error file as typed result lines.
 
         Each line is a :class:`BatchResultLine`: ``custom_id``, ``response`` (status code and
-        body), ``error``; ``succeeded`` and ``error_message`` read either shape of error.
+        body), ``error``; ``succeeded`` and ``error_message`` read either shape of error. Lines
+        are read by the same rules as :meth:`write_results` reads them.
+
+        :raises MistralBatchError: ``file <id> line <n> is not a batch result line: <why>``,
+            ``n`` counting the file's non-blank lines.
         """
-        for number, line in enumerate(self.iter_file_lines(file_id), start=1):
-            try:
-                yield BatchResultLine.model_validate_json(line)
-            except ValidationError as exc:
-                raise MistralBatchError(
-                    f"file {file_id} line {number} is not a batch result line: "
-                    f"{exc.errors(include_url=False)[0]['msg']}"
-                ) from None
+        try:
+            for number, line in enumerate(self.iter_file_lines(file_id), start=1):
+                yield parse_result_line(line, f"file {file_id} line {number}")
+        except UndecodableLineError as exc:
+            raise MistralBatchError(
+                f"file {file_id} line {exc.number} is not a batch result line: "
+                f"not UTF-8 text: {exc.reason}"
+            ) from None
 
     def write_results(
         self,
@@ -827,11 +873,9 @@ def _validated_create_body(**fields: Any) -> CreateBatchJobRequest:
     try:
         return CreateBatchJobRequest.model_validate(fields)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'request'}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)
-        )
-        raise MistralBatchInputError(f"invalid batch job request: {problems}") from None
+        raise MistralBatchInputError(
+            f"invalid batch job request: {validation_problems(exc)}"
+        ) from None
 
 
 def _connection_error(

@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
 from airflow.sdk import BaseOperator
+from pydantic import ValidationError
 
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
@@ -21,6 +22,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralValidationError,
     describe_error,
     given_job_error,
+    validation_problems,
 )
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.models import (
@@ -38,6 +40,7 @@ from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.utils.reattach import jobs_of_key
 from airflow_provider_mistral_batch.utils.watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     Answer,
     Cancel,
@@ -142,7 +145,8 @@ class MistralBatchOperator(BaseOperator):
         returns right after creating the job.
     :param deferrable: wait in the triggerer instead of a worker slot; default from
         ``[operators] default_deferrable`` (False unless configured).
-    :param poll_interval: seconds between status polls; default 30.
+    :param poll_interval: seconds between status polls; default 30. Left unset, a deferred
+        job that has run long is polled less often: every tenth of its age, up to 5 minutes.
     :param max_failed_ratio: highest share (0.0-1.0) of failed requests a SUCCESS job may
         have before the task fails; default None: warn, do not fail.
     :param wait_timeout: how long to wait for the job before cancelling it (when
@@ -203,7 +207,7 @@ class MistralBatchOperator(BaseOperator):
         mistral_conn_id: str = DEFAULT_CONN_ID,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        poll_interval: float | None = None,
         max_failed_ratio: float | None = None,
         wait_timeout: timedelta | float | None = None,
         cancel_on_deadline: bool = True,
@@ -276,7 +280,11 @@ class MistralBatchOperator(BaseOperator):
         self.mistral_conn_id = mistral_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = float(
+            poll_interval if poll_interval is not None else DEFAULT_POLL_INTERVAL
+        )
+        # An interval the user chose is kept; the default one may grow for long jobs.
+        self.max_poll_interval = None if poll_interval is not None else DEFAULT_MAX_POLL_INTERVAL
         self.max_failed_ratio = max_failed_ratio
         self.wait_timeout = float(_seconds(wait_timeout)) if wait_timeout is not None else None
         self.cancel_on_deadline = cancel_on_deadline
@@ -326,8 +334,8 @@ class MistralBatchOperator(BaseOperator):
             CreateBatchJobRequest.model_validate(
                 {"endpoint": endpoint, "input_files": ["check"], "metadata": metadata or None}
             )
-        except ValueError as exc:
-            raise MistralBatchInputError(f"invalid metadata: {exc}") from None
+        except ValidationError as exc:
+            raise MistralBatchInputError(f"invalid metadata: {validation_problems(exc)}") from None
         return endpoint, metadata
 
     def _prepare_input(self, endpoint: str) -> PreparedInput:
@@ -642,7 +650,17 @@ class MistralBatchOperator(BaseOperator):
             f"{prepared.request_count:,}",
             f"{prepared.size:,}",
         )
-        return self.hook.upload_file(prepared.path, filename=prepared.filename).id
+        try:
+            return self.hook.upload_file(prepared.path, filename=prepared.filename).id
+        except MistralAPIError as exc:
+            if exc.status_code == 413:
+                # The API refuses the file for its size: every retry would upload it again.
+                raise MistralBatchInputError(
+                    f"{self.task_id}: {prepared.filename} ({prepared.size:,} bytes) is too large "
+                    f"for the Files API: {describe_error(exc)}; set max_requests_per_job to "
+                    "split the input into smaller jobs"
+                ) from exc
+            raise
 
     def _delete_quietly(self, file_id: str) -> None:
         try:
@@ -667,6 +685,7 @@ class MistralBatchOperator(BaseOperator):
                 cancel_on_kill=self.cancel_on_kill,
                 task_keys=self._task_keys,
                 check_duplicates_until=time.time() + self.duplicate_check_seconds,
+                max_poll_interval=self.max_poll_interval,
             ),
             method_name="execute_complete",
         )

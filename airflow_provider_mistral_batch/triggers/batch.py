@@ -12,6 +12,7 @@ from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.utils.outcome import make_event
 from airflow_provider_mistral_batch.utils.reattach import ajobs_of_key
+from airflow_provider_mistral_batch.utils.shared_watch import SharedJobWatcher, shared_watcher
 from airflow_provider_mistral_batch.utils.watch import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
@@ -21,12 +22,17 @@ from airflow_provider_mistral_batch.utils.watch import (
     Ended,
     GaveUp,
     JobWatch,
-    ListTaskJobs,
+    Outcome,
+    Poll,
     Sleep,
     TimedOut,
 )
 
 _ON_KILL_SECONDS: Final = 20.0
+# Airflow 3.3+ calls a trigger's on_kill when its task is marked or cleared.
+_HAS_ON_KILL: Final = hasattr(BaseTrigger, "on_kill")
+# Each sleep between polls is the interval times a random factor in 1 +- this.
+_JITTER: Final = 0.1
 
 
 class MistralBatchJobTrigger(BaseTrigger):
@@ -59,6 +65,15 @@ class MistralBatchJobTrigger(BaseTrigger):
         the key, and a duplicate is cancelled (the older job is kept and followed); a job of
         the key that ends CANCELLED is followed to the one kept. None: no such checks.
     :param check_duplicates_until: epoch seconds; see ``task_keys``.
+    :param max_poll_interval: None (default) polls every ``poll_interval``; a number lets the
+        interval of a long-running job grow to a tenth of the time it has run, up to this
+        cap (the operator passes 300 unless ``poll_interval`` was set explicitly).
+
+    Every sleep is the interval within +-10% (random jitter). All triggers of one triggerer
+    that watch jobs on one connection read them through one shared watcher
+    (:mod:`~airflow_provider_mistral_batch.utils.shared_watch`): with 20 jobs or more, one
+    listing of the active jobs, page by page, answers them all, and only the jobs that left it
+    are read one by one.
     """
 
     def __init__(
@@ -73,6 +88,7 @@ class MistralBatchJobTrigger(BaseTrigger):
         job_ids: Sequence[str] | None = None,
         task_keys: Sequence[str] | None = None,
         check_duplicates_until: float | None = None,
+        max_poll_interval: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = job_id
@@ -89,7 +105,9 @@ class MistralBatchJobTrigger(BaseTrigger):
         self.check_duplicates_until = (
             float(check_duplicates_until) if check_duplicates_until is not None else None
         )
+        self.max_poll_interval = float(max_poll_interval) if max_poll_interval is not None else None
         self._watches: list[JobWatch] = []
+        self._fired = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs: plain data only."""
@@ -107,32 +125,26 @@ class MistralBatchJobTrigger(BaseTrigger):
         if self.task_keys is not None:
             kwargs["task_keys"] = self.task_keys
             kwargs["check_duplicates_until"] = self.check_duplicates_until
+        if self.max_poll_interval is not None:
+            kwargs["max_poll_interval"] = self.max_poll_interval
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _hook(self) -> MistralBatchHook:
         return MistralBatchHook(self.mistral_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Drive one waiting core per job with async calls; yield one event for them all."""
-        hook = self._hook()
+        """Drive one waiting core per job, reading through the loop's shared watcher; yield
+        one event for them all."""
         watches = [self._watch(index, job_id) for index, job_id in enumerate(self.job_ids)]
         self._watches = watches
-        waits = {asyncio.ensure_future(_drive(hook, watch)): watch for watch in watches}
-        outcomes: dict[int, Ended | GaveUp | TimedOut] = {}
-        try:
-            pending = set(waits)
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    outcomes[watches.index(waits[task])] = task.result()
-                if any(isinstance(outcome, GaveUp) for outcome in outcomes.values()):
-                    break  # one job cannot be watched: the task fails, the others need not wait
-        finally:
-            for task in waits:
-                task.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+        with shared_watcher(self.mistral_conn_id, self._hook).watching(self.job_ids) as watcher:
+            if len(watches) == 1:  # one job: no task of its own (memory, with thousands)
+                outcomes: dict[int, Outcome] = {0: await _drive(watcher, watches[0])}
+            else:
+                outcomes = await _drive_all(watcher, watches)
         # A watch that followed a duplicate's kept job reports that job's id.
         ids = [watch.job_id for watch in watches]
+        self._fired = True
         yield _event(_event_payload(ids, [outcomes.get(index) for index in range(len(ids))]))
 
     def _watch(self, index: int, job_id: str) -> JobWatch:
@@ -145,6 +157,23 @@ class MistralBatchJobTrigger(BaseTrigger):
             max_consecutive_errors=self.max_consecutive_errors,
             task_key=self.task_keys[index] if self.task_keys is not None else None,
             check_duplicates_until=self.check_duplicates_until,
+            max_poll_interval=self.max_poll_interval,
+            jitter=_JITTER,
+        )
+
+    async def cleanup(self) -> None:
+        """Before Airflow 3.3, say why the jobs keep running when the trigger is removed before
+        it fired (a task marked failed or success, or cleared): only 3.3+ calls on_kill."""
+        if self._fired or _HAS_ON_KILL:
+            return
+        job_ids = [watch.job_id for watch in self._watches] or self.job_ids
+        self.log.warning(
+            "Stopped watching Mistral batch job %s before it ended; it keeps running. This "
+            "Airflow (before 3.3) removes a trigger the same way when its task is marked or "
+            "cleared and when the triggerer stops, so nothing is cancelled here: cancel the "
+            "job with MistralBatchCancelJobOperator or in Mistral's console if it is not "
+            "wanted any more.",
+            ", ".join(job_ids),
         )
 
     async def on_kill(self) -> None:
@@ -180,33 +209,56 @@ class MistralBatchJobTrigger(BaseTrigger):
             )
 
 
-async def _drive(hook: MistralBatchHook, watch: JobWatch) -> Ended | GaveUp | TimedOut:
+async def _drive_all(watcher: SharedJobWatcher, watches: list[JobWatch]) -> dict[int, Outcome]:
+    """Drive several jobs' cores at once; stop them all when one gives up."""
+    waits = {
+        asyncio.ensure_future(_drive(watcher, watch)): index for index, watch in enumerate(watches)
+    }
+    outcomes: dict[int, Outcome] = {}
+    try:
+        pending = set(waits)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                outcomes[waits[task]] = task.result()
+            if any(isinstance(outcome, GaveUp) for outcome in outcomes.values()):
+                break  # one job cannot be watched: the task fails, the others need not wait
+    finally:
+        for task in waits:
+            task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+    return outcomes
+
+
+async def _drive(watcher: SharedJobWatcher, watch: JobWatch) -> Outcome:
     """Drive the waiting core of one job with async calls until it reports an outcome."""
     # The first step is a poll, before any deadline check: a job that ended meanwhile (say,
     # while the triggerer was down past the deadline) is reported as ended.
     step = watch.start()
     while not isinstance(step, Ended | GaveUp | TimedOut):
-        if isinstance(step, Sleep):
-            await asyncio.sleep(step.seconds)
         answer: Answer
-        try:
-            if isinstance(step, Cancel):
-                answer = await hook.acancel_batch_job(watch.job_id)
-            elif isinstance(step, CancelDuplicate):
-                answer = await hook.acancel_batch_job(step.job_id)
-            elif isinstance(step, ListTaskJobs):
-                answer = await ajobs_of_key(hook, step.key)
-            else:
-                answer = await hook.aget_batch_job(watch.job_id)
-        except Exception as exc:  # the watch tells a passing blip from a lasting failure
-            answer = exc
+        if isinstance(step, Sleep):
+            answer = await watcher.read_after(
+                watch.job_id, step.seconds, period=watch.interval(), deadline=watch.deadline
+            )
+        elif isinstance(step, Poll):
+            answer = await watcher.read(watch.job_id)
+        else:
+            hook = watcher.hook
+            try:
+                if isinstance(step, Cancel):
+                    answer = await hook.acancel_batch_job(watch.job_id)
+                elif isinstance(step, CancelDuplicate):
+                    answer = await hook.acancel_batch_job(step.job_id)
+                else:
+                    answer = await ajobs_of_key(hook, step.key)
+            except Exception as exc:  # the watch tells a passing blip from a lasting failure
+                answer = exc
         step = watch.record(answer)
     return step
 
 
-def _event_payload(
-    ids: Sequence[str], outcomes: Sequence[Ended | GaveUp | TimedOut | None]
-) -> dict[str, Any]:
+def _event_payload(ids: Sequence[str], outcomes: Sequence[Outcome | None]) -> dict[str, Any]:
     """One event for every job's outcome (None: its watch stopped when another gave up)."""
     jobs = [outcome.job for outcome in outcomes if outcome is not None and outcome.job]
     first = jobs[0] if jobs and jobs[0].id == ids[0] else None

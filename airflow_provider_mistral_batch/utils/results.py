@@ -11,27 +11,36 @@ Each written line is one JSON object ``{"custom_id", "ok", "status_code", "respo
 "error"}`` (plus ``"request"`` when asked): ``ok`` means no error and a 2xx status,
 ``response`` is the body of a success (else null), ``error`` the failure's message whichever
 shape the API used (see :attr:`BatchResultLine.error_message`).
+
+A result line is refused (a :class:`MistralBatchError` naming it) when it is not UTF-8, not
+JSON (``NaN`` and ``Infinity`` included), not an object of the result line's shape, has
+neither a ``response`` nor an ``error``, or nests arrays and objects deeper than Python's
+recursion limit lets a parser go (about 1,000 levels with the default limit). The hook's
+``iter_results`` reads lines by the same rules (:func:`parse_result_line`).
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
+import json
 import os
 import shutil
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, TypeVar
 
 import msgspec
 from pydantic import ValidationError
-from pydantic_core import from_json, to_json
+from pydantic_core import PydanticSerializationError, to_json
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
 from airflow_provider_mistral_batch.models import BatchResultLine
+from airflow_provider_mistral_batch.utils.http.streams import UndecodableLineError
 
 #: Missing custom_ids named in a summary (and in the hook's warning).
 MAX_NAMED_MISSING: Final = 20
@@ -208,17 +217,23 @@ class _Join:
         spill = self._spill
         rows: list[tuple[int, str | None, int, int, int]] = []
         offset = number = 0
-        for number, raw in enumerate(result_lines, start=1):
-            custom_id, ok, line, usage = _normalize(raw, number)
-            spill.write(line)
-            rows.append((number, custom_id, ok, offset, len(line)))
-            offset += len(line)
-            if ok:
-                self.succeeded += 1
-                _add_usage(self.usage, usage)
-            if len(rows) >= _BATCH_ROWS:
-                self._db.executemany(insert, rows)
-                rows = []
+        try:
+            for number, raw in enumerate(result_lines, start=1):
+                custom_id, ok, line, usage = _normalize(raw, number)
+                spill.write(line)
+                rows.append((number, custom_id, ok, offset, len(line)))
+                offset += len(line)
+                if ok:
+                    self.succeeded += 1
+                    _add_usage(self.usage, usage)
+                if len(rows) >= _BATCH_ROWS:
+                    self._db.executemany(insert, rows)
+                    rows = []
+        except UndecodableLineError as exc:
+            # Raised by the line source before the line: it is the one after the last read.
+            raise MistralBatchError(
+                f"result line {number + 1} is not a batch result line: {exc}"
+            ) from None
         if rows:
             self._db.executemany(insert, rows)
         self._rewind()
@@ -246,12 +261,22 @@ class _Join:
         kept = self._db.execute("SELECT off, len FROM results WHERE ok ORDER BY seq")
         for offset, length in kept:
             self.succeeded += 1
-            body = from_json(self._read(offset, length))["response"]
-            _add_usage(self.usage, _usage_of(body))
+            _add_usage(self.usage, _usage_of_written(self._read(offset, length)))
 
     def add_requests(self, requests: Iterable[tuple[str, Mapping[str, Any] | None]]) -> None:
         """Store the input ids (and bodies when they are written) in order."""
         self._has_requests = True
+        try:
+            self._add_requests(requests)
+        except UnicodeEncodeError as exc:
+            # A lone surrogate: no UTF-8 file (nor the API's result lines) can hold it.
+            raise MistralBatchInputError(
+                f"an input request holds {exc.object!r}, which is not Unicode text: {exc.reason}"
+            ) from None
+        except PydanticSerializationError as exc:  # the same, in a body
+            raise MistralBatchInputError(f"an input request cannot be written: {exc}") from None
+
+    def _add_requests(self, requests: Iterable[tuple[str, Mapping[str, Any] | None]]) -> None:
         if self._keep_bodies or not self._has_json_each():
             insert = "INSERT INTO requests (custom_id, body) VALUES (?, ?)"
             rows: list[tuple[str, bytes | None]] = []
@@ -265,15 +290,28 @@ class _Join:
                 self._db.executemany(insert, rows)
             return
         # Ids alone go in as one JSON array per batch: several times faster than executemany.
-        insert = "INSERT INTO requests (custom_id) SELECT value FROM json_each(?) ORDER BY key"
         ids: list[str] = []
         for custom_id, _ in requests:
             ids.append(custom_id)
             if len(ids) >= _BATCH_ROWS:
-                self._db.execute(insert, (_encode(ids),))
+                self._insert_ids(ids)
                 ids = []
         if ids:
-            self._db.execute(insert, (_encode(ids),))
+            self._insert_ids(ids)
+
+    def _insert_ids(self, ids: list[str]) -> None:
+        encoded = _encode(ids)
+        # SQLite's JSON functions end a string at U+0000: a batch that may hold one (an
+        # escaped backslash before "u0000" looks the same) goes in row by row instead.
+        if b"\\u0000" in encoded:
+            self._db.executemany(
+                "INSERT INTO requests (custom_id) VALUES (?)", [(each,) for each in ids]
+            )
+            return
+        self._db.execute(
+            "INSERT INTO requests (custom_id) SELECT value FROM json_each(?) ORDER BY key",
+            (encoded,),
+        )
 
     def _has_json_each(self) -> bool:
         # Built into SQLite since 3.38; an optional extension before.
@@ -386,15 +424,130 @@ class _FastLine(msgspec.Struct):
     error: msgspec.Raw = msgspec.Raw()
 
 
+class _RawBody(msgspec.Struct):
+    body: msgspec.Raw = msgspec.Raw()
+
+
+class _RawResponse(msgspec.Struct):
+    """Only the body of a line's response, raw, whatever the rest holds."""
+
+    response: _RawBody | None = None
+
+
+class _WrittenLine(msgspec.Struct):
+    """A line this module wrote: only its ``response`` (a success's body), raw."""
+
+    response: msgspec.Raw = msgspec.Raw()
+
+
 class _BodyUsage(msgspec.Struct):
     usage: Any = None
     usage_info: Any = None
 
 
 _read_fast = msgspec.json.Decoder(_FastLine).decode
+_read_raw_body = msgspec.json.Decoder(_RawResponse).decode
+_read_written = msgspec.json.Decoder(_WrittenLine).decode
 _read_usage = msgspec.json.Decoder(_BodyUsage).decode
+# Reads the lines pydantic's parser finds too deep (past 200 levels); a number past the
+# float range is read as infinity, as pydantic reads it.
+_read_any = msgspec.json.Decoder(float_hook=float).decode
 _encode = msgspec.json.encode
 _NULL: Final = msgspec.Raw(b"null")
+_TOO_DEEP: Final = "arrays and objects nested deeper than Python's recursion limit lets a parser go"
+_T = TypeVar("_T")
+
+
+def parse_result_line(raw: str, where: str) -> BatchResultLine:
+    """One line of an output or error file as a :class:`BatchResultLine`.
+
+    The one reading of a result line that both the hook's ``iter_results`` and the results
+    join use for any line the join's fast path does not take.
+
+    :param raw: the line, without its line end.
+    :param where: names the line in errors, e.g. ``result line 12``.
+    :raises MistralBatchError: ``<where> is not a batch result line: <why>``: not JSON
+        (``NaN`` and ``Infinity`` included), not an object of the result line's shape,
+        neither a ``response`` nor an ``error``, or nested deeper than a parser can go.
+    """
+    try:
+        result = BatchResultLine.model_validate_json(raw)
+    except ValidationError as exc:
+        reason = exc.errors(include_url=False, include_input=False)[0]["msg"]
+        if "recursion limit exceeded" not in reason:
+            raise _not_a_result_line(where, reason) from None
+        # Deeper than pydantic's parser goes (200 levels); msgspec, which reads the join's
+        # successes, goes as deep as the recursion limit lets it.
+        return _parse_deep(raw, where)
+    # pydantic's parser reads NaN and Infinity, which are not JSON; a line without either
+    # word (nearly all) needs no second look.
+    if "NaN" in raw or "Infinity" in raw:
+        _refuse_constants(raw, where)
+    return result
+
+
+def _parse_deep(raw: str, where: str) -> BatchResultLine:
+    try:
+        document = _decode_deep(_read_any, raw)
+    except RecursionError:
+        raise _not_a_result_line(where, _TOO_DEEP) from None
+    except msgspec.MsgspecError as exc:
+        raise _not_a_result_line(where, f"Invalid JSON: {exc}") from None
+    try:
+        return BatchResultLine.model_validate(document)
+    except ValidationError as exc:
+        reason = exc.errors(include_url=False, include_input=False)[0]["msg"]
+        raise _not_a_result_line(where, reason) from None
+
+
+def _decode_deep(decode: Callable[[str], _T], raw: str) -> _T:
+    """``decode(raw)`` for a line nested deeper than pydantic's parser goes (200 levels).
+
+    msgspec goes as deep as the recursion limit lets it from where it is called, and the
+    join's fast path reads successes with it wherever it stands. So that whether a line is
+    accepted never depends on who reads it, a deep line is always read from a new thread:
+    its stack is shallower than any the fast path runs on, so it reads every line the fast
+    path read, and decides alone on the others.
+
+    :raises RecursionError: nested too deep.
+    """
+    outcome: list[tuple[bool, Any]] = []
+    finished = _thread.allocate_lock()
+    finished.acquire()
+
+    def run() -> None:  # the thread's only Python frame
+        try:
+            outcome.append((True, decode(raw)))
+        except BaseException as exc:  # raised again in the caller's thread
+            outcome.append((False, exc))
+        finally:
+            finished.release()
+
+    _thread.start_new_thread(run, ())
+    finished.acquire()
+    done, value = outcome[0]
+    if not done:
+        raise value
+    result: _T = value
+    return result
+
+
+def _refuse_constants(raw: str, where: str) -> None:
+    """Refuse ``NaN``, ``Infinity`` and ``-Infinity`` outside strings (pydantic reads them)."""
+
+    def refuse(constant: str) -> Any:
+        raise _not_a_result_line(where, f"{constant} is not a JSON number")
+
+    try:
+        json.loads(raw, parse_constant=refuse)
+    except ValueError:
+        # pydantic's parser read the line, so Python's JSON parser does too; in case one
+        # reads something the other does not, pydantic's reading stands.
+        return
+
+
+def _not_a_result_line(where: str, reason: str) -> MistralBatchError:
+    return MistralBatchError(f"{where} is not a batch result line: {reason}")
 
 
 def _normalize(raw: str, number: int) -> tuple[str | None, int, bytes, _Usage]:
@@ -402,11 +555,11 @@ def _normalize(raw: str, number: int) -> tuple[str | None, int, bytes, _Usage]:
 
     A success is copied without building its body: its raw JSON goes into the written line
     as is, and only ``usage``/``usage_info`` are read from it. Any other line (a failure, or
-    a shape the strict reader refuses) goes through :class:`BatchResultLine`.
+    a shape the strict reader refuses) goes through :func:`parse_result_line`.
     """
     try:
         fast = _read_fast(raw)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):
         return _normalize_model(raw, number)
     response = fast.response
     error = fast.error
@@ -418,11 +571,11 @@ def _normalize(raw: str, number: int) -> tuple[str | None, int, bytes, _Usage]:
     if body and body != _NULL:
         try:
             found = _read_usage(body)
-        except msgspec.ValidationError:  # a body that is not an object
+        except (msgspec.MsgspecError, RecursionError):  # not an object, or out-of-range numbers
             pass
         else:
             usage = (found.usage, found.usage_info)
-    line = b"".join(
+    line = b"".join(  # _success_line, inline: this runs once per line of a million
         (
             b'{"custom_id":',
             _encode(fast.custom_id),
@@ -435,37 +588,74 @@ def _normalize(raw: str, number: int) -> tuple[str | None, int, bytes, _Usage]:
 
 
 def _normalize_model(raw: str, number: int) -> tuple[str | None, int, bytes, _Usage]:
-    """:func:`_normalize` through the :class:`BatchResultLine` model (any line shape)."""
-    try:
-        result = BatchResultLine.model_validate_json(raw)
-    except ValidationError as exc:
-        reason = exc.errors(include_url=False, include_input=False)[0]["msg"]
-        raise MistralBatchError(
-            f"result line {number} is not a batch result line: {reason}"
-        ) from None
+    """:func:`_normalize` through :func:`parse_result_line` (any line shape)."""
+    where = f"result line {number}"
+    result = parse_result_line(raw, where)
     response = result.response
-    if response is None and result.error is None:
-        raise MistralBatchError(
-            f'result line {number} is not a batch result line: it has no "response" and no "error"'
-        )
-    ok = result.succeeded
-    body = response.body if ok and response is not None else None
+    if result.succeeded and response is not None:
+        body = _raw_body(raw, response.body, where)
+        line = _success_line(result.custom_id, response.status_code, body)
+        return result.custom_id, 1, line, _usage_in(body)
     line = _json_line(
         {
             "custom_id": result.custom_id,
-            "ok": ok,
+            "ok": False,
             "status_code": response.status_code if response is not None else None,
-            "response": body,
-            "error": None if ok else result.error_message,
+            "response": None,
+            "error": result.error_message,
         }
     )
-    return result.custom_id, int(ok), line, _usage_of(body)
+    return result.custom_id, 0, line, ()
 
 
-def _usage_of(body: Any) -> _Usage:
-    if not isinstance(body, dict):
+def _raw_body(raw: str, body: Any, where: str) -> msgspec.Raw:
+    """A success's body as sent, as the fast path copies it: pydantic would write numbers
+    past the float range as Infinity, and refuses to write bodies nested past 255 levels."""
+    try:
+        try:
+            found = _read_raw_body(raw).response
+        except RecursionError:  # a line the fast path could not read, nor this stack
+            found = _decode_deep(_read_raw_body, raw).response
+    except (msgspec.MsgspecError, RecursionError):
+        found = None
+    if found is not None:
+        return found.body
+    try:
+        return msgspec.Raw(to_json(body))
+    except PydanticSerializationError as exc:
+        raise _not_a_result_line(where, f"its body cannot be written as JSON: {exc}") from None
+
+
+def _success_line(custom_id: str | None, status_code: int, body: msgspec.Raw) -> bytes:
+    return b"".join(
+        (
+            b'{"custom_id":',
+            _encode(custom_id),
+            b',"ok":true,"status_code":%d,"response":' % status_code,
+            bytes(body) if body else b"null",
+            b',"error":null}\n',
+        )
+    )
+
+
+def _usage_of_written(line: bytes) -> _Usage:
+    """The usage objects of a success line this module wrote."""
+    try:
+        body = _read_written(line).response
+    except RecursionError:  # as deep as the recursion limit allows: its usage is not read
         return ()
-    return body.get("usage"), body.get("usage_info")
+    return _usage_in(body)
+
+
+def _usage_in(body: msgspec.Raw) -> _Usage:
+    """The usage objects of a raw success body (none when it is not an object)."""
+    if not body or body == _NULL:
+        return ()
+    try:
+        found = _read_usage(body)
+    except (msgspec.MsgspecError, RecursionError):
+        return ()
+    return found.usage, found.usage_info
 
 
 def _add_usage(totals: dict[str, int | float], usage: _Usage) -> None:
@@ -585,5 +775,6 @@ __all__ = [
     "TOKEN_KEYS",
     "ResultsSummary",
     "check_writable",
+    "parse_result_line",
     "write_results",
 ]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from airflow_provider_mistral_batch.exceptions import (
@@ -27,6 +28,11 @@ from airflow_provider_mistral_batch.utils.reattach import duplicate_warning, set
 
 DEFAULT_POLL_INTERVAL: Final = 30.0
 DEFAULT_MAX_CONSECUTIVE_ERRORS: Final = 5
+#: The cap of the poll interval of a long-running job when the interval may grow (5 minutes).
+DEFAULT_MAX_POLL_INTERVAL: Final = 300.0
+#: A job that has run for ``t`` seconds is polled every ``t * SLOWDOWN`` seconds (within
+#: ``poll_interval`` and ``max_poll_interval``): a wait of 10% of its age at most.
+SLOWDOWN: Final = 0.1
 
 
 # ---------------------------------------------------------------- the steps a watch asks for
@@ -52,9 +58,15 @@ class Cancel:
 @dataclass(frozen=True)
 class ListTaskJobs:
     """List the jobs tagged with the task key ``key`` (see :mod:`..reattach`) and hand the list
-    (or the error) to :meth:`JobWatch.record`."""
+    (or the error) to :meth:`JobWatch.record`.
+
+    :param follow: False for a check for duplicates of a job still running (every queued,
+        running or succeeded job of the key is what it needs); True when the job ended
+        CANCELLED and the watch looks for the job kept instead (every job of the key).
+    """
 
     key: str
+    follow: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -122,7 +134,13 @@ class JobWatch:
         cancelled; when the kept job is another one, the watch follows it (``job_id``
         changes). A job of the key that ends CANCELLED is also followed to the kept one.
     :param check_duplicates_until: epoch seconds; None never checks while the job runs.
+    :param max_poll_interval: None keeps the interval at ``poll_interval``; a number lets it
+        grow for a long-running job, to a tenth of the time the job has run (from its
+        ``started_at``, else ``created_at``: the same after a restart), up to this cap.
+    :param jitter: each sleep is ``poll_interval`` times a random factor within
+        ``1 +- jitter`` (default 0: none), so that many waits started together drift apart.
     :param clock: the epoch clock (tests pass their own).
+    :param rand: a random number in [0, 1) (tests pass their own).
     """
 
     def __init__(
@@ -136,7 +154,10 @@ class JobWatch:
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         task_key: str | None = None,
         check_duplicates_until: float | None = None,
+        max_poll_interval: float | None = None,
+        jitter: float = 0.0,
         clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.job_id = job_id
         self.log = log
@@ -146,7 +167,10 @@ class JobWatch:
         self.max_consecutive_errors = max_consecutive_errors
         self.task_key = task_key
         self.check_duplicates_until = check_duplicates_until
+        self.max_poll_interval = max_poll_interval
+        self.jitter = jitter
         self.clock = clock
+        self.rand = rand
         self.consecutive_errors = 0
         self.last_job: BatchJob | None = None
         self._settling: _Settling | None = None
@@ -192,7 +216,7 @@ class JobWatch:
             self.last_job = job
             if self.task_key is not None and job.status == BatchJobStatus.CANCELLED:
                 self._listing = "follow"
-                return ListTaskJobs(self.task_key)
+                return ListTaskJobs(self.task_key, follow=True)
             return Ended(job)
         self.last_job = job
         if self._checking_duplicates():
@@ -223,11 +247,26 @@ class JobWatch:
     def _wait_or_settle(self) -> Step:
         now = self.clock()
         if self.deadline is None:
-            return Sleep(self.poll_interval)
+            return Sleep(self._jittered(self.interval()))
         if now >= self.deadline:
             self._settling = "cancel" if self.cancel_on_deadline else "read"
             return Cancel() if self.cancel_on_deadline else Poll()
-        return Sleep(max(0.0, min(self.poll_interval, self.deadline - now)))
+        return Sleep(max(0.0, min(self._jittered(self.interval()), self.deadline - now)))
+
+    def interval(self) -> float:
+        """The seconds between polls now, before jitter: ``poll_interval``, or more for a
+        long-running job when ``max_poll_interval`` allows it."""
+        cap = self.max_poll_interval
+        job = self.last_job
+        if cap is None or cap <= self.poll_interval or job is None:
+            return self.poll_interval
+        began = job.started_at if job.started_at is not None else job.created_at
+        return max(self.poll_interval, min(cap, (self.clock() - began) * SLOWDOWN))
+
+    def _jittered(self, seconds: float) -> float:
+        if self.jitter <= 0.0:
+            return seconds
+        return seconds * (1.0 + self.jitter * (2.0 * self.rand() - 1.0))
 
     # ---------------------------------------------------------------- duplicates of the task
 
@@ -282,7 +321,7 @@ class JobWatch:
             describe_error(error),
         )
         if is_transient(error) and self._follow_errors < self.max_consecutive_errors:
-            return Sleep(self.poll_interval)  # then read the job, and look again
+            return Sleep(self._jittered(self.interval()))  # then read the job, and look again
         return Ended(job)
 
     def _next_duplicate(self) -> Step:

@@ -167,6 +167,16 @@ def test_marking_a_deferred_task_failed_cancels_its_job_on_airflow_3_3(
         assert not airflow.job_requests(job_id, "POST", "/cancel")
         log = airflow.task_log(CHAT, run_id, "answer_questions")
         assert f"Cancelled Mistral batch job {job_id}" not in log
+        # ... and the log says why.
+        wait_for(
+            lambda: (
+                f"Stopped watching Mistral batch job {job_id} before it ended; it keeps "
+                "running" in airflow.task_log(CHAT, run_id, "answer_questions")
+            ),
+            timeout=WAIT_TIMEOUT,
+            what="the trigger's line saying the job keeps running",
+            details=lambda: airflow.task_log(CHAT, run_id, "answer_questions"),
+        )
 
     run = api.wait_for_run(CHAT, run_id, RUN_TIMEOUT)
     assert run["state"] == "failed"

@@ -159,6 +159,7 @@ def test_iter_results_parses_lines_and_names_a_bad_one(hook: MistralBatchHook) -
         ("a", True, None),
         ("b", False, "boom"),
     ]
-    broken = hook.upload_file(io.BytesIO(b'{"custom_id": "a"}\n[1, 2]\n'), filename="bad.jsonl")
+    content = b'{"custom_id": "a", "error": "x"}\n[1, 2]\n'
+    broken = hook.upload_file(io.BytesIO(content), filename="bad.jsonl")
     with pytest.raises(MistralBatchError, match=f"file {broken.id} line 2 is not a batch result"):
         list(hook.iter_results(broken.id))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from airflow_provider_mistral_batch.exceptions import MistralConnectionError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from mistral_batch_emulator import Fault, RunningEmulator
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +65,42 @@ def test_large_upload_and_download_use_bounded_memory(
     assert _sha256(target) == expected
     assert upload_peak < MEMORY_BOUND, f"upload peaked at {upload_peak:,} bytes"
     assert download_peak < MEMORY_BOUND, f"download peaked at {download_peak:,} bytes"
+
+
+def _lines_file(hook: MistralBatchHook, tmp_path: Path, count: int) -> tuple[str, list[str]]:
+    body = '{"input": ["' + "y" * 80 + '"]}'
+    lines = [f'{{"custom_id": "r{i:06d}", "body": {body}}}' for i in range(count)]
+    source = tmp_path / "lines.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return hook.upload_file(source).id, lines
+
+
+def test_a_download_that_breaks_midway_is_resumed_where_it_stopped(
+    hook: MistralBatchHook, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    file_id, lines = _lines_file(hook, tmp_path, 3000)
+    content = f"/v1/files/{file_id}/content"
+    # Each drop sends half of the first body chunk, then closes the connection.
+    emulator.set_faults([Fault(kind="drop_after", method="GET", path_prefix=content)] * 2)
+    assert list(hook.iter_file_lines(file_id)) == lines
+    # The server records a request once its response is sent: give the last one a moment.
+    limit = time.monotonic() + 5
+    while len([r for r in emulator.requests if r.path == content]) < 3 and time.monotonic() < limit:
+        time.sleep(0.02)
+    assert [r.fault for r in emulator.requests if r.path == content] == [
+        "drop_after",
+        "drop_after",
+        None,
+    ]
+
+
+def test_a_download_that_keeps_breaking_fails_after_the_retries(
+    hook: MistralBatchHook, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    file_id, _ = _lines_file(hook, tmp_path, 100)
+    content = f"/v1/files/{file_id}/content"
+    retries = hook.settings.max_retries
+    emulator.set_faults([Fault(kind="drop_after", method="GET", path_prefix=content)] * 20)
+    with pytest.raises(MistralConnectionError):
+        list(hook.iter_file_lines(file_id))
+    assert len([r for r in emulator.requests if r.path == content]) == retries + 1

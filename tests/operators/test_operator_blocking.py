@@ -405,3 +405,18 @@ def test_model_in_each_body_instead_of_the_job(
     )
     assert (result["status"], result["succeeded_requests"]) == ("SUCCESS", 2)
     assert hook.get_batch_job(result["job_id"]).model is None
+
+
+def test_a_file_the_api_refuses_for_its_size_fails_without_retries(
+    make_op: Callable[..., MistralBatchOperator],
+    conn: RunningEmulator,
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, [f"r{i}" for i in range(50)])
+    conn.update_config(max_file_bytes=100)
+    with pytest.raises(AirflowFailException, match=r"in\.jsonl \(\d[\d,]* bytes\) is too large"):
+        make_op(input_path=source).execute({"ti": FakeTaskInstance()})
+    uploads = [r for r in conn.requests if r.method == "POST" and r.path == "/v1/files"]
+    assert [r.status_code for r in uploads] == [413]
+    assert not [r for r in conn.requests if r.path == "/v1/batch/jobs" and r.method == "POST"]

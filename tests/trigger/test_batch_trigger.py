@@ -736,3 +736,36 @@ def test_the_request_lines_are_still_there_at_debug(
     assert lines
     assert {record.levelname for record in lines} == {"DEBUG"}
     assert f"{JOBS}/{job.id}" in lines[0].getMessage()
+
+
+# ---------------------------------------------------------------- removed before it fired
+
+
+@pytest.mark.parametrize("has_on_kill", [False, True])
+def test_a_trigger_removed_before_it_fired_says_the_job_keeps_running_before_3_3(
+    monkeypatch: pytest.MonkeyPatch, has_on_kill: bool
+) -> None:
+    from airflow_provider_mistral_batch.triggers import batch as trigger_module
+
+    monkeypatch.setattr(trigger_module, "_HAS_ON_KILL", has_on_kill)
+    trigger = _trigger("job-1")
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(trigger.cleanup())
+    lines = [entry["event"] for entry in logs]
+    said = any("Stopped watching Mistral batch job job-1 before it ended" in x for x in lines)
+    # 3.3+ cancels in on_kill instead; before, only this line tells the user.
+    assert said is not has_on_kill
+
+
+def test_a_trigger_that_fired_says_nothing_when_removed(
+    hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_mistral_batch.triggers import batch as trigger_module
+
+    monkeypatch.setattr(trigger_module, "_HAS_ON_KILL", False)
+    job = create_embeddings_job(hook, count=1)
+    trigger = _trigger(job.id)
+    _run_one(trigger)
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(trigger.cleanup())
+    assert not [entry for entry in logs if "Stopped watching" in entry["event"]]

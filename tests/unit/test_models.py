@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
-from pydantic import ValidationError
+import yaml
+from pydantic import BaseModel, ValidationError
 
 from airflow_provider_mistral_batch.models import (
     ApiEndpoint,
@@ -11,8 +16,12 @@ from airflow_provider_mistral_batch.models import (
     BatchJobStatus,
     BatchResultLine,
     CreateBatchJobRequest,
+    FileList,
     FileObject,
+    RetrievedFile,
 )
+
+CONTRACT = Path(__file__).parents[1] / "contract" / "mistral-batch-files-openapi.yaml"
 
 JOB = {
     "id": "b2f0",
@@ -79,7 +88,7 @@ def test_required_field_missing_is_rejected() -> None:
         BatchJob.model_validate(broken)
 
 
-def test_file_bytes_is_required_and_never_null() -> None:
+def test_file_bytes_is_required_but_may_be_null() -> None:
     file = {
         "id": "f",
         "object": "file",
@@ -90,15 +99,57 @@ def test_file_bytes_is_required_and_never_null() -> None:
         "sample_type": "batch_request",
         "source": "upload",
     }
-    with pytest.raises(ValidationError, match="bytes"):
-        FileObject.model_validate(file)
+    assert FileObject.model_validate(file).bytes is None
     assert FileObject.model_validate({**file, "bytes": 3}).bytes == 3
+    missing = dict(file)
+    del missing["bytes"]
+    with pytest.raises(ValidationError, match="bytes"):
+        FileObject.model_validate(missing)
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "model"),
+    [
+        ("/v1/files", "post", FileObject),
+        ("/v1/files", "get", FileList),
+        ("/v1/files/{file_id}", "get", RetrievedFile),
+    ],
+)
+def test_the_contracts_own_file_examples_parse(
+    path: str, method: str, model: type[BaseModel]
+) -> None:
+    # Each shows "bytes": null, though the schema says integer.
+    contract: dict[str, Any] = yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))
+    content = contract["paths"][path][method]["responses"]["200"]["content"]
+    example = content["application/json"]["examples"]["userExample"]["value"]
+    parsed = model.model_validate(example)
+    files = parsed.data if isinstance(parsed, FileList) else [parsed]
+    assert files
+    assert all(file.bytes is None for file in files)
 
 
 def test_progress_is_none_before_validation() -> None:
     assert BatchJob.model_validate(JOB).progress is None
     running = BatchJob.model_validate({**JOB, "total_requests": 4, "completed_requests": 1})
     assert running.progress == 0.25
+
+
+def test_progress_stays_between_0_and_1_whatever_the_counts() -> None:
+    backwards = BatchJob.model_validate({**JOB, "total_requests": 4, "completed_requests": -1})
+    assert backwards.progress == 0.0
+    ahead = BatchJob.model_validate({**JOB, "total_requests": 4, "completed_requests": 9})
+    assert ahead.progress == 1.0
+
+
+@pytest.mark.parametrize("count", [2**63, -(2**63) - 1, 2**1024])
+@pytest.mark.parametrize(
+    "field", ["total_requests", "completed_requests", "succeeded_requests", "failed_requests"]
+)
+def test_request_counts_past_64_bits_are_refused(field: str, count: int) -> None:
+    with pytest.raises(ValidationError, match=field):
+        BatchJob.model_validate({**JOB, field: count})
+    for edge in (2**63 - 1, -(2**63)):
+        assert getattr(BatchJob.model_validate({**JOB, field: edge}), field) == edge
 
 
 @pytest.mark.parametrize(
@@ -163,6 +214,16 @@ def test_result_line_both_error_shapes(
     parsed = BatchResultLine.model_validate(line)
     assert parsed.succeeded is succeeded
     assert parsed.error_message == message
+
+
+@pytest.mark.parametrize(
+    "line", [{}, {"custom_id": "a"}, {"custom_id": "a", "response": None, "error": None}]
+)
+def test_a_result_line_needs_a_response_or_an_error(line: dict[str, object]) -> None:
+    with pytest.raises(ValidationError, match='it has no "response" and no "error"'):
+        BatchResultLine.model_validate(line)
+    with pytest.raises(ValidationError, match='it has no "response" and no "error"'):
+        BatchResultLine.model_validate_json(json.dumps(line))
 
 
 def test_a_member_name_is_not_a_known_value() -> None:

@@ -89,7 +89,7 @@ TERMINAL = {"SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"}
 
 # ---------------------------------------------------------------------------- strategies
 
-# Integers as a server sends them (int64); counts past float range are a separate test below.
+# Integers as a server sends them (int64); counts past 64 bits are a separate test below.
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 TEXT = st.text(max_size=12)
 UUID = st.uuids().map(str)
@@ -526,42 +526,79 @@ def test_any_accepted_job_survives_the_trigger_event(
     assert payload.job.model_dump(exclude={"outputs"}) == job.model_dump(exclude={"outputs"})
 
 
-# ---------------------------------------------------------------------------- known bugs
+# ---------------------------------------------------------------------------- regressions
+# Bugs these properties found, each test keeping its minimal failing example (@example).
 
-HUGE = 2**1024  # an integer past the float range: JSON and the contract allow it
+HUGE = 2**1024  # an integer past the float range: JSON allows it
+INT64_MAX = 2**63 - 1
+COUNTS = ("total_requests", "completed_requests", "succeeded_requests", "failed_requests")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="bug: judge_job and BatchJob.progress divide request counts as floats and raise "
-    "OverflowError for a count past the float range (any JSON integer is contract-valid)",
-)
+def job_with_counts(total: int, done: int, failed: int) -> dict[str, Any]:
+    return {
+        "id": "j",
+        "input_files": [],
+        "endpoint": "/v1/embeddings",
+        "errors": [],
+        "status": "SUCCESS",
+        "created_at": 0,
+        "total_requests": total,
+        "completed_requests": done,
+        "succeeded_requests": 0,
+        "failed_requests": failed,
+    }
+
+
 @PROPERTY
 @given(
-    total=st.integers(min_value=0, max_value=HUGE),
-    done=st.integers(min_value=0, max_value=HUGE),
-    failed=st.integers(min_value=0, max_value=HUGE),
+    total=st.sampled_from([0, 1, INT64_MAX]) | INT64,
+    done=st.sampled_from([0, INT64_MAX]) | INT64,
+    failed=st.sampled_from([0, INT64_MAX]) | INT64,
 )
-@example(total=1, done=HUGE, failed=HUGE)
-def test_huge_request_counts_are_judged_without_crashing(
+@example(total=1, done=INT64_MAX, failed=INT64_MAX)
+def test_any_64_bit_request_counts_are_judged_without_crashing(
     total: int, done: int, failed: int
 ) -> None:
-    job = BatchJob.model_validate(
-        {
-            "id": "j",
-            "input_files": [],
-            "endpoint": "/v1/embeddings",
-            "errors": [],
-            "status": "SUCCESS",
-            "created_at": 0,
-            "total_requests": total,
-            "completed_requests": done,
-            "succeeded_requests": 0,
-            "failed_requests": failed,
-        }
-    )
+    job = BatchJob.model_validate(job_with_counts(total, done, failed))
     progress = job.progress
     assert progress is None or 0.0 <= progress <= 1.0
     judge_job(job, 0.5)
     judge_jobs([job, job], 0.5)
+
+
+@PROPERTY
+@given(
+    field=st.sampled_from(COUNTS),
+    count=st.integers(min_value=INT64_MAX + 1, max_value=HUGE)
+    | st.integers(min_value=-HUGE, max_value=-(2**63) - 1),
+)
+@example(field="failed_requests", count=HUGE)  # was an OverflowError in judge_job and progress
+def test_a_count_past_64_bits_is_an_unexpected_response(field: str, count: int) -> None:
+    body = as_json({**job_with_counts(1, 0, 0), field: count})
+    with pytest.raises(ValidationError):
+        BatchJob.model_validate_json(body)
+    with hook_answering(answering_with(body)) as hook, pytest.raises(MistralBatchError) as caught:
+        hook.get_batch_job("j-1")
+    assert not isinstance(caught.value, MistralAPIError)
+    assert str(caught.value).startswith(f"unexpected response to GET /v1/batch/jobs/j-1: {field}: ")
+
+
+# ---------------------------------------------------------------------------- bytes: null
+
+
+def contract_example(path: str, method: str) -> Any:
+    """The example response the contract gives for an operation."""
+    content = CONTRACT["paths"][path][method]["responses"]["200"]["content"]
+    return content["application/json"]["examples"]["userExample"]["value"]
+
+
+def test_the_hook_takes_the_contracts_own_upload_example_with_null_bytes() -> None:
+    # The schema says integer, every example of the contract says null: an upload that
+    # succeeded must not fail on reading its answer.
+    example = contract_example("/v1/files", "post")
+    assert example["bytes"] is None
+    with hook_answering(answering_with(as_json(example))) as hook:
+        uploaded = hook.upload_file(io.BytesIO(b'{"body": {}}\n'), filename="in.jsonl")
+    assert uploaded.id == example["id"]
+    assert uploaded.bytes is None
+    assert uploaded.num_lines == 2

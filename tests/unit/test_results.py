@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
+import sys
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +16,12 @@ import pytest
 from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
 from airflow_provider_mistral_batch.models import BatchResultLine
 from airflow_provider_mistral_batch.utils import results as results_module
+from airflow_provider_mistral_batch.utils.http.streams import jsonl_lines
 from airflow_provider_mistral_batch.utils.results import (
     NO_RESULT,
     ResultsSummary,
     check_writable,
+    parse_result_line,
     write_results,
 )
 
@@ -524,3 +527,173 @@ def test_an_sqlite_without_json_each_gives_the_same_file(
     write_results(results, tmp_path / "slow.jsonl", requests=requests_of(ids))
     assert (tmp_path / "slow.jsonl").read_bytes() == (tmp_path / "fast.jsonl").read_bytes()
     assert [line["custom_id"] for line in read_lines(tmp_path / "slow.jsonl")] == ids
+
+
+# ---------------------------------------------------------------------------- odd lines and ids
+
+
+@pytest.mark.parametrize("keep_bodies", [False, True])
+def test_ids_holding_u0000_join_in_both_ways_of_storing_the_input(
+    tmp_path: Path, keep_bodies: bool
+) -> None:
+    # More ids than one batch of rows: the batches with a NUL go in row by row, the others
+    # through SQLite's json_each, in one order.
+    ids = [f"r{i}" for i in range(4_500)]
+    ids[10] = "\x00"
+    ids[11] = "a\x00b"
+    ids[2_500] = "\x00\x00"
+    ids[4_400] = "\\u0000"  # a backslash and "u0000": looks like an escaped NUL once encoded
+    results = [ok_line(cid) for cid in reversed(ids)]
+
+    summary = write_results(
+        results, tmp_path / "r.jsonl", requests=requests_of(ids), include_request=keep_bodies
+    )
+
+    assert (summary.missing, summary.unexpected, summary.succeeded) == (0, 0, len(ids))
+    assert [line["custom_id"] for line in read_lines(tmp_path / "r.jsonl")] == ids
+
+
+def test_a_missing_id_holding_u0000_is_written_whole(tmp_path: Path) -> None:
+    summary = write_results([], tmp_path / "r.jsonl", requests=[("a\x00b", None)])
+    assert summary.missing_ids == ["a\x00b"]
+    assert read_lines(tmp_path / "r.jsonl")[0]["custom_id"] == "a\x00b"
+
+
+@pytest.mark.parametrize("include_request", [False, True])
+def test_an_input_id_that_is_not_unicode_text_is_an_input_error(
+    tmp_path: Path, include_request: bool
+) -> None:
+    with pytest.raises(MistralBatchInputError, match="not Unicode text"):
+        write_results(
+            [ok_line("a")],
+            tmp_path / "r.jsonl",
+            requests=[("a", {}), ("\ud800", {})],
+            include_request=include_request,
+        )
+    assert leftovers(tmp_path, keep="") == []
+
+
+def test_a_line_that_is_not_utf8_is_named_across_the_files(tmp_path: Path) -> None:
+    first = [f"{ok_line('a')}\n".encode(), b"\n"]  # one line, then a blank one
+    second = [f"{error_string_line('b', 'x')}\r\n".encode(), b'{"custom_id": "\xe9"}\n']
+
+    def lines() -> Iterator[str]:
+        yield from jsonl_lines(first, "file f-1")
+        yield from jsonl_lines(second, "file f-2")
+
+    with pytest.raises(MistralBatchError) as caught:
+        write_results(lines(), tmp_path / "r.jsonl")
+    assert str(caught.value) == (
+        "result line 3 is not a batch result line: file f-2 line 2 is not UTF-8 text: "
+        "invalid continuation byte at byte 16 (0xe9)"
+    )
+    assert leftovers(tmp_path, keep="") == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "constant"),
+    [
+        ('{"custom_id":"a","response":{"status_code":200,"body":{"x":NaN}}}', "NaN"),
+        ('{"custom_id":"a","response":{"status_code":200,"body":[Infinity]}}', "Infinity"),
+        ('{"custom_id":"a","error":{"message":"m","score":-Infinity}}', "-Infinity"),
+        ('{"custom_id":"a","response":{"status_code":500},"extra":NaN}', "NaN"),
+    ],
+)
+def test_nan_and_infinity_are_not_json_numbers(tmp_path: Path, raw: str, constant: str) -> None:
+    reason = f"result line 2 is not a batch result line: {constant} is not a JSON number"
+    with pytest.raises(MistralBatchError, match=f"^{reason}$"):
+        write_results([ok_line("b"), raw], tmp_path / "r.jsonl")
+    with pytest.raises(MistralBatchError, match=f"^x is not a batch result line: {constant} "):
+        parse_result_line(raw, "x")
+
+
+def test_the_words_nan_and_infinity_in_strings_are_text(tmp_path: Path) -> None:
+    raw = json.dumps({"custom_id": "NaN", "error": "Infinity and beyond", "NaN": "Infinity"})
+    write_results([raw], tmp_path / "r.jsonl")
+    assert read_lines(tmp_path / "r.jsonl")[0]["error"] == "Infinity and beyond"
+    assert parse_result_line(raw, "x").custom_id == "NaN"
+
+
+@pytest.mark.parametrize("status", ["200", '"200"'])
+def test_a_number_past_the_float_range_is_copied_as_sent(tmp_path: Path, status: str) -> None:
+    # JSON allows 1e400; pydantic reads it as infinity and would write Infinity back. A
+    # success read by the fast path (status 200) or by the model (a status in a string)
+    # keeps the number as sent.
+    body = '{"x":1e400,"usage":{"total_tokens":1e400,"prompt_tokens":3}}'
+    raw = f'{{"custom_id":"a","response":{{"status_code":{status},"body":{body}}}}}'
+    summary = write_results([raw], tmp_path / "r.jsonl")
+    text = (tmp_path / "r.jsonl").read_text(encoding="utf-8")
+    assert (
+        text == f'{{"custom_id":"a","ok":true,"status_code":200,"response":{body},"error":null}}\n'
+    )
+    assert summary.succeeded == 1
+    # A usage object msgspec cannot read (a number past the float range) is not summed.
+    assert summary.usage == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    assert parse_result_line(raw, "x").succeeded
+
+
+def _nested(depth: int, where: str, status: str = "200") -> str:
+    nested = "[" * depth + "]" * depth
+    if where == "body":
+        return f'{{"custom_id":"a","response":{{"status_code":{status},"body":{nested}}}}}'
+    return f'{{"custom_id":"a","error":{nested}}}'
+
+
+def _verdicts(line: str, path: Path, depth: int) -> tuple[bool, bool]:
+    """Whether write_results and parse_result_line take the line, called ``depth`` frames
+    deeper than this one."""
+    if depth:
+        return _verdicts(line, path, depth - 1)
+    message = ""
+    try:
+        write_results([line], path)
+    except MistralBatchError as exc:
+        message = str(exc)
+    try:
+        parse_result_line(line, "x")
+        alone = True
+    except MistralBatchError:
+        alone = False
+    if message:
+        assert message.startswith("result line 1 is not a batch result line: "), message
+    return not message, alone
+
+
+@pytest.mark.parametrize(("where", "status"), [("body", "200"), ("body", '"200"'), ("error", "")])
+def test_near_the_recursion_limit_both_readers_agree_from_any_stack(
+    tmp_path: Path, where: str, status: str
+) -> None:
+    # msgspec's depth depends on the caller's stack: a deep line is decided from a new
+    # thread, whose stack is shallower than the fast path's, so the verdict never does.
+    limit = sys.getrecursionlimit()
+    verdicts = {}
+    for depth in range(limit - 30, limit + 5):
+        line = _nested(depth, where, status)
+        seen = {_verdicts(line, tmp_path / "r.jsonl", extra) for extra in (0, 40, 200)}
+        assert len(seen) == 1, (depth, seen)
+        [(joined, alone)] = seen
+        assert joined is alone, depth
+        verdicts[depth] = joined
+    # Accepted up to some depth close to the limit, refused past it.
+    accepted = [depth for depth, taken in verdicts.items() if taken]
+    assert accepted == list(range(limit - 30, max(accepted) + 1))
+    assert limit - 30 < max(accepted) < limit
+
+
+def test_a_deep_success_is_copied_as_sent_and_a_deep_repeat_recounted(tmp_path: Path) -> None:
+    # Deeper than pydantic reads (200), by the fast path (status 200) and by the model.
+    deep = _nested(300, "body")
+    lax = _nested(300, "body", '"200"')
+    repeat = ok_line("a", {"usage": chat_usage(5, 5)})
+    summary = write_results([deep, lax, repeat], tmp_path / "r.jsonl")
+    text = (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(text) == 1  # one custom_id "a": the first line is kept
+    assert text[0] == (
+        '{"custom_id":"a","ok":true,"status_code":200,"response":'
+        + "[" * 300
+        + "]" * 300
+        + ',"error":null}'
+    )
+    assert (summary.unexpected, summary.succeeded) == (2, 1)
+    assert summary.usage == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    assert parse_result_line(deep, "x").response is not None

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
+from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
 from airflow_provider_mistral_batch.models import MAX_FILE_BYTES
 
 #: A local file: a path, or a binary file object.
@@ -98,23 +98,63 @@ class DownloadSink(_PathOrStream):
         yield self._fileobj
 
 
-def jsonl_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+class UndecodableLineError(MistralBatchError):
+    """A line of a JSONL stream that is not UTF-8 text.
+
+    :param source: what the stream is, e.g. ``file <id>``; empty when unknown.
+    :param number: the line's number in its stream, blank lines not counted (the numbering
+        of the lines :func:`jsonl_lines` yields).
+    :param reason: what is wrong with it, e.g. ``invalid start byte at byte 1 (0xff)``.
+    """
+
+    def __init__(self, source: str, number: int, reason: str) -> None:
+        self.source = source
+        self.number = number
+        self.reason = reason
+        where = f"{source} line {number}" if source else f"line {number}"
+        super().__init__(f"{where} is not UTF-8 text: {reason}")
+
+    def __reduce__(self) -> tuple[type[UndecodableLineError], tuple[str, int, str]]:
+        return type(self), (self.source, self.number, self.reason)
+
+
+def jsonl_lines(chunks: Iterable[bytes], source: str = "") -> Iterator[str]:
     """Lines of a JSONL byte stream, split on ``\n`` only, without line ends, blank ones skipped.
 
     Not ``str.splitlines``: JSON strings may hold U+2028, U+2029 or U+0085 unescaped, and a
     split on them would cut one result in pieces.
+
+    :param source: names the stream in errors, e.g. ``file <id>``; default none.
+    :raises UndecodableLineError: a line that is not UTF-8, with its number (blank lines not
+        counted; the lines before it are yielded first).
     """
     pending = b""
+    number = 0  # lines yielded so far
     for chunk in chunks:
         pending += chunk
         *complete, pending = pending.split(b"\n")
         for raw in complete:
-            line = raw.removesuffix(b"\r").decode("utf-8")
+            try:
+                line = raw.removesuffix(b"\r").decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _undecodable(source, number + 1, exc) from None
             if line.strip():
+                number += 1
                 yield line
-    last = pending.removesuffix(b"\r").decode("utf-8")
+    try:
+        last = pending.removesuffix(b"\r").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _undecodable(source, number + 1, exc) from None
     if last.strip():
         yield last
+
+
+def _undecodable(source: str, number: int, exc: UnicodeDecodeError) -> UndecodableLineError:
+    # A line that is not UTF-8 is never blank: it holds at least one byte that is not a space.
+    byte = exc.object[exc.start]
+    return UndecodableLineError(
+        source, number, f"{exc.reason} at byte {exc.start + 1} (0x{byte:02x})"
+    )
 
 
 def guess_mimetype(filename: str) -> str:

@@ -1,0 +1,359 @@
+"""Many MistralBatchJobTriggers in one loop share one watcher: against the emulator.
+
+Every test runs its triggers concurrently in one event loop, as a triggerer does. Sweeps (the
+listing of active jobs) are switched on from a few jobs and pages are made small, so that a
+handful of jobs exercises what thousands do in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.models import BatchJob, BatchJobList, BatchJobStatus
+from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+from airflow_provider_mistral_batch.utils import shared_watch
+from airflow_provider_mistral_batch.utils.http.clients import close_shared_async_clients
+from mistral_batch_emulator import Fault, RunningEmulator
+from tests.helpers import CONN_ID, FAST_RETRIES, create_embeddings_job, set_connection
+
+pytestmark = pytest.mark.integration
+
+JOBS = "/v1/batch/jobs"
+RUN_LIMIT = 30.0
+POLL = 0.1
+
+
+async def _no_sleep(_: float) -> None:
+    await asyncio.sleep(0)
+
+
+def _fast_hook(conn_id: str) -> MistralBatchHook:
+    made = MistralBatchHook(conn_id, retry_policy=FAST_RETRIES)
+    made._asleep = _no_sleep
+    return made
+
+
+@pytest.fixture
+def hook(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[MistralBatchHook]:
+    set_connection(monkeypatch, emulator, extra={"timeout": 5})
+    monkeypatch.setattr(
+        MistralBatchJobTrigger, "_hook", lambda self: _fast_hook(self.mistral_conn_id)
+    )
+    # Thousands of jobs in production; here a few jobs on pages of two.
+    monkeypatch.setattr(shared_watch, "LIST_MIN_JOBS", 3)
+    monkeypatch.setattr(shared_watch, "PAGE_SIZE", 2)
+    monkeypatch.setattr(shared_watch, "MIN_SWEEP_GAP", 0.05)
+    monkeypatch.setattr(shared_watch, "COALESCE_SECONDS", 0.02)
+    emulator.update_config(requests_per_second=20)
+    with MistralBatchHook(CONN_ID, retry_policy=FAST_RETRIES) as made:
+        yield made
+
+
+def _per_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every trigger polls its own job, as with few jobs."""
+    monkeypatch.setattr(shared_watch, "LIST_MIN_JOBS", 1_000_000)
+
+
+def _trigger(job_id: str, **kwargs: Any) -> MistralBatchJobTrigger:
+    kwargs.setdefault("mistral_conn_id", CONN_ID)
+    kwargs.setdefault("poll_interval", POLL)
+    return MistralBatchJobTrigger(job_id, **kwargs)
+
+
+@dataclass
+class Seen:
+    """One trigger's run: its events and when the first came (epoch)."""
+
+    events: list[dict[str, Any]]
+    at: float
+
+
+async def _collect(trigger: MistralBatchJobTrigger) -> Seen:
+    events = [event.payload async for event in trigger.run()]
+    return Seen(events, time.time())
+
+
+def _run(triggers: dict[str, MistralBatchJobTrigger]) -> dict[str, Seen]:
+    """Run every trigger at once in one loop; each run is drained to its end."""
+
+    async def go() -> dict[str, Seen]:
+        try:
+            seen = await asyncio.gather(*(_collect(trigger) for trigger in triggers.values()))
+            return dict(zip(triggers, seen, strict=True))
+        finally:
+            await close_shared_async_clients()
+
+    return asyncio.run(asyncio.wait_for(go(), RUN_LIMIT))
+
+
+def _gets(emulator: RunningEmulator, job_id: str) -> int:
+    return sum(1 for r in emulator.requests if r.method == "GET" and r.path == f"{JOBS}/{job_id}")
+
+
+def _lists(emulator: RunningEmulator) -> int:
+    return sum(1 for r in emulator.requests if r.method == "GET" and r.path == JOBS)
+
+
+def _wait_ended(hook: MistralBatchHook, job_id: str) -> None:
+    limit = time.monotonic() + 10
+    while not hook.get_batch_job(job_id).is_terminal:
+        assert time.monotonic() < limit, f"job {job_id} did not end"
+        time.sleep(0.02)
+
+
+def _only_event(seen: Seen) -> dict[str, Any]:
+    assert len(seen.events) == 1, seen.events
+    return seen.events[0]
+
+
+def _summary(seen: dict[str, Seen]) -> dict[str, tuple[str, str | None]]:
+    """Each trigger's event kind and job status: what the operator acts on."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for name, one in seen.items():
+        event = _only_event(one)
+        out[name] = (event["kind"], (event["job"] or {}).get("status"))
+    return out
+
+
+def _scenario(hook: MistralBatchHook) -> dict[str, MistralBatchJobTrigger]:
+    """Jobs ending at staggered times, a failing job, an unknown job, a deadline."""
+    triggers = {
+        f"quick{count}": _trigger(create_embeddings_job(hook, count=count).id)
+        for count in (2, 4, 8, 12)
+    }
+    failing = hook.create_batch_job(
+        endpoint="/v1/embeddings", model="mistral-embed", input_files=[str(uuid.uuid4())]
+    )
+    triggers["failing"] = _trigger(failing.id)
+    triggers["unknown"] = _trigger(str(uuid.uuid4()))
+    slow = create_embeddings_job(hook, count=200)  # 10 s at 20 requests a second
+    triggers["deadline"] = _trigger(slow.id, deadline=time.time() + 1.0)
+    return triggers
+
+
+def _assert_scenario(seen: dict[str, Seen]) -> None:
+    summary = _summary(seen)
+    for count in (2, 4, 8, 12):
+        assert summary[f"quick{count}"] == ("terminal", "SUCCESS")
+    assert summary["failing"] == ("terminal", "FAILED")
+    assert summary["unknown"] == ("error", None)
+    assert "404" in _only_event(seen["unknown"])["message"]
+    assert summary["deadline"][0] == "timeout"
+    assert summary["deadline"][1] in {"CANCELLATION_REQUESTED", "CANCELLED"}
+
+
+# ---------------------------------------------------------------- sharing
+
+
+def test_many_triggers_give_the_same_events_as_per_job_polling(
+    hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = _run(_scenario(hook))
+    _assert_scenario(shared)
+    assert _lists(emulator) > 0  # the sweeps answered
+
+    emulator.reset()
+    emulator.update_config(requests_per_second=20)
+    _per_job(monkeypatch)
+    alone = _run(_scenario(hook))
+    _assert_scenario(alone)
+    assert _lists(emulator) == 0
+    assert _summary(shared) == _summary(alone)
+
+
+def test_jobs_in_the_listing_are_not_read_one_by_one(
+    hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job is read with its own GET only once it left the listing (or was never in it)."""
+    monkeypatch.setattr(shared_watch, "LIST_MIN_JOBS", 1)  # sweeps down to the last job
+    monkeypatch.setattr(shared_watch, "PAGE_SIZE", 100)  # no page shifts here
+    counts = [4, 10, 20, 30, 40]  # 0.2 s to 2 s at 20 requests a second
+    jobs = [create_embeddings_job(hook, count=count) for count in counts]
+    seen = _run({job.id: _trigger(job.id) for job in jobs})
+    for job in jobs:
+        event = _only_event(seen[job.id])
+        assert (event["kind"], event["job"]["status"]) == ("terminal", "SUCCESS")
+        # Per-job polling would have read the 2 s job about 20 times.
+        assert _gets(emulator, job.id) <= 2, [(j.id[:6], _gets(emulator, j.id)) for j in jobs]
+    assert _lists(emulator) >= 5
+
+
+def test_few_triggers_poll_each_job_as_alone(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    jobs = [create_embeddings_job(hook, count=6) for _ in range(2)]  # fewer than LIST_MIN_JOBS
+    seen = _run({job.id: _trigger(job.id) for job in jobs})
+    assert {_summary(seen)[job.id] for job in jobs} == {("terminal", "SUCCESS")}
+    assert _lists(emulator) == 0
+    assert all(_gets(emulator, job.id) >= 2 for job in jobs)
+
+
+def test_a_job_missed_when_pages_shift_is_read_and_still_running(
+    hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The oldest job ends between two pages of a sweep: every later job moves one place up
+    and the first of page 1 is on page 0 by then. That job is missing from the sweep, so it
+    is read with its own GET, which says RUNNING: it is not reported ended."""
+    shifter = create_embeddings_job(hook, count=6)  # ends after 0.3 s
+    running = [create_embeddings_job(hook, count=60) for _ in range(4)]  # 3 s each
+    shifted = running[1]  # index 2 of the listing: first of page 1, then last of page 0
+    real_page = MistralBatchHook.alist_batch_jobs_page
+    shifted_reads: list[BatchJobStatus] = []
+
+    async def page_after_a_shift(self: MistralBatchHook, **kwargs: Any) -> BatchJobList:
+        if kwargs.get("page", 0) >= 1:
+            while (await self.aget_batch_job(shifter.id)).status is not BatchJobStatus.SUCCESS:
+                await asyncio.sleep(0.02)
+        return await real_page(self, **kwargs)
+
+    real_get = MistralBatchHook.aget_batch_job
+
+    async def recording_get(self: MistralBatchHook, job_id: str, **kwargs: Any) -> BatchJob:
+        job = await real_get(self, job_id, **kwargs)
+        if job_id == shifted.id:
+            shifted_reads.append(job.status)
+        return job
+
+    monkeypatch.setattr(MistralBatchHook, "alist_batch_jobs_page", page_after_a_shift)
+    monkeypatch.setattr(MistralBatchHook, "aget_batch_job", recording_get)
+    triggers = {job.id: _trigger(job.id) for job in [shifter, *running]}
+    seen = _run(triggers)
+    assert BatchJobStatus.RUNNING in shifted_reads  # missed by a sweep while running
+    for job_id in triggers:
+        event = _only_event(seen[job_id])
+        assert (event["kind"], event["job"]["status"]) == ("terminal", "SUCCESS")
+        # Never reported ended while active: the server agrees the job had ended.
+        assert event["job"]["completed_at"] is not None
+        assert hook.get_batch_job(job_id).completed_at == event["job"]["completed_at"]
+
+
+def test_a_job_is_never_reported_ended_while_it_runs(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    jobs = {job.id: job for job in (create_embeddings_job(hook, count=n) for n in (5, 25, 45))}
+    seen = _run({job_id: _trigger(job_id) for job_id in jobs})
+    for job_id, one in seen.items():
+        event = _only_event(one)
+        ended = hook.get_batch_job(job_id)
+        assert event["job"]["status"] == ended.status == BatchJobStatus.SUCCESS
+        assert ended.completed_at is not None
+        assert one.at >= ended.completed_at - 1  # completed_at has whole seconds
+
+
+# ---------------------------------------------------------------- each trigger its own
+
+
+def test_each_trigger_keeps_its_own_error_streak(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    """Reads of one ended job keep failing: only its trigger gives up, after its own limit."""
+    fragile = create_embeddings_job(hook, count=2)
+    _wait_ended(hook, fragile.id)  # never listed: every read of it is a GET
+    sturdy = [create_embeddings_job(hook, count=count) for count in (4, 8, 16)]
+    # FAST_RETRIES makes 4 attempts a read: 8 faults are 2 failed reads of the fragile job.
+    emulator.set_faults(
+        [Fault(kind="status", status_code=503, method="GET", path_prefix=f"{JOBS}/{fragile.id}")]
+        * 8
+    )
+    triggers = {fragile.id: _trigger(fragile.id, max_consecutive_errors=2)}
+    triggers.update({job.id: _trigger(job.id) for job in sturdy})
+    seen = _run(triggers)
+    event = _only_event(seen[fragile.id])
+    assert event["kind"] == "error"
+    assert "503" in event["message"]
+    for job in sturdy:
+        assert _summary({"x": seen[job.id]})["x"] == ("terminal", "SUCCESS")
+
+
+def test_a_failed_sweep_counts_one_failed_poll_for_each_trigger_it_served(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    jobs = [create_embeddings_job(hook, count=count) for count in (10, 20, 30)]
+    # 4 failed attempts: one failed sweep (or read); below every trigger's limit of 5.
+    emulator.set_faults([Fault(kind="status", status_code=503, method="GET")] * 4)
+    seen = _run({job.id: _trigger(job.id) for job in jobs})
+    assert {_summary(seen)[job.id] for job in jobs} == {("terminal", "SUCCESS")}
+    assert emulator.pending_faults == []
+
+
+def test_each_trigger_keeps_its_own_deadline(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    long_jobs = [create_embeddings_job(hook, count=80) for _ in range(4)]  # 4 s each
+    now = time.time()
+    # Sweeps every 2 s: a read due at a deadline must not wait for one.
+    triggers = {
+        job.id: _trigger(job.id, deadline=now + offset, poll_interval=2)
+        for job, offset in zip(long_jobs[:3], (0.5, 1.0, 1.5), strict=True)
+    }
+    triggers[long_jobs[3].id] = _trigger(long_jobs[3].id, poll_interval=2)
+    seen = _run(triggers)
+    for job, offset in zip(long_jobs[:3], (0.5, 1.0, 1.5), strict=True):
+        event = _only_event(seen[job.id])
+        assert event["kind"] == "timeout"
+        # At its own deadline, not at a sweep's convenience.
+        assert now + offset <= seen[job.id].at < now + offset + 0.5
+    assert _summary({"x": seen[long_jobs[3].id]})["x"] == ("terminal", "SUCCESS")
+
+
+def test_a_trigger_rebuilt_mid_way_gives_the_same_event(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    """A triggerer restart: the trigger's run is cancelled and a new one is built from its
+    kwargs alone while the other triggers go on sharing the watcher."""
+    jobs = [create_embeddings_job(hook, count=count) for count in (20, 30, 40)]
+    triggers = {job.id: _trigger(job.id) for job in jobs}
+    moved = jobs[2].id
+
+    async def go() -> dict[str, Seen]:
+        try:
+            runs = {
+                job_id: asyncio.ensure_future(_collect(trigger))
+                for job_id, trigger in triggers.items()
+            }
+            await asyncio.sleep(0.5)
+            runs[moved].cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await runs[moved]
+            path, kwargs = triggers[moved].serialize()
+            assert path.endswith("MistralBatchJobTrigger")
+            runs[moved] = asyncio.ensure_future(_collect(MistralBatchJobTrigger(**kwargs)))
+            done = await asyncio.gather(*runs.values())
+            return dict(zip(runs, done, strict=True))
+        finally:
+            await close_shared_async_clients()
+
+    seen = asyncio.run(asyncio.wait_for(go(), RUN_LIMIT))
+    assert {_summary(seen)[job.id] for job in jobs} == {("terminal", "SUCCESS")}
+    assert not shared_watch._watchers or all(not w for w in shared_watch._watchers.values())
+
+
+def test_a_watcher_is_shared_per_loop_and_connection_and_forgotten_after(
+    hook: MistralBatchHook,
+) -> None:
+    async def go() -> None:
+        made = [0]
+
+        def make() -> MistralBatchHook:
+            made[0] += 1
+            return _fast_hook(CONN_ID)
+
+        first = shared_watch.shared_watcher(CONN_ID, make)
+        with first.watching(["a", "b"]):
+            assert shared_watch.shared_watcher(CONN_ID, make) is first
+            assert shared_watch.shared_watcher("other", make) is not first
+            with first.watching(["b", "c"]):
+                assert first.watched_count == 3
+            assert first.watched_count == 2
+        assert shared_watch.shared_watcher(CONN_ID, make) is not first
+        assert made[0] == 3
+
+    asyncio.run(go())
