@@ -37,29 +37,18 @@ from airflow_provider_mistral_batch.models import (
 )
 from airflow_provider_mistral_batch.utils.compat import AirflowTaskTimeout, conf
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.utils.reattach import jobs_of_key
-from airflow_provider_mistral_batch.utils.watch import (
+from airflow_provider_mistral_batch.utils.options import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
-    Answer,
-    Cancel,
-    CancelDuplicate,
-    Ended,
-    GaveUp,
-    JobWatch,
-    ListTaskJobs,
-    Outcome,
-    Sleep,
-    TimedOut,
     check_wait_options,
-    ended_on_its_own,
     is_finite_number,
     is_whole_number,
 )
 
-# utils.input and utils.outcome are imported where they are used: every DAG file that uses
-# these operators pays their import at every parse, and only a run needs them.
+# utils.input, utils.outcome, utils.reattach and the waiting core (utils.watch) are imported
+# where they are used: every DAG file that uses these operators pays their import at every
+# parse, and only a run needs them.
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
@@ -71,6 +60,7 @@ if TYPE_CHECKING:
         PreparedInput,
         UploadedInput,
     )
+    from airflow_provider_mistral_batch.utils.watch import Answer, Ended, GaveUp, JobWatch, Outcome
 
 # Extra time, past the job's own timeout_hours, to wait for Mistral to report the timeout.
 _WAIT_MARGIN = timedelta(hours=1)
@@ -458,6 +448,8 @@ class MistralBatchOperator(BaseOperator):
         deadline = time.time() + self._wait_seconds()
         if self.deferrable:
             self._defer(jobs, deadline)
+        from airflow_provider_mistral_batch.utils.watch import JobWatch, TimedOut
+
         ended: list[BatchJob] = []
         timed_out: list[TimedOut] = []
         check_until = time.time() + self.duplicate_check_seconds
@@ -709,7 +701,7 @@ class MistralBatchOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Cancel the jobs when the task is killed (not on an execution timeout)."""
-        from airflow_provider_mistral_batch.utils.reattach import is_reattachable
+        from airflow_provider_mistral_batch.utils.reattach import is_reattachable, jobs_of_key
 
         job_ids = self.job_ids or ([self.job_id] if self.job_id is not None else [])
         keys = self._task_keys or ([self._task_key] if self._task_key is not None else [])
@@ -791,6 +783,7 @@ class MistralBatchCancelJobOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel the job unless it already ended; optionally wait for it to end."""
         from airflow_provider_mistral_batch.utils.outcome import job_summary
+        from airflow_provider_mistral_batch.utils.watch import JobWatch, TimedOut, ended_on_its_own
 
         try:
             job = self.hook.get_batch_job(self.job_id)
@@ -889,6 +882,17 @@ def wait_blocking(
 
     :param job: the job as last read, judged first; None reads it at once.
     """
+    from airflow_provider_mistral_batch.utils.reattach import jobs_of_key
+    from airflow_provider_mistral_batch.utils.watch import (
+        Cancel,
+        CancelDuplicate,
+        Ended,
+        GaveUp,
+        ListTaskJobs,
+        Sleep,
+        TimedOut,
+    )
+
     step = watch.start(job)
     while not isinstance(step, Ended | GaveUp | TimedOut):
         if isinstance(step, Sleep):
@@ -944,6 +948,8 @@ def _destination(results_path: Any) -> Any:
 
 def _ended_job(outcome: Ended | GaveUp) -> BatchJob:
     """The ended job, or the error that ended polling raised as it came."""
+    from airflow_provider_mistral_batch.utils.watch import GaveUp
+
     if isinstance(outcome, GaveUp):
         raise outcome.error
     return outcome.job

@@ -13,22 +13,20 @@ from airflow_provider_mistral_batch.exceptions import MistralAPIError, given_job
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.utils.compat import AirflowSensorTimeout, conf
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.utils.watch import (
+from airflow_provider_mistral_batch.utils.options import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
-    Ended,
-    GaveUp,
-    JobWatch,
     check_wait_options,
 )
 
-# utils.outcome is imported where it is used: every DAG file that uses the sensor pays its
-# imports at every parse, and only a run needs it.
+# utils.outcome and the waiting core (utils.watch) are imported where they are used: every DAG
+# file that uses the sensor pays its imports at every parse, and only a run needs them.
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
     from airflow_provider_mistral_batch.models import BatchJob
+    from airflow_provider_mistral_batch.utils.watch import JobWatch
 
 
 class MistralBatchJobSensor(BaseSensorOperator):
@@ -133,6 +131,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """One poll: False while the job runs; the verdict once it ended."""
         from airflow_provider_mistral_batch.utils.outcome import finish_with_job
+        from airflow_provider_mistral_batch.utils.watch import Ended, GaveUp, JobWatch
 
         if self._watch is None:
             # No deadline here: the sensor's own timeout ends the wait.

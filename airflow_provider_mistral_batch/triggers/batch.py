@@ -10,12 +10,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.utils.options import (
+    DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_POLL_INTERVAL,
+)
 from airflow_provider_mistral_batch.utils.outcome import make_event
 from airflow_provider_mistral_batch.utils.reattach import ajobs_of_key
 from airflow_provider_mistral_batch.utils.shared_watch import SharedJobWatcher, shared_watcher
 from airflow_provider_mistral_batch.utils.watch import (
-    DEFAULT_MAX_CONSECUTIVE_ERRORS,
-    DEFAULT_POLL_INTERVAL,
     Answer,
     Cancel,
     CancelDuplicate,

@@ -89,8 +89,10 @@ def test_the_waiting_core_makes_no_calls_of_its_own() -> None:
     assert IMPORTS[f"{PACKAGE}.utils.watch"] <= {
         f"{PACKAGE}.exceptions",
         f"{PACKAGE}.models",
+        f"{PACKAGE}.utils.options",
         f"{PACKAGE}.utils.reattach",
     }
+    assert IMPORTS[f"{PACKAGE}.utils.options"] <= {f"{PACKAGE}.exceptions"}
     assert IMPORTS[f"{PACKAGE}.utils.reattach"] <= {
         f"{PACKAGE}.models",
         f"{PACKAGE}.hooks.mistral_batch",
@@ -112,3 +114,18 @@ def test_importing_the_waiting_core_loads_neither_the_hook_nor_our_http_code() -
 def test_nothing_in_the_provider_imports_the_emulator() -> None:
     for path in ROOT.rglob("*.py"):
         assert "mistral_batch_emulator" not in path.read_text(encoding="utf-8"), path
+
+
+@pytest.mark.parametrize("module", ["operators.batch", "sensors.batch"])
+def test_a_dag_file_does_not_load_the_waiting_core_or_the_hook(module: str) -> None:
+    # Every DAG file that uses these pays their import at every parse; only a run needs these.
+    code = (
+        f"import sys, {PACKAGE}.{module}; "
+        f"print(sorted(m for m in sys.modules if m in ('{PACKAGE}.utils.watch', "
+        f"'{PACKAGE}.utils.reattach', '{PACKAGE}.hooks.mistral_batch', "
+        f"'{PACKAGE}.utils.input', '{PACKAGE}.utils.outcome')))"
+    )
+    result = subprocess.run(  # noqa: S603 (this interpreter, fixed arguments)
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT.parent
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -18,8 +18,8 @@ from airflow_provider_mistral_batch.exceptions import (
     describe_error,
 )
 from airflow_provider_mistral_batch.models import BatchJobStatus
+from airflow_provider_mistral_batch.utils.options import DEFAULT_MAX_CONSECUTIVE_ERRORS
 from airflow_provider_mistral_batch.utils.watch import (
-    DEFAULT_MAX_CONSECUTIVE_ERRORS,
     Cancel,
     Ended,
     GaveUp,

@@ -1,0 +1,71 @@
+"""The waiting options of the operators and the sensor: defaults and the checks made when a
+DAG file is parsed.
+
+Apart from the waiting core (:mod:`.watch`), which only a running task needs: every DAG file
+that uses an operator pays for this module at every parse, so it stays small.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
+
+DEFAULT_POLL_INTERVAL: Final = 30.0
+DEFAULT_MAX_CONSECUTIVE_ERRORS: Final = 5
+#: The cap of the poll interval of a long-running job when the interval may grow (5 minutes).
+DEFAULT_MAX_POLL_INTERVAL: Final = 300.0
+
+
+def check_wait_options(
+    task_id: str,
+    *,
+    max_failed_ratio: Any = None,
+    poll_interval: Any = None,
+    wait_timeout: Any = None,
+    max_consecutive_errors: Any = None,
+) -> None:
+    """Refuse, when the DAG is parsed, waiting options no job could satisfy: each must be a
+    finite number (a string such as ``"30"`` is refused, not compared) in its range."""
+    if max_failed_ratio is not None and not (
+        is_finite_number(max_failed_ratio) and 0.0 <= max_failed_ratio <= 1.0
+    ):
+        raise MistralBatchInputError(
+            f"{task_id}: max_failed_ratio must be between 0.0 and 1.0, got {max_failed_ratio!r}"
+        )
+    if poll_interval is not None and not (is_finite_number(poll_interval) and poll_interval > 0):
+        raise MistralBatchInputError(
+            f"{task_id}: poll_interval must be positive, got {poll_interval!r}"
+        )
+    if wait_timeout is not None and not (is_finite_number(wait_timeout) and wait_timeout > 0):
+        raise MistralBatchInputError(
+            f"{task_id}: wait_timeout must be a positive number of seconds, got {wait_timeout!r}"
+        )
+    if max_consecutive_errors is not None and not (
+        is_whole_number(max_consecutive_errors) and max_consecutive_errors >= 1
+    ):
+        raise MistralBatchInputError(
+            f"{task_id}: max_consecutive_errors must be a whole number >= 1, "
+            f"got {max_consecutive_errors!r}"
+        )
+
+
+def is_finite_number(value: Any) -> bool:
+    """A real, finite number: not a bool, not a string, not NaN or infinity."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_whole_number(value: Any) -> bool:
+    """An int that is not a bool (``True`` must not pass as 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+__all__ = [
+    "DEFAULT_MAX_CONSECUTIVE_ERRORS",
+    "DEFAULT_MAX_POLL_INTERVAL",
+    "DEFAULT_POLL_INTERVAL",
+    "check_wait_options",
+    "is_finite_number",
+    "is_whole_number",
+]
