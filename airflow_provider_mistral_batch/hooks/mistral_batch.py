@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar, Unpack
 
@@ -659,51 +667,25 @@ class MistralBatchHook(BaseHook):
     def download_file(self, file_id: str, destination: LocalFile) -> int:
         """Stream a file's content to a path or binary file object; return the bytes written.
 
+        The download resumes where a broken connection left it (see :meth:`iter_file_content`).
         A path is written through a temporary file and replaced only when the download is
-        complete, so a broken download never leaves a truncated file behind.
+        complete, so a failed download never leaves a truncated file behind.
         """
-        sink = DownloadSink(destination)
-
-        def write(chunks: Iterator[bytes]) -> int:
-            written = 0
-            with sink.open() as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
-                    written += len(chunk)
-            return written
-
-        written = self._read_content(file_id, write, max_attempts=None if sink.rewindable else 1)
+        written = 0
+        with DownloadSink(destination).open() as handle:
+            for chunk in self.iter_file_content(file_id):
+                handle.write(chunk)
+                written += len(chunk)
         self.log.info("Downloaded file %s (%s bytes)", file_id, written)
         return written
 
-    def _read_content(
-        self,
-        file_id: str,
-        consume: Callable[[Iterator[bytes]], ResultT],
-        *,
-        max_attempts: int | None = None,
-    ) -> ResultT:
-        """Stream a file's content into ``consume``; a failed attempt starts again."""
-        path = f"/v1/files/{calls.path_id('file', file_id)}/content"
-
-        def attempt_read() -> ResultT:
-            client = self.get_conn()
-            with client.stream("GET", path, headers=self._auth(self.settings)) as response:
-                if not response.is_success:
-                    response.read()
-                    raise_for_response(response)
-                return consume(response.iter_bytes(_DOWNLOAD_CHUNK))
-
-        return self._with_retries(attempt_read, "GET", path, max_attempts=max_attempts)
-
-    def iter_file_lines(self, file_id: str) -> Iterator[str]:
-        """Stream a file's lines (decoded as UTF-8, without line ends; blank lines skipped).
+    def iter_file_content(self, file_id: str) -> Generator[bytes, None, None]:
+        """Stream a file's content, chunk by chunk.
 
         Opening the download is retried. A connection that breaks midway is resumed, up to the
         connection's ``max_retries`` times: a file never changes, so a new download with the
         bytes already read dropped goes on from there; after that it raises
-        :class:`MistralConnectionError`. A line that is not UTF-8 raises
-        :class:`MistralBatchError` naming the file and the line.
+        :class:`MistralConnectionError`. Closing the iterator ends the download.
         """
         path = f"/v1/files/{calls.path_id('file', file_id)}/content"
 
@@ -717,43 +699,48 @@ class MistralBatchHook(BaseHook):
                 raise_for_response(response)
             return response
 
-        def content() -> Iterator[bytes]:
-            delivered = 0  # bytes handed on; a resumed download drops as many
-            breaks = 0
-            while True:
-                response = self._with_retries(attempt_open, "GET", path)
-                try:
-                    skip = delivered
-                    for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
-                        if skip >= len(chunk):
-                            skip -= len(chunk)
-                            continue
-                        fresh = chunk[skip:]
-                        skip = 0
-                        delivered += len(fresh)
-                        yield fresh
-                    if skip:
-                        raise MistralBatchError(
-                            f"file {file_id} is shorter than when its download began"
-                        )
-                    return
-                except httpx2.RequestError as exc:
-                    breaks += 1
-                    if breaks > self.settings.max_retries:
-                        raise _connection_error("GET", path, self.settings.base_url, exc) from exc
-                    self.log.warning(
-                        "Download of file %s broke after %s bytes (%s: %s); resuming (%s of %s)",
-                        file_id,
-                        f"{delivered:,}",
-                        type(exc).__name__,
-                        exc,
-                        breaks,
-                        self.settings.max_retries,
+        delivered = 0  # bytes handed on; a resumed download drops as many
+        breaks = 0
+        while True:
+            response = self._with_retries(attempt_open, "GET", path)
+            try:
+                skip = delivered
+                for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
+                    if skip >= len(chunk):
+                        skip -= len(chunk)
+                        continue
+                    fresh = chunk[skip:]
+                    skip = 0
+                    delivered += len(fresh)
+                    yield fresh
+                if skip:
+                    raise MistralBatchError(
+                        f"file {file_id} is shorter than when its download began"
                     )
-                finally:
-                    response.close()
+                return
+            except httpx2.RequestError as exc:
+                breaks += 1
+                if breaks > self.settings.max_retries:
+                    raise _connection_error("GET", path, self.settings.base_url, exc) from exc
+                self.log.warning(
+                    "Download of file %s broke after %s bytes (%s: %s); resuming (%s of %s)",
+                    file_id,
+                    f"{delivered:,}",
+                    type(exc).__name__,
+                    exc,
+                    breaks,
+                    self.settings.max_retries,
+                )
+            finally:
+                response.close()
 
-        yield from jsonl_lines(content(), f"file {file_id}")
+    def iter_file_lines(self, file_id: str) -> Iterator[str]:
+        """Stream a file's lines (decoded as UTF-8, without line ends; blank lines skipped).
+
+        The download is that of :meth:`iter_file_content` (retried, resumed midway). A line
+        that is not UTF-8 raises :class:`MistralBatchError` naming the file and the line.
+        """
+        yield from jsonl_lines(self.iter_file_content(file_id), f"file {file_id}")
 
     def iter_results(self, file_id: str) -> Iterator[BatchResultLine]:
         """Stream a job's output or error file as typed result lines.

@@ -1,18 +1,17 @@
 """A Mistral file streamed to the browser through the api-server, a chunk at a time.
 
-The hook writes a download into a file object; here that object is a bounded pipe read by
-the HTTP response, so the file is never held whole (at most a few chunks are in flight) and
-the browser never sees the API key or a signed URL. A browser that goes away stops the
-download.
+A thread of its own reads the hook's download (:meth:`MistralBatchHook.iter_file_content`,
+which resumes a broken connection) into a bounded queue read by the HTTP response, so the file
+is never held whole (at most a few chunks are in flight) and the browser never sees the API key
+or a signed URL. A browser that goes away stops the download.
 """
 
 from __future__ import annotations
 
-import io
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, Final, cast
+from typing import Final
 
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
@@ -27,26 +26,6 @@ class _ReaderGone(Exception):
 
 class _End:
     """The download finished."""
-
-
-class _Pipe(io.RawIOBase):
-    """A write-only, unseekable file object whose writes wait for the reader (bounded)."""
-
-    def __init__(self, chunks: queue.Queue[bytes | BaseException | _End], gone: threading.Event):
-        super().__init__()
-        self._chunks = chunks
-        self._gone = gone
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def write(self, data: object) -> int:
-        chunk = bytes(cast(bytes, data))
-        put(self._chunks, chunk, self._gone)
-        return len(chunk)
 
 
 def put(
@@ -79,7 +58,12 @@ def stream_file(make_hook: Callable[[], MistralBatchHook], file_id: str) -> Iter
     def download() -> None:
         try:
             with make_hook() as hook:
-                hook.download_file(file_id, cast(BinaryIO, _Pipe(chunks, gone)))
+                content = hook.iter_file_content(file_id)
+                try:
+                    for chunk in content:
+                        put(chunks, chunk, gone)
+                finally:
+                    content.close()  # ends the HTTP download at once when the reader went away
             put(chunks, _End(), gone)
         except _ReaderGone:
             return
