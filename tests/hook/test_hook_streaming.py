@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 import tracemalloc
 from pathlib import Path
@@ -104,3 +105,31 @@ def test_a_download_that_keeps_breaking_fails_after_the_retries(
     with pytest.raises(MistralConnectionError):
         list(hook.iter_file_lines(file_id))
     assert len([r for r in emulator.requests if r.path == content]) == retries + 1
+
+
+class _Unseekable(io.RawIOBase):
+    """A write-only stream that cannot be rewound (a pipe, a socket)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk: object) -> int:
+        self.data += bytes(chunk)  # type: ignore[call-overload]
+        return len(bytes(chunk))  # type: ignore[call-overload]
+
+
+def test_download_file_into_a_stream_resumes_a_broken_connection(
+    hook: MistralBatchHook, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    file_id, lines = _lines_file(hook, tmp_path, 3000)
+    content = f"/v1/files/{file_id}/content"
+    emulator.set_faults([Fault(kind="drop_after", method="GET", path_prefix=content)] * 2)
+    sink = _Unseekable()
+    written = hook.download_file(file_id, sink)  # type: ignore[arg-type]
+    expected = ("\n".join(lines) + "\n").encode()
+    assert bytes(sink.data) == expected
+    assert written == len(expected)
