@@ -163,12 +163,16 @@ class MistralBatchJobTrigger(BaseTrigger):
             jitter=_JITTER,
         )
 
+    def _current_job_ids(self) -> list[str]:
+        """The jobs watched now: a watch may have followed the kept job of a duplicate."""
+        return [watch.job_id for watch in self._watches] or self.job_ids
+
     async def cleanup(self) -> None:
         """Before Airflow 3.3, say why the jobs keep running when the trigger is removed before
         it fired (a task marked failed or success, or cleared): only 3.3+ calls on_kill."""
         if self._fired or _HAS_ON_KILL:
             return
-        job_ids = [watch.job_id for watch in self._watches] or self.job_ids
+        job_ids = self._current_job_ids()
         self.log.warning(
             "Stopped watching Mistral batch job %s before it ended; it keeps running. This "
             "Airflow (before 3.3) removes a trigger the same way when its task is marked or "
@@ -180,8 +184,7 @@ class MistralBatchJobTrigger(BaseTrigger):
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the user marked the task failed or success, or cleared it: cancel."""
-        # The jobs watched now: a watch may have followed the kept job of a duplicate.
-        job_ids = [watch.job_id for watch in self._watches] or self.job_ids
+        job_ids = self._current_job_ids()
         if not self.cancel_on_kill:
             self.log.info(
                 "Leaving Mistral batch job %s running (cancel_on_kill=False)", ", ".join(job_ids)

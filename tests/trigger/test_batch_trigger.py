@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -23,8 +23,6 @@ from airflow_provider_mistral_batch.utils.outcome import judge_job, parse_event
 from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import (
     CONN_ID,
-    FAST_RETRIES,
-    SleepRecorder,
     create_embeddings_job,
     set_connection,
 )
@@ -35,28 +33,6 @@ JOBS = "/v1/batch/jobs"
 TRIGGER_PATH = "airflow_provider_mistral_batch.triggers.batch.MistralBatchJobTrigger"
 # A run that has not yielded by then is a failure, not a hang.
 RUN_LIMIT = 20.0
-
-
-async def _no_sleep(_: float) -> None:
-    await asyncio.sleep(0)
-
-
-def _fast_hook(conn_id: str) -> MistralBatchHook:
-    made = MistralBatchHook(conn_id, retry_policy=FAST_RETRIES)
-    made._asleep = _no_sleep
-    return made
-
-
-@pytest.fixture
-def hook(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[MistralBatchHook]:
-    """A sync hook to set jobs up; the trigger's own hooks retry fast."""
-    set_connection(monkeypatch, emulator, extra={"timeout": 5})
-    monkeypatch.setattr(
-        MistralBatchJobTrigger, "_hook", lambda self: _fast_hook(self.mistral_conn_id)
-    )
-    with MistralBatchHook(CONN_ID, retry_policy=FAST_RETRIES) as made:
-        made._sleep = SleepRecorder()
-        yield made
 
 
 def _slow_job(hook: MistralBatchHook, emulator: RunningEmulator) -> BatchJob:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,8 @@ from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
 from airflow_provider_mistral_batch.utils import shared_watch
 from airflow_provider_mistral_batch.utils.http.clients import close_shared_async_clients
 from mistral_batch_emulator import Fault, RunningEmulator
-from tests.helpers import CONN_ID, FAST_RETRIES, create_embeddings_job, set_connection
+from tests.helpers import CONN_ID, create_embeddings_job
+from tests.trigger.conftest import fast_hook
 
 pytestmark = pytest.mark.integration
 
@@ -31,30 +31,18 @@ RUN_LIMIT = 30.0
 POLL = 0.1
 
 
-async def _no_sleep(_: float) -> None:
-    await asyncio.sleep(0)
-
-
-def _fast_hook(conn_id: str) -> MistralBatchHook:
-    made = MistralBatchHook(conn_id, retry_policy=FAST_RETRIES)
-    made._asleep = _no_sleep
-    return made
-
-
 @pytest.fixture
-def hook(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[MistralBatchHook]:
-    set_connection(monkeypatch, emulator, extra={"timeout": 5})
-    monkeypatch.setattr(
-        MistralBatchJobTrigger, "_hook", lambda self: _fast_hook(self.mistral_conn_id)
-    )
+def hook(
+    hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> MistralBatchHook:
+    """The conftest's hook, with sweeps switched on from a few jobs."""
     # Thousands of jobs in production; here a few jobs on pages of two.
     monkeypatch.setattr(shared_watch, "LIST_MIN_JOBS", 3)
     monkeypatch.setattr(shared_watch, "PAGE_SIZE", 2)
     monkeypatch.setattr(shared_watch, "MIN_SWEEP_GAP", 0.05)
     monkeypatch.setattr(shared_watch, "COALESCE_SECONDS", 0.02)
     emulator.update_config(requests_per_second=20)
-    with MistralBatchHook(CONN_ID, retry_policy=FAST_RETRIES) as made:
-        yield made
+    return hook
 
 
 def _per_job(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -344,7 +332,7 @@ def test_a_watcher_is_shared_per_loop_and_connection_and_forgotten_after(
 
         def make() -> MistralBatchHook:
             made[0] += 1
-            return _fast_hook(CONN_ID)
+            return fast_hook(CONN_ID)
 
         first = shared_watch.shared_watcher(CONN_ID, make)
         with first.watching(["a", "b"]):
