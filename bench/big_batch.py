@@ -16,10 +16,6 @@ of the bare loop's rate, peak RSS < 200 MB above baseline in every step, two job
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import ctypes.util
-import gc
 import json
 import os
 import shutil
@@ -38,7 +34,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from emulator_common import API_KEY, emulator_process
+from emulator_common import API_KEY, emulator_process, trim_heap
 
 MB = 1e6
 ENDPOINT = "/v1/chat/completions"
@@ -64,16 +60,6 @@ class Step:
     peak_above_mb: float = 0.0
 
 
-def _trim_heap() -> None:
-    """Give freed heap back to the OS (glibc), so a step's baseline is what it really holds."""
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL(name).malloc_trim(0)
-
-
 class Measured:
     """Times a block and samples this process's RSS every 10 ms; keeps the peak above the
     RSS at the block's start."""
@@ -96,7 +82,7 @@ class Measured:
             self._stop.wait(0.01)
 
     def __enter__(self) -> Step:
-        _trim_heap()
+        trim_heap()
         baseline = self._rss()
         self.step.baseline_mb = baseline / MB
         self._peak = baseline

@@ -1,7 +1,11 @@
-"""Shared by the emulator benches: run the emulator CLI in a child process."""
+"""Shared by the benches: run the emulator CLI in a child process; measure memory."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import gc
 import socket
 import subprocess
 import sys
@@ -19,6 +23,16 @@ def rss_mb() -> float:
     import psutil
 
     return float(psutil.Process().memory_info().rss) / 1e6
+
+
+def trim_heap() -> None:
+    """Give freed heap back to the OS (glibc), so a baseline is what the process really holds."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL(name).malloc_trim(0)
 
 
 def free_port() -> int:

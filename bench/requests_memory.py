@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import ctypes.util
-import gc
 import json
 import os
 import re
@@ -36,6 +33,10 @@ from typing import Any
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from emulator_common import trim_heap
+
 MB = 1e6
 ENDPOINT = "/v1/chat/completions"
 MODEL = "mistral-small-latest"
@@ -49,16 +50,6 @@ PROMPT = (
 )
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def _trim_heap() -> None:
-    """Give freed heap back to the OS (glibc), so a baseline is what the process really holds."""
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL(name).malloc_trim(0)
 
 
 def _rss() -> int:
@@ -157,7 +148,7 @@ def main() -> int:
 
     from airflow_provider_mistral_batch.utils.input import prepare_requests, temporary_files
 
-    _trim_heap()
+    trim_heap()
     before = _rss()
     built: list[dict[str, Any]] = []
     if args.generator:
@@ -169,7 +160,7 @@ def main() -> int:
             for request in built:
                 del request["custom_id"]
         build_s = time.perf_counter() - started
-        _trim_heap()
+        trim_heap()
         baseline = _rss()
         print(
             f"{args.requests:,} requests built in {build_s:.1f} s; the list holds "
@@ -180,7 +171,7 @@ def main() -> int:
     what = "process before the call" if args.generator else "list"
     worst = 0.0
     for run in range(1, args.runs + 1):
-        _trim_heap()
+        trim_heap()
         baseline = _rss()
         exact = _reset_high_water_mark()
         requests: Iterable[dict[str, Any]] = (
