@@ -48,7 +48,9 @@ def test_the_chat_example_waits_in_the_triggerer_and_succeeds(
     run_id = api.trigger(CHAT)
     deferred = airflow.wait_until_deferred(CHAT, run_id, "answer_questions")
     assert deferred["trigger"]["classpath"] == TRIGGER
-    assert deferred["trigger"]["triggerer_id"] in airflow.triggerer_job_ids()
+    # wait_until_deferred saw it held by a heartbeating triggerer; checked once more here, a
+    # heartbeat late under load must not count against it.
+    assert deferred["trigger"]["triggerer_id"] in airflow.triggerer_job_ids(heartbeating=False)
     airflow.release_jobs()
     _wait_for_success(airflow, CHAT, run_id)
 
