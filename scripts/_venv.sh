@@ -1,15 +1,18 @@
 # Sourced by demo.sh and test.sh: makes (or reuses) a virtualenv with this project installed:
 # the provider and the emulator (emulator/, its own distribution), both editable.
-# AIRFLOW_VERSION picks the Airflow release to install (default below); each version gets its
-# own virtualenv so switching back and forth costs nothing after the first time.
+# AIRFLOW_VERSION picks the Airflow release to install (default: the newest tested); each
+# version gets its own virtualenv so switching back and forth costs nothing after the first time.
+# Every version is decided by constraints/airflow-<version>-py<python>.txt, as Airflow tells its
+# users to install; MISTRAL_UNCONSTRAINED=1 installs the newest of everything instead (its own
+# virtualenvs, .venv-latest-*), to learn early when a new release breaks the provider.
 set -euo pipefail
-
-# The newest Airflow this provider is tested on, and the lowest it supports.
-NEWEST_AIRFLOW=3.3.2
-LOWEST_AIRFLOW=3.1.8
+source scripts/_airflow_versions.sh
 AIRFLOW_VERSION="${AIRFLOW_VERSION:-$NEWEST_AIRFLOW}"
+UNCONSTRAINED="${MISTRAL_UNCONSTRAINED:-0}"
 if [ -z "${VENV:-}" ]; then
-    if [ "$AIRFLOW_VERSION" = "$NEWEST_AIRFLOW" ]; then VENV=.venv; else VENV=".venv-airflow-$AIRFLOW_VERSION"; fi
+    if [ "$UNCONSTRAINED" = 1 ]; then VENV=".venv-latest-airflow-$AIRFLOW_VERSION"
+    elif [ "$AIRFLOW_VERSION" = "$NEWEST_AIRFLOW" ]; then VENV=.venv
+    else VENV=".venv-airflow-$AIRFLOW_VERSION"; fi
 fi
 
 find_python() {
@@ -25,10 +28,11 @@ find_python() {
     return 1
 }
 
-# pip on some machines lists extra local package folders that may not exist; its warnings
-# about them are noise, not errors.
+# pip on some machines lists extra local package folders that may not exist, and setuptools
+# warns about every editable build: noise, not errors. PYTHONWARNINGS reaches the build too.
 quiet_pip() {
-    "$VENV/bin/python" -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+    PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip --quiet --disable-pip-version-check "$@" 2>&1 |
+        { grep -v "is ignored: it is neither a file nor a directory" || true; }
     return "${PIPESTATUS[0]}"
 }
 
@@ -38,11 +42,24 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON_BIN" -m venv "$VENV"
 fi
 
-stamp="$VENV/.installed-$( (cat pyproject.toml emulator/pyproject.toml; echo "$AIRFLOW_VERSION") | sha256sum | cut -c1-16)"
+py_tag="$("$VENV/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+CONSTRAINTS="constraints/airflow-$AIRFLOW_VERSION-py$py_tag.txt"
+constraint_args=()
+if [ "$UNCONSTRAINED" != 1 ]; then
+    "$VENV/bin/python" scripts/check_constraints.py "$CONSTRAINTS" "$AIRFLOW_VERSION"
+    constraint_args=(-c "$CONSTRAINTS")
+fi
+
+stamp="$VENV/.installed-$( (cat pyproject.toml emulator/pyproject.toml; echo "$AIRFLOW_VERSION $UNCONSTRAINED"
+    [ "$UNCONSTRAINED" = 1 ] || cat "$CONSTRAINTS") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-    echo ">> installing apache-airflow==$AIRFLOW_VERSION, this provider and its emulator into $VENV (first run takes a minute)" >&2
-    quiet_pip install --quiet --disable-pip-version-check --upgrade pip
-    quiet_pip install --quiet --disable-pip-version-check "apache-airflow==$AIRFLOW_VERSION" -e ".[dev]" -e "./emulator"
+    if [ "$UNCONSTRAINED" = 1 ]; then how="the newest releases (no constraints)"; else how="$CONSTRAINTS"; fi
+    echo ">> installing apache-airflow==$AIRFLOW_VERSION, this provider and its emulator into $VENV with $how (first run takes a minute)" >&2
+    # pip and setuptools first, from the same constraints: the editable builds below use this
+    # setuptools (no build isolation, which would fetch whatever setuptools is newest).
+    quiet_pip install "${constraint_args[@]}" --upgrade pip setuptools
+    quiet_pip install "${constraint_args[@]}" --no-build-isolation \
+        "apache-airflow==$AIRFLOW_VERSION" -e ".[dev]" -e "./emulator"
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi

@@ -17,8 +17,15 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo ">> installing chromium (Debian package) for the browser tests" >&2
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
-    $SUDO apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    # apt and debconf talk a lot; show what they said only when the install fails.
+    apt_log="$(mktemp)"
+    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium; } \
+        >"$apt_log" 2>&1; then
+        cat "$apt_log" >&2
+        echo "error: could not install chromium with apt-get (needed by tests/browser)" >&2
+        exit 1
+    fi
+    rm -f "$apt_log"
 fi
 
 echo ">> pytest on apache-airflow $AIRFLOW_VERSION"
