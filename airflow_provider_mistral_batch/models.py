@@ -115,6 +115,8 @@ class FilePurpose(OpenStrEnum):
     OCR = "ocr"
     # Missing from the contract's enum, but named by its description of ``purpose``.
     AUDIO = "audio"
+    # Sent by the official Python SDK (mistralai 3.7's FilePurpose), not yet in the contract.
+    AGENTIC_SAFETY = "agentic_safety"
 
 
 class SampleType(OpenStrEnum):

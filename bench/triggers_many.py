@@ -46,7 +46,9 @@ def main() -> int:
         hook = MistralBatchHook()
         requests = [{"custom_id": str(i), "body": {"input": ["x"]}} for i in range(1000)]
         job_ids = [
-            hook.create_batch_job(endpoint="/v1/embeddings", model="m", requests=requests).id
+            hook.create_batch_job(
+                endpoint="/v1/embeddings", model="mistral-embed", requests=requests
+            ).id
             for _ in range(args.triggers)
         ]
         print(f"created {len(job_ids)} running jobs on {base_url}")

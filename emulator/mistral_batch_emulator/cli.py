@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 
 from mistral_batch_emulator.app import create_app
+from mistral_batch_emulator.catalog import ANY_MODEL
 from mistral_batch_emulator.config import EmulatorConfig
 from mistral_batch_emulator.config_file import (
     ConfigError,
@@ -31,6 +32,7 @@ _CONFIG_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("seconds_per_timeout_hour", "seconds_per_timeout_hour", "--seconds-per-timeout-hour"),
     ("data_dir", "data_dir", "--data-dir"),
     ("seed", "seed", "--seed"),
+    ("model", "models", "--model"),
 )
 
 
@@ -54,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     keys = parser.add_mutually_exclusive_group()
     keys.add_argument("--api-key", help="Bearer token accepted (default emulator-key)")
     keys.add_argument("--any-key", action="store_true", help="accept any non-empty Bearer token")
+    models = parser.add_mutually_exclusive_group()
+    models.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME",
+        help="a model name jobs may use (repeatable; replaces the default list of "
+        "Mistral's public models and the file's list)",
+    )
+    models.add_argument(
+        "--any-model", action="store_true", help=f'accept any model name (models: ["{ANY_MODEL}"])'
+    )
     _add_config_flags(parser)
     return parser
 
@@ -95,6 +108,9 @@ def _flag_overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
     if getattr(args, "any_key", False):
         overrides["api_key"] = None
         labels["api_key"] = "--any-key"
+    if getattr(args, "any_model", False):
+        overrides["models"] = [ANY_MODEL]
+        labels["models"] = "--any-model"
     return overrides, labels
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from airflow_provider_mistral_batch.models import MAX_FILE_BYTES
+from mistral_batch_emulator.catalog import ANY_MODEL, DEFAULT_MODELS
 
 FaultKind = Literal[
     "status", "drop_before", "drop_after", "delay_before", "delay_after", "slow_commit"
@@ -74,6 +75,9 @@ class EmulatorConfig(BaseModel):
         ``{message, code}`` (default) or a bare string.
     :param data_dir: where file contents are stored; a temporary directory when None.
     :param max_file_bytes: largest upload accepted (default 512 MB).
+    :param models: the model names jobs and requests may use (default: Mistral's public
+        models, ``catalog.DEFAULT_MODELS``); ``["*"]`` accepts any name. A job naming
+        another model is refused at creation; a request body naming one fails alone.
     """
 
     model_config = ConfigDict(validate_assignment=True)
@@ -92,6 +96,17 @@ class EmulatorConfig(BaseModel):
     error_line_style: Literal["object", "string"] = "object"
     data_dir: Path | None = None
     max_file_bytes: int = Field(default=MAX_FILE_BYTES, gt=0)
+    models: list[str] = Field(default_factory=lambda: list(DEFAULT_MODELS))
+
+    @field_validator("models")
+    @classmethod
+    def _some_models(cls, value: list[str]) -> list[str]:
+        # An empty list would refuse every job: more likely a mistake than a wish.
+        if not value:
+            raise ValueError(f'list at least one model name, or "{ANY_MODEL}" to accept any')
+        if any(not name.strip() for name in value):
+            raise ValueError("a model name cannot be empty")
+        return value
 
 
 __all__ = ["EmulatorConfig", "Fault", "FaultKind"]

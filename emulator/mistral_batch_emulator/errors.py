@@ -25,13 +25,27 @@ _STATUS_ERRORS: dict[int, tuple[str, str, str]] = {
 }
 
 
+#: ``type`` and ``code`` of the real API's answer to a model it lacks (HTTP 400), as seen in
+#: the wild and in the official Python SDK's tests: ``Invalid model: <name>``.
+INVALID_MODEL = ("invalid_model", "1500")
+
+
 def error_body(
-    status_code: int, message: str | None = None, param: str | None = None
+    status_code: int,
+    message: str | None = None,
+    param: str | None = None,
+    kind: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The documented error body ``{object, message, type, param, code}`` for a status."""
+    """The documented error body ``{object, message, type, param, code}`` for a status.
+
+    :param kind: ``(type, code)`` when they differ from the status's usual ones (e.g.
+        :data:`INVALID_MODEL`); None uses the status's.
+    """
     default_message, type_, code = _STATUS_ERRORS.get(
         status_code, ("Error", "api_error", str(status_code))
     )
+    if kind is not None:
+        type_, code = kind
     return {
         "object": "error",
         "message": message or default_message,
@@ -49,15 +63,22 @@ def unauthorized_body() -> dict[str, Any]:
 class ApiError(Exception):
     """An error answered with the documented error body."""
 
-    def __init__(self, status_code: int, message: str, param: str | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        param: str | None = None,
+        kind: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
         self.param = param
+        self.kind = kind
 
     def body(self) -> dict[str, Any]:
         """The JSON body of this error."""
-        return error_body(self.status_code, self.message, self.param)
+        return error_body(self.status_code, self.message, self.param, self.kind)
 
 
 def not_found(kind: str, item_id: str) -> ApiError:
@@ -83,4 +104,17 @@ def invalid(
     return RequestValidationError([error])
 
 
-__all__ = ["ApiError", "error_body", "invalid", "not_found", "unauthorized_body"]
+def invalid_model(message: str) -> ApiError:
+    """The 400 the API answers to a model it lacks."""
+    return ApiError(400, message, param=None, kind=INVALID_MODEL)
+
+
+__all__ = [
+    "INVALID_MODEL",
+    "ApiError",
+    "error_body",
+    "invalid",
+    "invalid_model",
+    "not_found",
+    "unauthorized_body",
+]

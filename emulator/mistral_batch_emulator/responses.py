@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_mistral_batch.models import ApiEndpoint
+from mistral_batch_emulator.catalog import unknown_model_message
+from mistral_batch_emulator.errors import INVALID_MODEL
 
 _TEXT = (
     "the quick brown fox jumps over a lazy dog while cheese ages slowly in cool cellars "
@@ -32,12 +34,24 @@ _MODERATION_CATEGORIES = (
 
 
 class RequestRejected(Exception):
-    """A request body the endpoint cannot serve; becomes an error line."""
+    """A request body the endpoint cannot serve; becomes an error line.
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    :param code: the error line's ``error.code`` (default ``invalid_request``).
+    :param kind: ``(type, code)`` of the line's error body when not the usual 400 ones.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        param: str | None = None,
+        code: str = "invalid_request",
+        kind: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.code = code
+        self.kind = kind
 
 
 class _Request:
@@ -318,10 +332,13 @@ def fake_response(
     job_model: str | None,
     job_agent_id: str | None,
     created: int,
+    known_models: frozenset[str] | None,
 ) -> dict[str, Any]:
     """The response body ``endpoint`` would give to ``body``, seeded by custom_id and body.
 
-    :raises RequestRejected: when the body cannot be served (missing field, no model).
+    :param known_models: the model names accepted; None accepts any.
+    :raises RequestRejected: when the body cannot be served (missing field, no model, a
+        model not in ``known_models``).
     """
     handler = _HANDLERS.get(endpoint)
     if handler is None:
@@ -336,6 +353,13 @@ def fake_response(
                 "no model: set model on the job or in the request body", param="model"
             )
         model = "agent"
+    elif known_models is not None and model not in known_models:
+        raise RequestRejected(
+            unknown_model_message(model, known_models),
+            param="model",
+            code="invalid_model",
+            kind=INVALID_MODEL,
+        )
     return handler(_Request(body, custom_id, model, created))
 
 

@@ -66,11 +66,13 @@ class ResultWriter:
         job: JobContext,
         failing_custom_ids: Collection[str],
         error_style: Literal["object", "string"],
+        known_models: frozenset[str] | None,
     ) -> None:
         self._job = job
         self._prefix = f"batch-{job.job_id[:8]}-"
         self._failing = failing_custom_ids
         self._error_style = error_style
+        self._known_models = known_models
 
     def answer(self, raw: bytes, index: int, where: str) -> tuple[bool, str]:
         """Whether request ``index`` succeeded, and its output or error line."""
@@ -89,10 +91,11 @@ class ResultWriter:
                 job_model=self._job.model,
                 job_agent_id=self._job.agent_id,
                 created=self._job.created_at,
+                known_models=self._known_models,
             )
         except RequestRejected as exc:
             message = f"{where}: {exc.message}"
-            return False, self.error_line(index, custom_id, 400, message, "invalid_request")
+            return False, self.error_line(index, custom_id, 400, message, exc.code, exc.kind)
         line = {
             "id": self._line_id(index),
             "custom_id": custom_id,
@@ -102,16 +105,28 @@ class ResultWriter:
         return True, _dump(line)
 
     def error_line(
-        self, index: int, custom_id: str | None, status_code: int, message: str, code: str
+        self,
+        index: int,
+        custom_id: str | None,
+        status_code: int,
+        message: str,
+        code: str,
+        kind: tuple[str, str] | None = None,
     ) -> str:
-        """An error-file line: the output envelope with an error status and ``error`` set."""
+        """An error-file line: the output envelope with an error status and ``error`` set.
+
+        :param kind: ``(type, code)`` of the response body's error when not the status's.
+        """
         error: Any = message
         if self._error_style == "object":
             error = {"message": message, "code": code}
         line = {
             "id": self._line_id(index),
             "custom_id": custom_id,
-            "response": {"status_code": status_code, "body": error_body(status_code, message)},
+            "response": {
+                "status_code": status_code,
+                "body": error_body(status_code, message, None, kind),
+            },
             "error": error,
         }
         return _dump(line)

@@ -20,8 +20,9 @@ from airflow_provider_mistral_batch.models import (
     CreateBatchJobRequest,
     DeletedBatchJob,
 )
+from mistral_batch_emulator.catalog import accepted_models, unknown_model_message
 from mistral_batch_emulator.deps import Caller, State, known_values, reply
-from mistral_batch_emulator.errors import invalid, not_found
+from mistral_batch_emulator.errors import invalid, invalid_model, not_found
 from mistral_batch_emulator.files import now
 from mistral_batch_emulator.jobs import JobFilter, JobRecord
 from mistral_batch_emulator.state import EmulatorState
@@ -67,6 +68,19 @@ def _check_input_files(input_files: list[str] | None) -> list[str]:
     return canonical
 
 
+def _check_model(model: str | None, state: EmulatorState) -> None:
+    """A 400 ``invalid_model`` when the job names a model the emulator does not know.
+
+    Only the job's own ``model``: a model in a request body is checked when that request
+    runs, and fails that request alone (the real API reads the bodies after creation).
+    """
+    if model is None:
+        return
+    known = accepted_models(state.config.models)
+    if known is not None and model not in known:
+        raise invalid_model(unknown_model_message(model, known))
+
+
 def _write_inline(path: Path, requests: list[BatchRequest]) -> None:
     with path.open("w", encoding="utf-8") as out:
         for item in requests:
@@ -84,6 +98,7 @@ async def create_job(body: CreateBatchJobRequest, state: State, caller: Caller) 
             ("body", "endpoint"), f"Input should be {expected}", body.endpoint.value, "enum"
         )
     input_files = _check_input_files(body.input_files)
+    _check_model(body.model, state)
     job_id = str(uuid.uuid4())
     inline_path = None
     if body.requests:

@@ -20,6 +20,7 @@ from airflow_provider_mistral_batch.models import (
     FileVisibility,
     SampleType,
 )
+from mistral_batch_emulator.catalog import accepted_models
 from mistral_batch_emulator.config import EmulatorConfig
 from mistral_batch_emulator.files import FileStore, StoredFile, now
 from mistral_batch_emulator.jobs import JobRecord
@@ -248,6 +249,7 @@ class JobRunner:
                 JobContext(job.id, job.endpoint, job.model, job.agent_id, job.created_at),
                 config.failing_custom_ids,
                 config.error_line_style,
+                accepted_models(config.models),
             )
             done = self._answer(writer, lines, allowed)
             budget -= done

@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_mistral_batch.models import ApiEndpoint
+from mistral_batch_emulator.catalog import DEFAULT_MODELS
 from mistral_batch_emulator.responses import RequestRejected, fake_response
-from tests.emulator.support import Api
+from tests.emulator.support import MODEL, Api
+
+KNOWN_MODELS = frozenset(DEFAULT_MODELS)
 
 VALID: dict[ApiEndpoint, dict[str, Any]] = {
     ApiEndpoint.CHAT_COMPLETIONS: {"messages": [{"role": "user", "content": "hi"}]},
@@ -40,7 +43,13 @@ SHAPE: dict[ApiEndpoint, str] = {
 
 def _answer(endpoint: ApiEndpoint, body: dict[str, Any], custom_id: str = "c") -> dict[str, Any]:
     return fake_response(
-        endpoint, body, custom_id=custom_id, job_model="m", job_agent_id=None, created=1
+        endpoint,
+        body,
+        custom_id=custom_id,
+        job_model=MODEL,
+        job_agent_id=None,
+        created=1,
+        known_models=KNOWN_MODELS,
     )
 
 
@@ -96,6 +105,7 @@ def test_no_model_anywhere_is_rejected() -> None:
             job_model=None,
             job_agent_id=None,
             created=1,
+            known_models=KNOWN_MODELS,
         )
 
 

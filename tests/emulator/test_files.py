@@ -250,7 +250,8 @@ def test_upload_without_closing_boundary_is_422_and_not_stored(
             assert [path.name for path in stored] == [f"{closed.json()['id']}.bin"]
 
 
-@pytest.mark.parametrize("purpose", ["fine-tune", "batch", "ocr", "audio"])
+# agentic_safety: the newest official Python SDK (mistralai 3.7) sends it.
+@pytest.mark.parametrize("purpose", ["fine-tune", "batch", "ocr", "audio", "agentic_safety"])
 def test_every_contract_purpose_is_accepted_and_listed(
     api: Api, http: httpx2.Client, purpose: str
 ) -> None:
@@ -266,7 +267,7 @@ def test_every_contract_purpose_is_accepted_and_listed(
 
 
 def test_unknown_purpose_is_422_naming_it(http: httpx2.Client) -> None:
-    for purpose in ["x", "Batch", "fine_tune", "assistants"]:
+    for purpose in ["x", "Batch", "fine_tune", "assistants", "agentic-safety"]:
         response = http.post(
             "/v1/files", files={"file": ("a.jsonl", b"{}\n")}, data={"purpose": purpose}
         )
@@ -275,7 +276,9 @@ def test_unknown_purpose_is_422_naming_it(http: httpx2.Client) -> None:
         assert error["loc"] == ["body", "purpose"]
         assert error["type"] == "enum"
         assert error["input"] == purpose
-        assert error["msg"] == "Input should be 'fine-tune', 'batch', 'ocr' or 'audio'"
+        assert error["msg"] == (
+            "Input should be 'fine-tune', 'batch', 'ocr', 'audio' or 'agentic_safety'"
+        )
 
         listed = http.get("/v1/files", params={"purpose": purpose})
         assert listed.status_code == 422

@@ -275,12 +275,15 @@ def test_inline_flag_ignored_for_file_jobs(api: Api) -> None:
 def test_model_required_somewhere(api: Api) -> None:
     requests = [
         chat_line("no-model"),
-        {"custom_id": "body-model", "body": {**chat_line("x")["body"], "model": "m-1"}},
+        {
+            "custom_id": "body-model",
+            "body": {**chat_line("x")["body"], "model": "codestral-latest"},
+        },
     ]
     done = api.wait(api.create_job(requests=requests, model=None)["id"])
     outputs = {item["custom_id"]: item for item in api.job(done["id"], inline="true")["outputs"]}
     assert outputs["no-model"]["error"]["message"].find("model") >= 0
-    assert outputs["body-model"]["response"]["body"]["model"] == "m-1"
+    assert outputs["body-model"]["response"]["body"]["model"] == "codestral-latest"
 
 
 @pytest.mark.parametrize(
@@ -332,7 +335,9 @@ def test_unknown_and_malformed_job_ids(http: httpx2.Client) -> None:
 def test_list_filters_and_pages(emulator: RunningEmulator, api: Api, http: httpx2.Client) -> None:
     file_id, _ = _chat_file(api, 1)
     first = api.create_job(input_files=[file_id], metadata={"job_type": "a", "team": "x"})
-    second = api.create_job(input_files=[file_id], metadata={"job_type": "b"}, model="other")
+    second = api.create_job(
+        input_files=[file_id], metadata={"job_type": "b"}, model="mistral-large-latest"
+    )
     api.wait(first["id"])
     api.wait(second["id"])
     emulator.update_config(queue_seconds=60.0)
@@ -350,7 +355,7 @@ def test_list_filters_and_pages(emulator: RunningEmulator, api: Api, http: httpx
     assert ids({"job_type": "a", "team": "x"}) == [first["id"]]
     assert ids({"metadata": '{"job_type": "b"}'}) == [second["id"]]
     assert ids({"metadata[job_type]": "b"}) == [second["id"]]
-    assert ids({"model": "other"}) == [second["id"]]
+    assert ids({"model": "mistral-large-latest"}) == [second["id"]]
     assert ids([("status", "QUEUED"), ("status", "RUNNING")]) == [third["id"]]
     assert ids({"status": "SUCCESS"}) == [second["id"], first["id"]]
     assert ids({"created_by_me": "true"}) == [third["id"], second["id"], first["id"]]

@@ -93,7 +93,7 @@ def test_list_jobs_with_every_filter_and_pagination(hook: MistralBatchHook, tmp_
         hook.create_batch_job(
             endpoint="/v1/embeddings",
             requests=[{"custom_id": "1", "body": {"input": ["x"]}}],
-            model="mistral-embed" if i % 2 else "other-model",
+            model="mistral-embed" if i % 2 else "codestral-embed",
             metadata={"suite": tag, "index": str(i)},
         )
         for i in range(5)

@@ -247,7 +247,10 @@ def test_create_the_server_finished_after_the_client_gave_up_leaves_one_live_job
         [Fault(kind="slow_commit", delay_seconds=1.0, method="POST", path_prefix=JOBS)]
     )
     job = hook.create_batch_job(
-        endpoint="/v1/embeddings", model="m", requests=ONE_REQUEST, idempotency_key=token
+        endpoint="/v1/embeddings",
+        model="mistral-embed",
+        requests=ONE_REQUEST,
+        idempotency_key=token,
     )
     jobs = {j.id: j.status for j in hook.list_batch_jobs()}
     tagged = _jobs_with_key(hook, token)

@@ -61,7 +61,7 @@ def test_the_error_preview_reads_the_first_few_errors_only(
     failing = {f"r{i}" for i in range(40)}
     mistral.update_config(failing_custom_ids=failing)
     job = hook.create_batch_job(
-        endpoint="/v1/chat/completions", model="m", requests=chat_requests(40)
+        endpoint="/v1/chat/completions", model="mistral-small-latest", requests=chat_requests(40)
     )
     job = wait_for_terminal(hook, job.id)
     assert job.error_file

@@ -66,7 +66,7 @@ def test_valid_inline_requests_are_returned_normalized() -> None:
     prepared = prepare_requests(
         [_req("a"), {"custom_id": "b", "body": {"input": "x"}, "extra": 1}],
         endpoint=CHAT,
-        model="m",
+        model="mistral-small-latest",
     )
     assert isinstance(prepared, InlineInput)
     assert prepared.request_count == 2
@@ -112,12 +112,17 @@ def test_valid_inline_requests_are_returned_normalized() -> None:
     ],
 )
 def test_each_bad_request_is_named(item: Any, expected: str) -> None:
-    message = _error(prepare_requests, [item], endpoint=CHAT, model="m")
+    message = _error(prepare_requests, [item], endpoint=CHAT, model="mistral-small-latest")
     assert message == f"invalid batch input (1 problems):\n{expected}"
 
 
 def test_duplicate_inline_custom_id_names_the_first_position() -> None:
-    message = _error(prepare_requests, [_req("x"), _req("y"), _req("x")], endpoint=CHAT, model="m")
+    message = _error(
+        prepare_requests,
+        [_req("x"), _req("y"), _req("x")],
+        endpoint=CHAT,
+        model="mistral-small-latest",
+    )
     assert 'requests[2]: custom_id "x" repeats [0]' in message
     assert "(1 problems)" in message
 
@@ -127,7 +132,7 @@ def test_every_problem_is_listed_not_only_the_first() -> None:
         prepare_requests,
         [_req("a"), {"body": BODY}, "x", _req("a")],
         endpoint=CHAT,
-        model="m",
+        model="mistral-small-latest",
         source="my_requests",
     )
     lines = message.splitlines()
@@ -138,7 +143,9 @@ def test_every_problem_is_listed_not_only_the_first() -> None:
 
 
 def test_at_most_twenty_problems_are_listed_then_counted() -> None:
-    message = _error(prepare_requests, [{"body": BODY}] * 25, endpoint=CHAT, model="m")
+    message = _error(
+        prepare_requests, [{"body": BODY}] * 25, endpoint=CHAT, model="mistral-small-latest"
+    )
     lines = message.splitlines()
     assert lines[0] == "invalid batch input (25 problems):"
     listed = [line for line in lines if line.startswith("requests[")]
@@ -148,13 +155,15 @@ def test_at_most_twenty_problems_are_listed_then_counted() -> None:
 
 
 def test_exactly_twenty_problems_have_no_tail() -> None:
-    message = _error(prepare_requests, [{"body": BODY}] * 20, endpoint=CHAT, model="m")
+    message = _error(
+        prepare_requests, [{"body": BODY}] * 20, endpoint=CHAT, model="mistral-small-latest"
+    )
     assert "more problems" not in message
     assert len(message.splitlines()) == 21
 
 
 def test_empty_batch_is_refused() -> None:
-    assert _error(prepare_requests, [], endpoint=CHAT, model="m") == (
+    assert _error(prepare_requests, [], endpoint=CHAT, model="mistral-small-latest") == (
         "requests: no requests: the batch is empty"
     )
 
@@ -163,18 +172,20 @@ def test_empty_batch_is_refused() -> None:
     ("value", "kind"), [("abc", "a string"), (b"abc", "bytes"), ({"a": 1}, "an object")]
 )
 def test_requests_that_are_not_a_list_are_refused(value: Any, kind: str) -> None:
-    message = _error(prepare_requests, value, endpoint=CHAT, model="m")
+    message = _error(prepare_requests, value, endpoint=CHAT, model="mistral-small-latest")
     assert message == f"requests must be a list of {{'custom_id', 'body'}} objects, got {kind}"
 
 
 @pytest.mark.parametrize(("value", "kind"), [(None, "null"), (5, "a number")])
 def test_requests_that_are_not_iterable_are_an_input_error(value: Any, kind: str) -> None:
-    message = _error(prepare_requests, value, endpoint=CHAT, model="m")
+    message = _error(prepare_requests, value, endpoint=CHAT, model="mistral-small-latest")
     assert message == f"requests must be a list of {{'custom_id', 'body'}} objects, got {kind}"
 
 
 def test_a_generator_of_requests_is_accepted() -> None:
-    prepared = prepare_requests((_req(str(i)) for i in range(3)), endpoint=CHAT, model="m")
+    prepared = prepare_requests(
+        (_req(str(i)) for i in range(3)), endpoint=CHAT, model="mistral-small-latest"
+    )
     assert isinstance(prepared, InlineInput)
     assert [r["custom_id"] for r in prepared.requests] == ["0", "1", "2"]
 
@@ -187,7 +198,9 @@ def test_more_requests_than_one_job_takes_are_sharded_in_input_order(
     tmp_path: Path,
 ) -> None:
     requests = [_req(str(i)) for i in range(7)]
-    prepared = prepare_requests(requests, endpoint=CHAT, model="m", max_requests_per_job=3)
+    prepared = prepare_requests(
+        requests, endpoint=CHAT, model="mistral-small-latest", max_requests_per_job=3
+    )
     assert isinstance(prepared, ShardedInput)
     assert [shard.request_count for shard in prepared.shards] == [3, 3, 1]
     assert [_lines_of(shard) for shard in prepared.shards] == [
@@ -207,11 +220,17 @@ def test_more_requests_than_one_job_takes_are_sharded_in_input_order(
 
 def test_exactly_at_the_limit_is_one_job_and_one_over_is_two() -> None:
     at_limit = prepare_requests(
-        [_req(str(i)) for i in range(3)], endpoint=CHAT, model="m", max_requests_per_job=3
+        [_req(str(i)) for i in range(3)],
+        endpoint=CHAT,
+        model="mistral-small-latest",
+        max_requests_per_job=3,
     )
     assert isinstance(at_limit, InlineInput)
     one_over = prepare_requests(
-        [_req(str(i)) for i in range(4)], endpoint=CHAT, model="m", max_requests_per_job=3
+        [_req(str(i)) for i in range(4)],
+        endpoint=CHAT,
+        model="mistral-small-latest",
+        max_requests_per_job=3,
     )
     assert isinstance(one_over, ShardedInput)
     assert [s.request_count for s in one_over.shards] == [3, 1]
@@ -222,29 +241,47 @@ def test_without_max_requests_per_job_the_api_limit_shards(
 ) -> None:
     monkeypatch.setattr(batch_input, "MAX_REQUESTS_PER_JOB", 3)
     monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 2)
-    at_limit = prepare_requests([_req(str(i)) for i in range(3)], endpoint=CHAT, model="m")
+    at_limit = prepare_requests(
+        [_req(str(i)) for i in range(3)], endpoint=CHAT, model="mistral-small-latest"
+    )
     assert isinstance(at_limit, FileInput)
-    over = prepare_requests([_req(str(i)) for i in range(4)], endpoint=CHAT, model="m")
+    over = prepare_requests(
+        [_req(str(i)) for i in range(4)], endpoint=CHAT, model="mistral-small-latest"
+    )
     assert isinstance(over, ShardedInput)
     assert [s.request_count for s in over.shards] == [3, 1]
 
 
 def test_custom_ids_stay_unique_across_shards() -> None:
     requests = [_req("a"), _req("b"), _req("c"), _req("a")]
-    message = _error(prepare_requests, requests, endpoint=CHAT, model="m", max_requests_per_job=2)
+    message = _error(
+        prepare_requests,
+        requests,
+        endpoint=CHAT,
+        model="mistral-small-latest",
+        max_requests_per_job=2,
+    )
     assert message == 'invalid batch input (1 problems):\nrequests[3]: custom_id "a" repeats [0]'
 
 
 def test_an_invalid_input_leaves_no_shard_behind(tmp_path: Path) -> None:
     requests = [_req(str(i)) for i in range(5)] + [{"body": BODY}]
-    _error(prepare_requests, requests, endpoint=CHAT, model="m", max_requests_per_job=2)
+    _error(
+        prepare_requests,
+        requests,
+        endpoint=CHAT,
+        model="mistral-small-latest",
+        max_requests_per_job=2,
+    )
     assert _leftovers(tmp_path) == []
 
 
 def test_the_fingerprint_covers_the_whole_input_whatever_the_shards() -> None:
     requests = [_req(str(i)) for i in range(5)]
-    one = prepare_requests(requests, endpoint=CHAT, model="m")
-    sharded = prepare_requests(requests, endpoint=CHAT, model="m", max_requests_per_job=2)
+    one = prepare_requests(requests, endpoint=CHAT, model="mistral-small-latest")
+    sharded = prepare_requests(
+        requests, endpoint=CHAT, model="mistral-small-latest", max_requests_per_job=2
+    )
     assert one.fingerprint == sharded.fingerprint
 
 
@@ -257,7 +294,9 @@ def test_a_generator_is_streamed_to_shards_as_it_comes(
         for i in range(1000):
             yield _req(str(i))
 
-    prepared = prepare_requests(generate(), endpoint=CHAT, model="m", max_requests_per_job=400)
+    prepared = prepare_requests(
+        generate(), endpoint=CHAT, model="mistral-small-latest", max_requests_per_job=400
+    )
     assert isinstance(prepared, ShardedInput)
     assert [s.request_count for s in prepared.shards] == [400, 400, 200]
 
@@ -266,7 +305,7 @@ def test_assign_custom_ids_uses_positions() -> None:
     prepared = prepare_requests(
         [{"body": BODY}, _req("mine"), {"body": {"input": "z"}}],
         endpoint=CHAT,
-        model="m",
+        model="mistral-small-latest",
         assign_custom_ids=True,
     )
     assert isinstance(prepared, InlineInput)
@@ -278,7 +317,7 @@ def test_assigned_id_that_collides_with_a_given_one_is_a_duplicate() -> None:
         prepare_requests,
         [_req("1"), {"body": BODY}],
         endpoint=CHAT,
-        model="m",
+        model="mistral-small-latest",
         assign_custom_ids=True,
     )
     assert 'requests[1]: custom_id "1" repeats [0]' in message
@@ -289,7 +328,7 @@ def test_assign_custom_ids_still_checks_given_ids() -> None:
         prepare_requests,
         [{"custom_id": 3, "body": BODY}],
         endpoint=CHAT,
-        model="m",
+        model="mistral-small-latest",
         assign_custom_ids=True,
     )
     assert '"custom_id" must be a non-empty string, got 3' in message
@@ -297,7 +336,7 @@ def test_assign_custom_ids_still_checks_given_ids() -> None:
 
 def test_inline_input_does_not_alias_the_callers_objects() -> None:
     original = _req("a")
-    prepared = prepare_requests([original], endpoint=CHAT, model="m")
+    prepared = prepare_requests([original], endpoint=CHAT, model="mistral-small-latest")
     assert isinstance(prepared, InlineInput)
     prepared.requests[0]["body"]["max_tokens"] = 999
     assert original["body"]["max_tokens"] == 8
@@ -305,7 +344,7 @@ def test_inline_input_does_not_alias_the_callers_objects() -> None:
 
 def test_repeats_are_listed_in_input_order_among_the_other_problems() -> None:
     requests = [_req("a"), *[{"body": BODY}] * 5, _req("a"), *[{"body": BODY}] * 20, _req("a")]
-    message = _error(prepare_requests, requests, endpoint=CHAT, model="m")
+    message = _error(prepare_requests, requests, endpoint=CHAT, model="mistral-small-latest")
     lines = message.splitlines()
     assert lines[0] == "invalid batch input (27 problems):"
     assert [line.split(":")[0] for line in lines[1:21]] == [f"requests[{i}]" for i in range(1, 21)]
@@ -315,7 +354,7 @@ def test_repeats_are_listed_in_input_order_among_the_other_problems() -> None:
 
 def test_a_refused_request_does_not_count_as_the_first_of_its_id() -> None:
     requests = [{"custom_id": "a", "body": "x"}, _req("a"), _req("a")]
-    message = _error(prepare_requests, requests, endpoint=CHAT, model="m")
+    message = _error(prepare_requests, requests, endpoint=CHAT, model="mistral-small-latest")
     assert message.splitlines()[1:] == [
         'requests[0]: "body" must be a JSON object, got a string',
         'requests[2]: custom_id "a" repeats [1]',
@@ -326,25 +365,34 @@ def test_ids_whose_hashes_are_equal_are_not_repeats(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     requests = [_req(str(i)) for i in range(30)]
-    expected = prepare_requests(requests, endpoint=CHAT, model="m").fingerprint
+    expected = prepare_requests(requests, endpoint=CHAT, model="mistral-small-latest").fingerprint
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in requests])
     # Every id hashes alike: the lines are read back, and only equal ids are repeats.
     monkeypatch.setattr(batch_input, "hash", lambda value: 1, raising=False)
-    assert prepare_requests(requests, endpoint=CHAT, model="m").fingerprint == expected
-    sharded = prepare_requests(requests, endpoint=CHAT, model="m", max_requests_per_job=7)
+    assert (
+        prepare_requests(requests, endpoint=CHAT, model="mistral-small-latest").fingerprint
+        == expected
+    )
+    sharded = prepare_requests(
+        requests, endpoint=CHAT, model="mistral-small-latest", max_requests_per_job=7
+    )
     assert sharded.fingerprint == expected
-    assert prepare_file(path, endpoint=CHAT, model="m").fingerprint == expected
+    assert prepare_file(path, endpoint=CHAT, model="mistral-small-latest").fingerprint == expected
     repeated = [*requests, _req("7")]
-    message = _error(prepare_requests, repeated, endpoint=CHAT, model="m", inline=False)
+    message = _error(
+        prepare_requests, repeated, endpoint=CHAT, model="mistral-small-latest", inline=False
+    )
     assert message == 'invalid batch input (1 problems):\nrequests[30]: custom_id "7" repeats [7]'
 
 
 def test_a_repeat_is_named_when_a_body_holds_nan(tmp_path: Path) -> None:
     requests = [_req("a", temperature=float("nan")), _req("b"), _req("a", temperature=float("nan"))]
-    message = _error(prepare_requests, requests, endpoint=CHAT, model="m", inline=False)
+    message = _error(
+        prepare_requests, requests, endpoint=CHAT, model="mistral-small-latest", inline=False
+    )
     assert message.endswith('requests[2]: custom_id "a" repeats [0]')
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in requests])
-    message = _error(prepare_file, path, endpoint=CHAT, model="m")
+    message = _error(prepare_file, path, endpoint=CHAT, model="mistral-small-latest")
     assert message.endswith('in.jsonl line 3: custom_id "a" repeats line 1')
     assert _leftovers(tmp_path) == []
 
@@ -359,7 +407,7 @@ def test_a_request_that_cannot_be_json_is_named() -> None:
         _req("c"),
         {"custom_id": "d", "body": shared},  # the same body again: still the same reason
     ]
-    message = _error(prepare_requests, requests, endpoint=CHAT, model="m")
+    message = _error(prepare_requests, requests, endpoint=CHAT, model="mistral-small-latest")
     assert message.splitlines() == [
         "invalid batch input (3 problems):",
         "requests[0]: cannot be written as JSON (Object of type set is not JSON serializable)",
@@ -377,8 +425,10 @@ def test_mappings_other_than_dict_give_the_same_lines_and_fingerprint() -> None:
         {"custom_id": "b", "body": MappingProxyType({"input": "x"})},
     ]
     for inline in (True, False):
-        one = prepare_requests(plain, endpoint=CHAT, model="m", inline=inline)
-        other = prepare_requests(proxied, endpoint=CHAT, model="m", inline=inline)
+        one = prepare_requests(plain, endpoint=CHAT, model="mistral-small-latest", inline=inline)
+        other = prepare_requests(
+            proxied, endpoint=CHAT, model="mistral-small-latest", inline=inline
+        )
         assert one.fingerprint == other.fingerprint
         if isinstance(one, FileInput) and isinstance(other, FileInput):
             assert one.path.read_bytes() == other.path.read_bytes()
@@ -396,7 +446,7 @@ def test_inline_requests_are_taken_as_they_were_when_given() -> None:
             request["body"]["n"] = i
             yield request
 
-    prepared = prepare_requests(reuse_one_dict(), endpoint=CHAT, model="m")
+    prepared = prepare_requests(reuse_one_dict(), endpoint=CHAT, model="mistral-small-latest")
     assert isinstance(prepared, InlineInput)
     assert prepared.requests == [{"body": {"n": i}, "custom_id": f"r{i}"} for i in range(3)]
 
@@ -408,7 +458,9 @@ def test_a_list_written_to_files_is_not_copied() -> None:
     requests = [_req(f"r{i:06d}", max_tokens=i) for i in range(count)]
     tracemalloc.start()
     try:
-        prepared = prepare_requests(requests, endpoint=CHAT, model="m", inline=False)
+        prepared = prepare_requests(
+            requests, endpoint=CHAT, model="mistral-small-latest", inline=False
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -424,11 +476,13 @@ def test_more_than_the_inline_limit_becomes_a_temporary_jsonl(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 5)
-    at_limit = prepare_requests([_req(str(i)) for i in range(5)], endpoint=CHAT, model="m")
+    at_limit = prepare_requests(
+        [_req(str(i)) for i in range(5)], endpoint=CHAT, model="mistral-small-latest"
+    )
     assert isinstance(at_limit, InlineInput)
 
     requests = [_req(str(i)) for i in range(6)]
-    prepared = prepare_requests(requests, endpoint=CHAT, model="m")
+    prepared = prepare_requests(requests, endpoint=CHAT, model="mistral-small-latest")
     assert isinstance(prepared, FileInput)
     assert prepared.temporary is True
     assert prepared.request_count == 6
@@ -446,9 +500,9 @@ def test_fingerprint_is_the_same_inline_or_as_a_temporary_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     requests = [_req(str(i)) for i in range(6)]
-    inline = prepare_requests(requests, endpoint=CHAT, model="m")
+    inline = prepare_requests(requests, endpoint=CHAT, model="mistral-small-latest")
     monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 5)
-    as_file = prepare_requests(requests, endpoint=CHAT, model="m")
+    as_file = prepare_requests(requests, endpoint=CHAT, model="mistral-small-latest")
     assert isinstance(as_file, FileInput)
     assert inline.fingerprint == as_file.fingerprint
 
@@ -458,7 +512,9 @@ def test_one_request_larger_than_a_file_may_be_is_refused_and_nothing_left(
 ) -> None:
     monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 1)
     monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 50)
-    message = _error(prepare_requests, [_req("a"), _req("b")], endpoint=CHAT, model="m")
+    message = _error(
+        prepare_requests, [_req("a"), _req("b")], endpoint=CHAT, model="mistral-small-latest"
+    )
     assert message.startswith("requests.jsonl: a request of ")
     assert "bytes is larger than the 50 bytes (512 MB) one input file may hold" in message
     assert _leftovers(tmp_path) == []
@@ -468,7 +524,7 @@ def test_one_request_larger_than_a_file_may_be_is_refused_and_nothing_left(
 
 
 def _fingerprint(
-    requests: list[dict[str, Any]], endpoint: str = CHAT, model: str | None = "m"
+    requests: list[dict[str, Any]], endpoint: str = CHAT, model: str | None = "mistral-small-latest"
 ) -> str:
     return prepare_requests(requests, endpoint=endpoint, model=model).fingerprint
 
@@ -486,7 +542,7 @@ def test_the_fingerprint_of_a_known_input_never_changes() -> None:
         _req("a"),
         {"custom_id": "b", "body": {"input": "é ✓", "temperature": 0.7}, "extra": [1, None, True]},
     ]
-    assert _fingerprint(requests) == (
+    assert _fingerprint(requests, model="m") == (
         "923bb649c0fc5690738c0cb44276f2444866b325c2535c89438ab157f5cbbd8a"
     )
     assigned = prepare_requests(
@@ -501,7 +557,7 @@ def test_the_fingerprint_of_a_known_input_never_changes() -> None:
     "change",
     [
         {"endpoint": "/v1/embeddings"},
-        {"model": "other"},
+        {"model": "mistral-large-latest"},
         {"model": None},
         {"requests": [_req("a"), _req("c")]},
         {"requests": [_req("a"), _req("b", max_tokens=9)]},
@@ -513,7 +569,7 @@ def test_the_fingerprint_of_a_known_input_never_changes() -> None:
     ],
 )
 def test_fingerprint_changes_with_any_change(change: dict[str, Any]) -> None:
-    base = {"requests": [_req("a"), _req("b")], "endpoint": CHAT, "model": "m"}
+    base = {"requests": [_req("a"), _req("b")], "endpoint": CHAT, "model": "mistral-small-latest"}
     changed = {**base, **change}
     assert _fingerprint(**base) != _fingerprint(**changed)  # type: ignore[arg-type]
 
@@ -521,7 +577,9 @@ def test_fingerprint_changes_with_any_change(change: dict[str, Any]) -> None:
 def test_fingerprint_of_a_file_equals_the_same_requests_inline(tmp_path: Path) -> None:
     requests = [_req("a"), _req("b")]
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in requests])
-    assert prepare_file(path, endpoint=CHAT, model="m").fingerprint == _fingerprint(requests)
+    assert prepare_file(
+        path, endpoint=CHAT, model="mistral-small-latest"
+    ).fingerprint == _fingerprint(requests)
 
 
 # ---------------------------------------------------------------- JSONL files
@@ -529,7 +587,7 @@ def test_fingerprint_of_a_file_equals_the_same_requests_inline(tmp_path: Path) -
 
 def test_valid_local_file_is_used_as_it_is(tmp_path: Path) -> None:
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req("a")), json.dumps(_req("b"))])
-    prepared = prepare_file(path, endpoint=CHAT, model="m")
+    prepared = prepare_file(path, endpoint=CHAT, model="mistral-small-latest")
     assert prepared.path == path
     assert prepared.temporary is False
     assert prepared.request_count == 2
@@ -540,8 +598,8 @@ def test_valid_local_file_is_used_as_it_is(tmp_path: Path) -> None:
 
 def test_string_paths_and_file_urls_are_local(tmp_path: Path) -> None:
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req("a"))])
-    by_str = prepare_file(str(path), endpoint=CHAT, model="m")
-    by_url = prepare_file(f"file://{path}", endpoint=CHAT, model="m")
+    by_str = prepare_file(str(path), endpoint=CHAT, model="mistral-small-latest")
+    by_url = prepare_file(f"file://{path}", endpoint=CHAT, model="mistral-small-latest")
     assert by_str.path == by_url.path == path
     assert by_url.temporary is False
     assert by_url.filename == "in.jsonl"
@@ -563,7 +621,7 @@ def test_file_problems_name_file_and_line(tmp_path: Path) -> None:
             "   ",
         ],
     )
-    message = _error(prepare_file, path, endpoint=CHAT, model="m")
+    message = _error(prepare_file, path, endpoint=CHAT, model="mistral-small-latest")
     assert message.splitlines() == [
         "invalid batch input (9 problems):",
         "requests.jsonl line 2: empty line (remove blank lines from the JSONL)",
@@ -582,27 +640,27 @@ def test_file_problems_name_file_and_line(tmp_path: Path) -> None:
 def test_duplicate_in_a_file_names_the_first_line(tmp_path: Path) -> None:
     lines = [json.dumps(_req(f"r{i}")) for i in range(12)] + [json.dumps(_req("r2"))]
     path = _write_lines(tmp_path / "requests.jsonl", lines)
-    message = _error(prepare_file, path, endpoint=CHAT, model="m")
+    message = _error(prepare_file, path, endpoint=CHAT, model="mistral-small-latest")
     assert 'requests.jsonl line 13: custom_id "r2" repeats line 3' in message
 
 
 def test_non_utf8_line_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_bytes(json.dumps(_req("a")).encode() + b'\n{"custom_id": "\xff"}\n')
-    message = _error(prepare_file, path, endpoint=CHAT, model="m")
+    message = _error(prepare_file, path, endpoint=CHAT, model="mistral-small-latest")
     assert "in.jsonl line 2: not valid JSON (not UTF-8 text)" in message
 
 
 def test_crlf_line_endings_and_a_missing_final_newline_are_fine(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_bytes(json.dumps(_req("a")).encode() + b"\r\n" + json.dumps(_req("b")).encode())
-    assert prepare_file(path, endpoint=CHAT, model="m").request_count == 2
+    assert prepare_file(path, endpoint=CHAT, model="mistral-small-latest").request_count == 2
 
 
 def test_empty_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
-    assert _error(prepare_file, path, endpoint=CHAT, model="m") == (
+    assert _error(prepare_file, path, endpoint=CHAT, model="mistral-small-latest") == (
         "empty.jsonl: no requests: the batch is empty"
     )
 
@@ -611,7 +669,9 @@ def test_local_file_with_more_requests_than_one_job_is_split_by_lines(
     tmp_path: Path,
 ) -> None:
     path = _write_lines(tmp_path / "big.jsonl", [json.dumps(_req(str(i))) for i in range(5)])
-    prepared = prepare_file(path, endpoint=CHAT, model="m", max_requests_per_job=2)
+    prepared = prepare_file(
+        path, endpoint=CHAT, model="mistral-small-latest", max_requests_per_job=2
+    )
     assert isinstance(prepared, ShardedInput)
     assert [_lines_of(s) for s in prepared.shards] == [["0", "1"], ["2", "3"], ["4"]]
     assert prepared.shards[0].filename == "big.part-1-of-3.jsonl"
@@ -620,7 +680,9 @@ def test_local_file_with_more_requests_than_one_job_is_split_by_lines(
 
 def test_local_file_within_one_job_is_uploaded_as_it_is(tmp_path: Path) -> None:
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req(str(i))) for i in range(2)])
-    prepared = prepare_file(path, endpoint=CHAT, model="m", max_requests_per_job=2)
+    prepared = prepare_file(
+        path, endpoint=CHAT, model="mistral-small-latest", max_requests_per_job=2
+    )
     assert isinstance(prepared, FileInput)
     assert prepared.path == path
     assert prepared.temporary is False
@@ -633,7 +695,7 @@ def test_file_larger_than_one_file_may_be_is_sharded_by_size(
     path = _write_lines(tmp_path / "big.jsonl", lines)
     line_size = len(canonical_json(_req("0"))) + 1
     monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 2 * line_size + 1)
-    prepared = prepare_file(path, endpoint=CHAT, model="m")
+    prepared = prepare_file(path, endpoint=CHAT, model="mistral-small-latest")
     assert isinstance(prepared, ShardedInput)
     assert [s.request_count for s in prepared.shards] == [2, 2, 1]
     assert all(s.size <= 2 * line_size + 1 for s in prepared.shards)
@@ -644,19 +706,21 @@ def test_file_at_the_size_limit_is_accepted(
 ) -> None:
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req("a"))])
     monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", path.stat().st_size)
-    assert prepare_file(path, endpoint=CHAT, model="m").request_count == 1
+    assert prepare_file(path, endpoint=CHAT, model="mistral-small-latest").request_count == 1
 
 
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     missing = tmp_path / "nope.jsonl"
-    message = _error(prepare_file, missing, endpoint=CHAT, model="m")
+    message = _error(prepare_file, missing, endpoint=CHAT, model="mistral-small-latest")
     assert message == f"input_path {str(missing)!r} does not exist or is not a file"
-    assert "is not a file" in _error(prepare_file, tmp_path, endpoint=CHAT, model="m")
+    assert "is not a file" in _error(
+        prepare_file, tmp_path, endpoint=CHAT, model="mistral-small-latest"
+    )
 
 
 @pytest.mark.parametrize("url", ["s3://bucket/in.jsonl", "https://example.com/in.jsonl"])
 def test_url_strings_are_refused_with_the_object_storage_hint(url: str) -> None:
-    message = _error(prepare_file, url, endpoint=CHAT, model="m")
+    message = _error(prepare_file, url, endpoint=CHAT, model="mistral-small-latest")
     assert message == (
         f"input_path {url!r} is a URL: pass an airflow.sdk.ObjectStoragePath for remote storage"
     )
@@ -664,7 +728,7 @@ def test_url_strings_are_refused_with_the_object_storage_hint(url: str) -> None:
 
 @pytest.mark.parametrize(("value", "kind"), [(None, "null"), (12, "a number")])
 def test_something_that_is_not_a_path_is_refused(value: Any, kind: str) -> None:
-    message = _error(prepare_file, value, endpoint=CHAT, model="m")
+    message = _error(prepare_file, value, endpoint=CHAT, model="mistral-small-latest")
     assert message == f"input_path must be a path or an ObjectStoragePath, got {kind}"
 
 
@@ -678,7 +742,9 @@ def test_assign_custom_ids_writes_a_normalized_temporary_copy(tmp_path: Path) ->
         ],
     )
     before = path.read_bytes()
-    prepared = prepare_file(path, endpoint=CHAT, model="m", assign_custom_ids=True)
+    prepared = prepare_file(
+        path, endpoint=CHAT, model="mistral-small-latest", assign_custom_ids=True
+    )
     assert prepared.temporary is True
     assert prepared.path != path
     assert prepared.path.parent == tmp_path / "tmp"
@@ -692,13 +758,17 @@ def test_assign_custom_ids_writes_a_normalized_temporary_copy(tmp_path: Path) ->
         canonical_json({"custom_id": "2", "body": {"input": "x"}}),
     ]
     assert prepared.size == prepared.path.stat().st_size
-    inline = prepare_requests([json.loads(line) for line in copied], endpoint=CHAT, model="m")
+    inline = prepare_requests(
+        [json.loads(line) for line in copied], endpoint=CHAT, model="mistral-small-latest"
+    )
     assert prepared.fingerprint == inline.fingerprint
 
 
 def test_invalid_file_with_assign_custom_ids_leaves_no_temporary_copy(tmp_path: Path) -> None:
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps({"body": BODY}), "oops"])
-    message = _error(prepare_file, path, endpoint=CHAT, model="m", assign_custom_ids=True)
+    message = _error(
+        prepare_file, path, endpoint=CHAT, model="mistral-small-latest", assign_custom_ids=True
+    )
     assert "in.jsonl line 2: not valid JSON" in message
     assert _leftovers(tmp_path) == []
 
@@ -708,7 +778,9 @@ def test_invalid_file_with_assign_custom_ids_leaves_no_temporary_copy(tmp_path: 
 
 def test_local_object_storage_path_is_validated_in_place(tmp_path: Path) -> None:
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req("a")), json.dumps(_req("b"))])
-    prepared = prepare_file(ObjectStoragePath(f"file://{path}"), endpoint=CHAT, model="m")
+    prepared = prepare_file(
+        ObjectStoragePath(f"file://{path}"), endpoint=CHAT, model="mistral-small-latest"
+    )
     assert prepared.path == path
     assert prepared.temporary is False
     assert prepared.request_count == 2
@@ -717,7 +789,12 @@ def test_local_object_storage_path_is_validated_in_place(tmp_path: Path) -> None
 
 def test_local_object_storage_path_with_errors_names_file_and_line(tmp_path: Path) -> None:
     path = _write_lines(tmp_path / "data.jsonl", [json.dumps(_req("a")), json.dumps(_req("a"))])
-    message = _error(prepare_file, ObjectStoragePath(f"file://{path}"), endpoint=CHAT, model="m")
+    message = _error(
+        prepare_file,
+        ObjectStoragePath(f"file://{path}"),
+        endpoint=CHAT,
+        model="mistral-small-latest",
+    )
     assert 'data.jsonl line 2: custom_id "a" repeats line 1' in message
 
 
@@ -746,7 +823,7 @@ def test_remote_object_storage_path_is_validated_and_copied(
     remote = ObjectStoragePath(f"memory://{memory_store}/batch/requests.jsonl")
     lines = [json.dumps(_req("a")), json.dumps({"body": BODY, "custom_id": "b"})]
     remote.write_bytes("".join(line + "\n" for line in lines).encode())
-    prepared = prepare_file(remote, endpoint=CHAT, model="m")
+    prepared = prepare_file(remote, endpoint=CHAT, model="mistral-small-latest")
     assert prepared.temporary is True
     assert prepared.path.parent == tmp_path / "tmp"
     assert prepared.filename == "requests.jsonl"
@@ -764,7 +841,7 @@ def test_remote_object_storage_path_with_errors_leaves_no_copy(
 ) -> None:
     remote = ObjectStoragePath(f"memory://{memory_store}/bad.jsonl")
     remote.write_bytes(b'{"custom_id": "a", "body": {}}\n{"custom_id": "a", "body": {}}\n')
-    message = _error(prepare_file, remote, endpoint=CHAT, model="m")
+    message = _error(prepare_file, remote, endpoint=CHAT, model="mistral-small-latest")
     assert 'bad.jsonl line 2: custom_id "a" repeats line 1' in message
     assert _leftovers(tmp_path) == []
 
@@ -774,7 +851,9 @@ def test_remote_object_storage_path_is_copied_into_shards(
 ) -> None:
     remote = ObjectStoragePath(f"memory://{memory_store}/big.jsonl")
     remote.write_bytes(("\n".join(json.dumps(_req(str(i))) for i in range(5)) + "\n").encode())
-    prepared = prepare_file(remote, endpoint=CHAT, model="m", max_requests_per_job=3)
+    prepared = prepare_file(
+        remote, endpoint=CHAT, model="mistral-small-latest", max_requests_per_job=3
+    )
     assert isinstance(prepared, ShardedInput)
     assert [_lines_of(s) for s in prepared.shards] == [["0", "1", "2"], ["3", "4"]]
     for path in temporary_files(prepared):
@@ -784,7 +863,7 @@ def test_remote_object_storage_path_is_copied_into_shards(
 
 def test_missing_remote_object_storage_path_is_refused(memory_store: str, tmp_path: Path) -> None:
     remote = ObjectStoragePath(f"memory://{memory_store}/missing.jsonl")
-    message = _error(prepare_file, remote, endpoint=CHAT, model="m")
+    message = _error(prepare_file, remote, endpoint=CHAT, model="mistral-small-latest")
     assert message == f"input_path {str(remote)!r} does not exist or is not a file"
     assert _leftovers(tmp_path) == []
 
@@ -809,7 +888,7 @@ class _UnreadableRemote:
 def test_unreadable_remote_path_leaves_no_copy_and_no_open_descriptor(tmp_path: Path) -> None:
     open_before = len(list(Path("/proc/self/fd").iterdir()))
     with pytest.raises(PermissionError, match="access denied"):
-        prepare_file(_UnreadableRemote(), endpoint=CHAT, model="m")
+        prepare_file(_UnreadableRemote(), endpoint=CHAT, model="mistral-small-latest")
     assert _leftovers(tmp_path) == []
     assert len(list(Path("/proc/self/fd").iterdir())) == open_before
 
@@ -817,7 +896,9 @@ def test_unreadable_remote_path_leaves_no_copy_and_no_open_descriptor(tmp_path: 
 def test_remote_object_storage_path_with_assigned_ids(memory_store: str) -> None:
     remote = ObjectStoragePath(f"memory://{memory_store}/in.jsonl")
     remote.write_bytes(b'{"body": {"input": "x"}}\n{"body": {"input": "y"}}\n')
-    prepared = prepare_file(remote, endpoint="/v1/embeddings", model="m", assign_custom_ids=True)
+    prepared = prepare_file(
+        remote, endpoint="/v1/embeddings", model="mistral-small-latest", assign_custom_ids=True
+    )
     ids = [json.loads(line)["custom_id"] for line in prepared.path.read_text().splitlines()]
     assert ids == ["0", "1"]
 
@@ -826,14 +907,16 @@ def test_remote_object_storage_path_with_assigned_ids(memory_store: str) -> None
 
 
 def test_file_ids_are_accepted() -> None:
-    prepared = prepare_file_ids(("f1", "f2"), endpoint=CHAT, model="m")
+    prepared = prepare_file_ids(("f1", "f2"), endpoint=CHAT, model="mistral-small-latest")
     assert isinstance(prepared, UploadedInput)
     assert prepared.file_ids == ["f1", "f2"]
     assert (
-        prepared.fingerprint == prepare_file_ids(["f1", "f2"], endpoint=CHAT, model="m").fingerprint
+        prepared.fingerprint
+        == prepare_file_ids(["f1", "f2"], endpoint=CHAT, model="mistral-small-latest").fingerprint
     )
     assert (
-        prepared.fingerprint != prepare_file_ids(["f2", "f1"], endpoint=CHAT, model="m").fingerprint
+        prepared.fingerprint
+        != prepare_file_ids(["f2", "f1"], endpoint=CHAT, model="mistral-small-latest").fingerprint
     )
     assert (
         prepared.fingerprint
@@ -841,7 +924,9 @@ def test_file_ids_are_accepted() -> None:
     )
     assert (
         prepared.fingerprint
-        != prepare_file_ids(["f1", "f2"], endpoint="/v1/embeddings", model="m").fingerprint
+        != prepare_file_ids(
+            ["f1", "f2"], endpoint="/v1/embeddings", model="mistral-small-latest"
+        ).fingerprint
     )
 
 
@@ -859,7 +944,7 @@ def test_file_ids_are_accepted() -> None:
     ],
 )
 def test_bad_file_ids_are_refused(value: Any, expected: str) -> None:
-    assert _error(prepare_file_ids, value, endpoint=CHAT, model="m") == expected
+    assert _error(prepare_file_ids, value, endpoint=CHAT, model="mistral-small-latest") == expected
 
 
 def test_input_errors_are_value_errors() -> None:
