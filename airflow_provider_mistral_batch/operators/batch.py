@@ -664,6 +664,7 @@ class MistralBatchOperator(BaseOperator):
 
     def _defer(self, jobs: Sequence[BatchJob], deadline: float) -> None:
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+        from airflow_provider_mistral_batch.utils.deferral import hold_events_until
 
         self.defer(
             trigger=MistralBatchJobTrigger(
@@ -678,6 +679,9 @@ class MistralBatchOperator(BaseOperator):
                 task_keys=self._task_keys,
                 check_duplicates_until=time.time() + self.duplicate_check_seconds,
                 max_poll_interval=self.max_poll_interval,
+                # A job that ends within seconds of this deferral must not resume the task
+                # before Airflow has seen this process end.
+                hold_event_until=hold_events_until(),
             ),
             method_name="execute_complete",
         )

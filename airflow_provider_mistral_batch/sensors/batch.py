@@ -113,6 +113,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
                 context, job, self.max_failed_ratio, self.log, file_lines=self.hook.iter_file_lines
             )
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+        from airflow_provider_mistral_batch.utils.deferral import hold_events_until
 
         timeout = float(self.timeout) if self.timeout else None
         self.defer(
@@ -124,6 +125,9 @@ class MistralBatchJobSensor(BaseSensorOperator):
                 cancel_on_deadline=False,
                 max_consecutive_errors=self.max_consecutive_errors,
                 cancel_on_kill=False,
+                # A job that ends within seconds of this deferral must not resume the task
+                # before Airflow has seen this process end.
+                hold_event_until=hold_events_until(),
             ),
             method_name="execute_complete",
         )

@@ -70,6 +70,12 @@ class MistralBatchJobTrigger(BaseTrigger):
     :param max_poll_interval: None (default) polls every ``poll_interval``; a number lets the
         interval of a long-running job grow to a tenth of the time it has run, up to this
         cap (the operator passes 300 unless ``poll_interval`` was set explicitly).
+    :param hold_event_until: epoch seconds, or None (default): no hold. In a triggerer the
+        event is not yielded before then, however soon the jobs end: the operator and the
+        sensor pass the moment from which Airflow has surely seen the deferring task's process
+        end (an event sooner can make the scheduler fail the resumed task; see
+        :mod:`~airflow_provider_mistral_batch.utils.deferral`). ``dag.test()`` runs the trigger
+        in line once the task has ended, with no executor to race: no hold there.
 
     Every sleep is the interval within +-10% (random jitter). All triggers of one triggerer
     that watch jobs on one connection read them through one shared watcher
@@ -91,6 +97,7 @@ class MistralBatchJobTrigger(BaseTrigger):
         task_keys: Sequence[str] | None = None,
         check_duplicates_until: float | None = None,
         max_poll_interval: float | None = None,
+        hold_event_until: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = job_id
@@ -108,6 +115,7 @@ class MistralBatchJobTrigger(BaseTrigger):
             float(check_duplicates_until) if check_duplicates_until is not None else None
         )
         self.max_poll_interval = float(max_poll_interval) if max_poll_interval is not None else None
+        self.hold_event_until = float(hold_event_until) if hold_event_until is not None else None
         self._watches: list[JobWatch] = []
         self._fired = False
 
@@ -129,6 +137,8 @@ class MistralBatchJobTrigger(BaseTrigger):
             kwargs["check_duplicates_until"] = self.check_duplicates_until
         if self.max_poll_interval is not None:
             kwargs["max_poll_interval"] = self.max_poll_interval
+        if self.hold_event_until is not None:
+            kwargs["hold_event_until"] = self.hold_event_until
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _hook(self) -> MistralBatchHook:
@@ -161,7 +171,12 @@ class MistralBatchJobTrigger(BaseTrigger):
             check_duplicates_until=self.check_duplicates_until,
             max_poll_interval=self.max_poll_interval,
             jitter=_JITTER,
+            hold_outcome_until=self.hold_event_until if self._in_a_triggerer() else None,
         )
+
+    def _in_a_triggerer(self) -> bool:
+        # A triggerer gives each trigger its row id; dag.test()'s in-line run leaves it None.
+        return self.trigger_id is not None
 
     def _current_job_ids(self) -> list[str]:
         """The jobs watched now: a watch may have followed the kept job of a duplicate."""

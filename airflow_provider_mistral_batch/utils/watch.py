@@ -137,6 +137,11 @@ class JobWatch:
         ``started_at``, else ``created_at``: the same after a restart), up to this cap.
     :param jitter: each sleep is ``poll_interval`` times a random factor within
         ``1 +- jitter`` (default 0: none), so that many waits started together drift apart.
+    :param hold_outcome_until: epoch seconds, or None (default): no hold. An outcome reached
+        before then is held: the watch asks for a :class:`Sleep` until then (the read that
+        follows it is not needed and its answer is dropped) and reports the outcome after it.
+        A deferred task's trigger passes the moment from which Airflow is ready for its event
+        (see :mod:`~airflow_provider_mistral_batch.utils.deferral`).
     :param clock: the epoch clock (tests pass their own).
     :param rand: a random number in [0, 1) (tests pass their own).
     """
@@ -154,6 +159,7 @@ class JobWatch:
         check_duplicates_until: float | None = None,
         max_poll_interval: float | None = None,
         jitter: float = 0.0,
+        hold_outcome_until: float | None = None,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -167,6 +173,7 @@ class JobWatch:
         self.check_duplicates_until = check_duplicates_until
         self.max_poll_interval = max_poll_interval
         self.jitter = jitter
+        self.hold_outcome_until = hold_outcome_until
         self.clock = clock
         self.rand = rand
         self.consecutive_errors = 0
@@ -181,6 +188,7 @@ class JobWatch:
         self._kept: BatchJob | None = None
         self._duplicates: list[BatchJob] = []
         self._cancelling: BatchJob | None = None
+        self._held: Outcome | None = None
 
     def start(self, job: BatchJob | None = None) -> Step:
         """The first step: judge ``job`` when one is known, else read it at once."""
@@ -189,6 +197,14 @@ class JobWatch:
     def record(self, answer: Answer) -> Step:
         """Hand in the answer to the last step: a job, a list of jobs (for
         :class:`ListTaskJobs`) or the error the call raised."""
+        if self._held is not None:
+            return self._release()
+        step = self._judge(answer)
+        if isinstance(step, Ended | GaveUp | TimedOut):
+            return self._hold(step)
+        return step
+
+    def _judge(self, answer: Answer) -> Step:
         if self._listing is not None:
             return self._listed(answer)
         if self._cancelling is not None:
@@ -200,6 +216,35 @@ class JobWatch:
         if isinstance(answer, BaseException):
             return self._failed(answer)
         return self._seen(answer)
+
+    # ---------------------------------------------------------------- holding an early outcome
+
+    def _hold(self, outcome: Outcome) -> Step:
+        """Report ``outcome`` now, or sleep until ``hold_outcome_until`` first."""
+        until = self.hold_outcome_until
+        now = self.clock()
+        if until is None or now >= until:
+            return outcome
+        self._held = outcome
+        self.log.info(
+            "Mistral batch job %s: %s; reporting it in %.1f s, once Airflow has seen the "
+            "deferring task's process end (an event sooner can make Airflow fail the task)",
+            self.job_id,
+            _what_ended(outcome),
+            until - now,
+        )
+        return Sleep(until - now)
+
+    def _release(self) -> Step:
+        """After the hold's sleep: the held outcome (or more sleep, if woken early)."""
+        assert self.hold_outcome_until is not None
+        now = self.clock()
+        if now < self.hold_outcome_until:
+            # A shared read may answer a little early: the moment itself is what counts.
+            return Sleep(self.hold_outcome_until - now)
+        held, self._held = self._held, None
+        assert held is not None
+        return held
 
     # ---------------------------------------------------------------- polls
 
@@ -400,6 +445,12 @@ class JobWatch:
             return None
         rate = done / (now - started)
         return max(0.0, (job.total_requests - job.completed_requests) / rate)
+
+
+def _what_ended(outcome: Outcome) -> str:
+    if isinstance(outcome, Ended):
+        return f"ended {outcome.job.status}"
+    return "timed out" if isinstance(outcome, TimedOut) else "gave up polling"
 
 
 def is_transient(exc: BaseException) -> bool:

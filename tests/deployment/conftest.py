@@ -15,12 +15,14 @@ import pytest
 from tests.deployment.harness import RunningDeployment, running_deployment
 
 REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 
 # The example DAGs the tests run (the embeddings example, blocking, adds nothing here).
 DAG_IDS = (
     "example_mistral_batch_chat",
     "example_mistral_batch_sensor_cancel",
     "example_mistral_batch_mapped",
+    "deployment_fast_jobs",  # tests/deployment/dags: jobs that end right after the deferral
 )
 
 
@@ -35,5 +37,6 @@ def airflow_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
         "MISTRAL_EXAMPLE_RESULTS": f"file://{home}/results",
         "MISTRAL_EXAMPLE_POLL_SECONDS": "1",
     }
-    with running_deployment(home, [REPO / "example_dags"], DAG_IDS, extra_env=env) as deployment:
+    folders = [REPO / "example_dags", HERE / "dags"]
+    with running_deployment(home, folders, DAG_IDS, extra_env=env) as deployment:
         yield deployment

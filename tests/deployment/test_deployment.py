@@ -2,7 +2,8 @@
 
 Unlike ``dag.test()``, a deferred task's trigger runs here in the triggerer process, read back
 from the metadata DB. Each test holds the emulator's jobs RUNNING until the task under test is
-deferred, then lets them end: no test depends on how fast the machine is.
+deferred, then lets them end: no test depends on how fast the machine is. One test does the
+opposite on purpose: its jobs end right after their tasks defer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ pytestmark = [pytest.mark.deployment, pytest.mark.integration]
 CHAT = "example_mistral_batch_chat"
 SENSOR_CANCEL = "example_mistral_batch_sensor_cancel"
 MAPPED = "example_mistral_batch_mapped"
+FAST = "deployment_fast_jobs"  # tests/deployment/dags/deployment_fast_jobs.py
+FAST_TASKS = 10
 TRIGGER = "airflow_provider_mistral_batch.triggers.batch.MistralBatchJobTrigger"
 RUN_TIMEOUT = 180.0
 WAIT_TIMEOUT = 120.0
@@ -227,6 +230,32 @@ def test_the_mapped_example_runs_one_deferred_job_per_input(
     assert len(job_ids) == 3
     assert {job["id"] for job in _task_jobs(airflow, MAPPED, run_id, "describe_topic")} == job_ids
     assert api.xcom(MAPPED, run_id, "count_results") == 9
+
+
+def test_jobs_that_end_right_after_the_deferral_succeed_deferred(
+    airflow_deployment: RunningDeployment,
+) -> None:
+    """Ten deferred tasks whose jobs end about a second after they are created, so their
+    triggers fire while Airflow has not yet seen the deferring workers exit (its own race,
+    apache/airflow#67287 and #72716): every one must still succeed, deferred, in its first try.
+    """
+    airflow, api = airflow_deployment, airflow_deployment.api
+    run_id = api.trigger(FAST)
+    _wait_for_success(airflow, FAST, run_id)
+
+    held = 0
+    for map_index in range(FAST_TASKS):
+        instance = api.task_instance(FAST, run_id, "fast_job", map_index)
+        assert (instance["state"], instance["try_number"]) == ("success", 1), instance
+        summary = api.xcom(FAST, run_id, "fast_job", map_index=map_index)
+        assert (summary["status"], summary["succeeded_requests"]) == ("SUCCESS", 20)
+        log = airflow.task_log(FAST, run_id, "fast_job", map_index=map_index)
+        assert "DEFERRED" in log, f"fast_job[{map_index}] finished without deferring:\n{log}"
+        assert f"Mistral batch job {summary['job_id']} succeeded" in log
+        held += f"Mistral batch job {summary['job_id']}: ended SUCCESS; reporting it in" in log
+    # The trigger's line when its job ended before Airflow could have seen the deferring worker
+    # exit: without any, this run did not meet the race it is here for.
+    assert held, "no job ended soon enough after its deferral"
 
 
 def _port_is_listened_on(port: int) -> bool:

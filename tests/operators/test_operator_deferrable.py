@@ -15,6 +15,7 @@ from airflow_provider_mistral_batch.models import BatchJob
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
 from airflow_provider_mistral_batch.utils.compat import AirflowFailException, TaskDeferred
+from airflow_provider_mistral_batch.utils.deferral import exit_report_seconds
 from airflow_provider_mistral_batch.utils.outcome import make_event
 from mistral_batch_emulator import RunningEmulator
 from tests.operators.support import (
@@ -76,6 +77,9 @@ def test_execute_defers_to_the_trigger_with_plain_kwargs(
     deadline = kwargs["deadline"]
     assert isinstance(deadline, float)
     assert before + 600 <= deadline <= after + 600  # absolute epoch seconds, in the future
+    # An event sooner than this is held: Airflow must first see this worker's exit.
+    hold = kwargs["hold_event_until"]
+    assert before + exit_report_seconds() <= hold <= after + exit_report_seconds()
 
     text = json.dumps(kwargs)  # plain data only
     assert conn.api_key not in text

@@ -22,6 +22,7 @@ from airflow_provider_mistral_batch.utils.compat import (
     AirflowSensorTimeout,
     TaskDeferred,
 )
+from airflow_provider_mistral_batch.utils.deferral import exit_report_seconds
 from airflow_provider_mistral_batch.utils.outcome import make_event
 from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import wait_for_terminal
@@ -249,6 +250,9 @@ def test_deferrable_sensor_defers_without_cancelling_anything(
     assert kwargs["cancel_on_kill"] is False
     assert kwargs["max_consecutive_errors"] == 3
     assert before + 600 <= kwargs["deadline"] <= after + 600
+    # An event sooner than this is held: Airflow must first see this worker's exit.
+    assert before + exit_report_seconds() <= kwargs["hold_event_until"]
+    assert kwargs["hold_event_until"] <= after + exit_report_seconds()
     assert conn.api_key not in json.dumps(kwargs)
     assert ti.pushed == {
         LINK_KEY: f"{conn.base_url}/build/batches/{job_id}",

@@ -141,6 +141,13 @@ def test_serialize_defaults() -> None:
     assert MistralBatchJobTrigger(**kwargs).serialize()[1] == kwargs
 
 
+def test_serialize_keeps_the_hold_as_an_epoch_second() -> None:
+    trigger = MistralBatchJobTrigger("job-1", hold_event_until=1_800_000_016)
+    _, kwargs = trigger.serialize()
+    assert kwargs["hold_event_until"] == 1_800_000_016.0
+    assert MistralBatchJobTrigger(**json.loads(json.dumps(kwargs))).serialize()[1] == kwargs
+
+
 def test_serialized_path_imports_the_trigger() -> None:
     path, _ = MistralBatchJobTrigger("job-1").serialize()
     module, _, name = path.rpartition(".")
@@ -182,6 +189,36 @@ def test_successful_job_gives_one_terminal_event(
     assert infos[-1] == f"job {job.id}: SUCCESS, completed 3/3 (100.0%), 0 failed"
     # Polls only: the trigger never creates or changes anything.
     assert {(r.method, r.path) for r in emulator.requests} == {("GET", f"{JOBS}/{job.id}")}
+
+
+def test_an_event_sooner_than_hold_event_until_is_held_until_then(
+    hook: MistralBatchHook,
+) -> None:
+    job = create_embeddings_job(hook)
+    _wait_status(hook, job.id, BatchJobStatus.SUCCESS)
+    hold = time.time() + 1.0
+    trigger = _trigger(job.id, hold_event_until=hold)
+    trigger.trigger_id = 7  # what a triggerer sets: the trigger's row id
+    event, logs = _run_one(trigger)
+    assert time.time() >= hold  # no sooner: the order of two moments, not a duration
+    assert (event["kind"], event["job"]["status"]) == ("terminal", "SUCCESS")
+    held = [line for line in _lines(logs, "info") if "reporting it in" in line]
+    assert len(held) == 1
+    assert held[0].startswith(f"Mistral batch job {job.id}: ended SUCCESS; reporting it in ")
+
+
+def test_run_in_line_by_dag_test_the_event_is_not_held(hook: MistralBatchHook) -> None:
+    # dag.test() runs the trigger in the task's process, after the task ended: no executor
+    # report to race, and it leaves trigger_id unset.
+    job = create_embeddings_job(hook)
+    _wait_status(hook, job.id, BatchJobStatus.SUCCESS)
+    hold = time.time() + 60.0
+    trigger = _trigger(job.id, hold_event_until=hold)
+    assert trigger.trigger_id is None
+    event, logs = _run_one(trigger)
+    assert time.time() < hold
+    assert (event["kind"], event["job"]["status"]) == ("terminal", "SUCCESS")
+    assert not [line for line in _lines(logs, "info") if "reporting it in" in line]
 
 
 def test_the_default_connection_id_is_used(

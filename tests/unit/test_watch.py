@@ -459,3 +459,60 @@ def test_past_the_deadline_a_job_that_ended_by_itself_is_still_an_end() -> None:
     left = watch_of(Clock(2000.0), deadline=1000.0, cancel_on_deadline=False)
     cancelled = running_job(status="CANCELLED")
     assert left.record(cancelled) == Ended(cancelled)  # not ours: someone else cancelled it
+
+
+# ---------------------------------------------------------------- holding an early outcome
+
+
+def test_an_outcome_before_the_hold_ends_waits_until_then(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock(1000.0)
+    watch = watch_of(clock, poll_interval=1.0, hold_outcome_until=1012.0)
+    assert watch.start(running_job()) == Sleep(1.0)
+    clock.now = 1001.5
+    ended = running_job(status="SUCCESS", completed_requests=100_000)
+    with caplog.at_level(logging.INFO, logger=LOG.name):
+        step = watch.record(ended)
+    assert step == Sleep(pytest.approx(10.5))
+    assert f"Mistral batch job {JOB_ID}: ended SUCCESS; reporting it in 10.5 s" in caplog.text
+    clock.now = 1012.0
+    # The read that follows the sleep is not needed: whatever it says, the held outcome comes.
+    assert watch.record(UNAVAILABLE) == Ended(ended)
+    assert watch.record(running_job()) == Sleep(1.0)  # a new step, no longer held
+
+
+def test_a_hold_woken_early_sleeps_the_rest() -> None:
+    clock = Clock(1000.0)
+    watch = watch_of(clock, hold_outcome_until=1010.0)
+    ended = running_job(status="FAILED")
+    assert watch.start(ended) == Sleep(10.0)
+    clock.now = 1007.0  # a shared read answered early
+    assert watch.record(ended) == Sleep(pytest.approx(3.0))
+    clock.now = 1010.5
+    assert watch.record(ended) == Ended(ended)
+
+
+def test_every_kind_of_outcome_is_held() -> None:
+    clock = Clock(1000.0)
+    gave_up = watch_of(clock, hold_outcome_until=1005.0)
+    assert gave_up.record(MistralNotFoundError(404, "no such job")) == Sleep(5.0)
+    clock.now = 1005.0
+    step = gave_up.record(running_job())
+    assert isinstance(step, GaveUp)
+    assert isinstance(step.error, MistralNotFoundError)
+
+    clock.now = 2000.0
+    timed_out = watch_of(clock, deadline=1999.0, hold_outcome_until=2004.0)
+    assert timed_out.start(running_job()) == Cancel()
+    assert timed_out.record(running_job(status="CANCELLED")) == Sleep(4.0)
+    clock.now = 2004.0
+    assert isinstance(timed_out.record(running_job(status="CANCELLED")), TimedOut)
+
+
+def test_an_outcome_after_the_hold_is_reported_at_once() -> None:
+    ended = running_job(status="SUCCESS")
+    assert watch_of(Clock(1000.0), hold_outcome_until=1000.0).start(ended) == Ended(ended)
+    assert watch_of(Clock(1000.0), hold_outcome_until=None).start(ended) == Ended(ended)
+    # The hold delays outcomes only, never a poll.
+    assert watch_of(Clock(1000.0), poll_interval=2.0, hold_outcome_until=1060.0).start(
+        running_job()
+    ) == Sleep(2.0)
