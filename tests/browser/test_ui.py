@@ -91,7 +91,12 @@ def _log_in(page: Any, base_url: str) -> None:
 
 def _finished_and_running_runs(airflow: RunningDeployment) -> tuple[str, str]:
     api = airflow.api
+    # Held until the scheduler has seen the deferral: a job that ends at the trigger's first
+    # poll loses Airflow's deferral race under load (see wait_until_deferred).
+    airflow.hold_jobs()
     finished = api.trigger(CHAT)
+    airflow.wait_until_deferred(CHAT, finished, TASK)
+    airflow.release_jobs()
     run = api.wait_for_run(CHAT, finished, 180)
     assert run["state"] == "success", api.describe_run(CHAT, finished)
     airflow.hold_jobs()
