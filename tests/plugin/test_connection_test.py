@@ -5,6 +5,7 @@ the plugin's middleware, against the emulator."""
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,23 +24,19 @@ Headers = Callable[[str], dict[str, str]]
 @pytest.fixture
 def stored(
     monkeypatch: pytest.MonkeyPatch, emulator: RunningEmulator
-) -> Iterator[Callable[[str], str]]:
-    """``stored(key)``: a ``mistral`` connection saved in the DB as the UI's form saves it
-    (no port), pointed at the emulator; returns its id."""
+) -> Iterator[Callable[..., str]]:
+    """``stored(key, host=emulator)``: a ``mistral`` connection saved in the DB as the UI's
+    form saves it (no port); returns its id."""
     from airflow.models.connection import Connection
     from airflow.utils.session import create_session
 
     monkeypatch.setenv("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
     made: list[str] = []
 
-    def store(key: str) -> str:
+    def store(key: str, host: str = emulator.base_url) -> str:
         conn_id = f"mistral_ui_{uuid.uuid4().hex[:8]}"
         with create_session() as session:
-            session.add(
-                Connection(
-                    conn_id=conn_id, conn_type="mistral", host=emulator.base_url, password=key
-                )
-            )
+            session.add(Connection(conn_id=conn_id, conn_type="mistral", host=host, password=key))
         made.append(conn_id)
         return conn_id
 
@@ -69,7 +66,7 @@ def _as_the_list_sends_it(api: TestClient, headers: dict[str, str], conn_id: str
 
 
 def test_the_ui_test_button_works_for_a_good_key(
-    api: TestClient, as_user: Headers, stored: Callable[[str], str], emulator: RunningEmulator
+    api: TestClient, as_user: Headers, stored: Callable[..., str], emulator: RunningEmulator
 ) -> None:
     conn_id = stored(emulator.api_key)
     response = _as_the_list_sends_it(api, as_user("admin"), conn_id)
@@ -79,7 +76,7 @@ def test_the_ui_test_button_works_for_a_good_key(
 
 
 def test_the_ui_test_button_names_a_refused_key_without_showing_it(
-    api: TestClient, as_user: Headers, stored: Callable[[str], str], emulator: RunningEmulator
+    api: TestClient, as_user: Headers, stored: Callable[..., str], emulator: RunningEmulator
 ) -> None:
     secret = "sk-wrong-" + uuid.uuid4().hex
     conn_id = stored(secret)
@@ -88,6 +85,23 @@ def test_the_ui_test_button_names_a_refused_key_without_showing_it(
     answer = response.json()
     assert answer["status"] is False
     assert "refused the API key (HTTP 401)" in answer["message"]
+    assert secret not in response.text
+
+
+def test_the_ui_test_button_names_a_server_it_cannot_reach_without_showing_the_key(
+    api: TestClient, as_user: Headers, stored: Callable[..., str]
+) -> None:
+    with socket.socket() as probe:  # a loopback port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    secret = "sk-" + uuid.uuid4().hex
+    conn_id = stored(secret, host=closed)
+    response = _as_the_list_sends_it(api, as_user("admin"), conn_id)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["status"] is False
+    assert f"Could not reach the Mistral API at {closed}" in answer["message"]
+    assert "Base URL" in answer["message"]
     assert secret not in response.text
 
 
