@@ -820,12 +820,30 @@ class MistralBatchHook(BaseHook):
     # ------------------------------------------------------------------ Airflow UI
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the key and base URL with one cheap request (the UI's Test button)."""
+        """Check the key and base URL with one cheap request (the UI's Test button).
+
+        The answer names the problem (key refused, server unreachable, bad setting) and the
+        server, never the key.
+        """
         call = calls.list_batch_jobs_page(calls.job_list_query({}), page=0, page_size=1)
         try:
             # One retry at most: the person pressing the button is waiting for the answer.
             self._with_retries(lambda: self._send(call), call.method, call.path, max_attempts=2)
-        except Exception as exc:
+        except MistralAPIError as exc:
+            where = self._settings.base_url if self._settings else DEFAULT_BASE_URL
+            if exc.status_code in (401, 403):
+                return False, (
+                    f"The Mistral API at {where} refused the API key (HTTP {exc.status_code}): "
+                    "check the connection's API Key."
+                )
+            return False, f"The Mistral API at {where} answered an error: {exc}"
+        except MistralConnectionError as exc:
+            where = self._settings.base_url if self._settings else DEFAULT_BASE_URL
+            return False, (
+                f"Could not reach the Mistral API at {where}: check the connection's Base URL "
+                f"and the network. {exc}"
+            )
+        except Exception as exc:  # a bad setting: the error names the connection and field
             return False, str(exc)
         base_url = self._settings.base_url if self._settings else DEFAULT_BASE_URL
         return True, f"Connected to the Mistral API at {base_url}: the API key was accepted."

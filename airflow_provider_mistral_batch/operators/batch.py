@@ -398,6 +398,7 @@ class MistralBatchOperator(BaseOperator):
         )
         from airflow_provider_mistral_batch.utils.outcome import (
             XCOM_CONN_ID,
+            XCOM_INPUT_ERROR,
             XCOM_JOB_ID,
             XCOM_JOB_IDS,
             fail_at_deadline,
@@ -415,6 +416,8 @@ class MistralBatchOperator(BaseOperator):
             if isinstance(prepared, UploadedInput):
                 self._check_input_files(prepared.file_ids)
         except MistralBatchInputError as exc:
+            # For the UI's tab (no job to show); the message names input, never a secret.
+            context["ti"].xcom_push(key=XCOM_INPUT_ERROR, value=str(exc)[:2000])
             # Name the task; the error itself fails it without retries.
             raise MistralBatchInputError(f"{self.task_id}: {exc}") from exc
         parts = prepared.shards if isinstance(prepared, ShardedInput) else [prepared]

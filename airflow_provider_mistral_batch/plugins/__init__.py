@@ -60,6 +60,14 @@ class _LazyApp(Mapping[str, Any]):
         return len(self._KEYS)
 
 
+def _connection_test_port(app: Any) -> Any:
+    """The root middleware of ``plugins/connection_test.py``, imported only when the
+    api-server builds its app (Starlette calls this with the app it wraps)."""
+    from airflow_provider_mistral_batch.plugins.connection_test import MistralConnectionTestPort
+
+    return MistralConnectionTestPort(app)
+
+
 class MistralBatchPlugin(AirflowPlugin):
     """The Mistral batch views of the Airflow UI (Airflow 3.1+), served by the api-server.
 
@@ -69,6 +77,10 @@ class MistralBatchPlugin(AirflowPlugin):
 
     name = "mistral_batch"
     fastapi_apps = [_LazyApp()]
+    # The connection list's Test button sends port 0 for a connection without a port.
+    fastapi_root_middlewares = [
+        {"name": "mistral_connection_test_port", "middleware": _connection_test_port}
+    ]
     external_views = [
         {
             "name": "Mistral batch",
@@ -82,6 +94,9 @@ class MistralBatchPlugin(AirflowPlugin):
             "name": "Mistral batch jobs",
             "href": URL_PREFIX.lstrip("/") + "/jobs",
             "destination": "nav",
+            # In the Browse menu, whose items show their whole name (a top-level nav
+            # button cuts it to "Mistral ba...").
+            "category": "browse",
             "url_route": PAGE_URL_ROUTE,
             "icon": _ICON,
         },

@@ -47,6 +47,7 @@ from airflow_provider_mistral_batch.plugins.views import (
     ACTIVE_STATUSES,
     REFRESH_SECONDS,
     JobCard,
+    missing_access,
     render,
     status_options,
 )
@@ -156,7 +157,9 @@ def task_instance_tab(
         state=recorded.state,
         updated=format_time(time.time()),
         problem=problem,
+        input_error=recorded.input_error,
         cards=cards,
+        needs=missing_access(cards),
         usage=recorded.usage,
         refresh=REFRESH_SECONDS if active else 0,
     )
@@ -228,6 +231,7 @@ def jobs_page(
         updated=format_time(time.time()),
         problem=problem,
         cards=cards,
+        needs=missing_access(cards),
         hidden=hidden,
         total=total,
         page=page,

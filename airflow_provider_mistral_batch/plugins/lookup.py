@@ -16,13 +16,20 @@ from urllib.parse import urlsplit
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.utils.outcome import XCOM_CONN_ID, XCOM_JOB_ID, XCOM_JOB_IDS
+from airflow_provider_mistral_batch.utils.outcome import (
+    XCOM_CONN_ID,
+    XCOM_INPUT_ERROR,
+    XCOM_JOB_ID,
+    XCOM_JOB_IDS,
+)
 
 CONN_TYPE: Final = "mistral"
 #: The shape of a connection id the plugin accepts from a request.
 CONN_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
 #: The shape of a batch job id (a UUID at Mistral; the emulator's ids are alike).
 JOB_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_\-]{1,128}")
+#: The longest input error the tab shows (the operator records it whole, in one line).
+MAX_INPUT_ERROR: Final = 2000
 #: Jobs shown for one task instance at most (a sharded input makes one job per shard).
 MAX_TASK_JOBS: Final = 100
 _ENV_PREFIX: Final = "AIRFLOW_CONN_"
@@ -98,26 +105,29 @@ class TaskJobs:
     :param conn_id: the connection they belong to (``mistral_default`` when not recorded).
     :param usage: token usage totals of the task's results, when it wrote any.
     :param state: the task instance's state, or None if there is no such task instance.
+    :param input_error: why the task failed on its input before it created a job, if it did.
     """
 
     job_ids: list[str] = field(default_factory=list)
     conn_id: str = DEFAULT_CONN_ID
     usage: dict[str, float] = field(default_factory=dict)
     state: str | None = None
+    input_error: str | None = None
 
 
 def task_jobs(dag_id: str, run_id: str, task_id: str, map_index: int) -> TaskJobs:
     """The jobs of one task instance, from its XCom: ``batch_job_ids`` or ``batch_job_id``
     (the operator, the sensor), else the job id at the end of the "Mistral batch job" link
     (a sensor run before it pushed ``batch_job_id``); the connection from
-    ``mistral_conn_id``; usage from the return value's ``usage``."""
+    ``mistral_conn_id``; usage from the return value's ``usage``; the input error from
+    ``mistral_input_error`` (the operator's, when it failed before creating a job)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     link_key = MistralBatchJobLink().xcom_key
-    keys = [XCOM_JOB_IDS, XCOM_JOB_ID, XCOM_CONN_ID, "return_value", link_key]
+    keys = [XCOM_JOB_IDS, XCOM_JOB_ID, XCOM_CONN_ID, XCOM_INPUT_ERROR, "return_value", link_key]
     with create_session() as session:
         rows = session.scalars(
             select(XComModel).where(
@@ -151,11 +161,13 @@ def task_jobs(dag_id: str, run_id: str, task_id: str, map_index: int) -> TaskJob
             job_ids.append(candidate)
 
     conn_id = values.get(XCOM_CONN_ID)
+    input_error = values.get(XCOM_INPUT_ERROR)
     return TaskJobs(
         job_ids=job_ids,
         conn_id=conn_id if isinstance(conn_id, str) and conn_id else DEFAULT_CONN_ID,
         usage=_usage(values.get("return_value")),
         state=str(state) if state is not None else None,
+        input_error=input_error[:MAX_INPUT_ERROR] if isinstance(input_error, str) else None,
     )
 
 

@@ -49,7 +49,12 @@ class JobCard:
     needs: str | None = None
 
 
+# Airflow's own type (its Chakra theme's tokens): the body font stack, the mono stack, line
+# height 1.5 and the sizes sm (14px) for text, xs (12px) for small print, lg/md for headings.
 _CSS: Final = """
+:root { --font: Inter, -apple-system, BlinkMacSystemFont, "Segoe UI", Helvetica, Arial,
+  sans-serif, "Apple Color Emoji", "Segoe UI Emoji", "Segoe UI Symbol";
+  --mono: SFMono-Regular, Menlo, Monaco, Consolas, "Liberation Mono", "Courier New", monospace; }
 :root { color-scheme: light; --fg: #1a202c; --muted: #64748b; --bg: #ffffff; --panel: #f8fafc;
   --line: #e2e8f0; --accent: #0369a1; --ok: #16a34a; --bad: #dc2626; --track: #e2e8f0; }
 :root.dark { color-scheme: dark; --fg: #e2e8f0; --muted: #94a3b8; --bg: #0f172a;
@@ -59,10 +64,15 @@ _CSS: Final = """
   --muted: #94a3b8; --bg: #0f172a; --panel: #111c31; --line: #1e293b; --accent: #38bdf8;
   --ok: #22c55e; --bad: #f87171; --track: #1e293b; } }
 * { box-sizing: border-box; }
-body { margin: 0; padding: 12px 16px; font: 14px/1.45 system-ui, -apple-system, "Segoe UI",
-  Roboto, sans-serif; color: var(--fg); background: var(--bg); }
-h1 { font-size: 18px; margin: 0; } h2 { font-size: 15px; margin: 0 0 6px; }
-code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, monospace; }
+body { margin: 0; padding: 12px 16px; font-family: var(--font); font-size: 14px;
+  line-height: 1.5; color: var(--fg); background: var(--bg); }
+h1 { font-size: 18px; font-weight: 600; margin: 0; }
+h2 { font-size: 16px; font-weight: 600; margin: 0 0 6px; }
+code { font-family: var(--mono); font-size: 12px; }
+/* Ids (run ids above all), model names and buttons never break inside. */
+.id, code, .button, button { white-space: nowrap; }
+.pre-line { white-space: pre-line; }
+.table-scroll { overflow-x: auto; }
 a { color: var(--accent); }
 .bar { display: flex; flex-wrap: wrap; align-items: baseline; gap: 8px 16px; margin-bottom: 12px; }
 .muted { color: var(--muted); } .small { font-size: 12px; }
@@ -82,14 +92,13 @@ a { color: var(--accent); }
 .progress { display: flex; height: 10px; border-radius: 5px; overflow: hidden;
   background: var(--track); min-width: 120px; margin: 6px 0 2px; }
 .progress .ok { background: var(--ok); } .progress .bad { background: var(--bad); }
-.counts { margin: 0; font-size: 12.5px; }
+.counts { margin: 0; font-size: 12px; }
 dl.times { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 8px 0; }
 dl.times dt { color: var(--muted); } dl.times dd { margin: 0; }
 ul.errors { margin: 6px 0; padding-left: 18px; }
-ul.errors li { font: 12.5px ui-monospace, SFMono-Regular, Menlo, monospace;
-  word-break: break-word; }
+ul.errors li { font-family: var(--mono); font-size: 12px; word-break: break-word; }
 .actions { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; margin-top: 8px; }
-.button, button { display: inline-block; font: inherit; font-size: 13px; padding: 4px 12px;
+.button, button { display: inline-block; font: inherit; font-size: 14px; padding: 4px 12px;
   border-radius: 6px; border: 1px solid var(--line); background: var(--bg); color: var(--fg);
   text-decoration: none; cursor: pointer; }
 .button:hover, button:hover { border-color: var(--accent); }
@@ -138,12 +147,31 @@ _JS: Final = """
     }
   }
 
-  function say(text) {
+  // The message line: what a Cancel did stays until the next Cancel; a lost session's
+  // notice goes with the next refresh that works.
+  var sessionNotice = false;
+  function say(text, session) {
     var box = document.getElementById("message");
     if (box) { box.textContent = text; box.hidden = !text; }
+    sessionNotice = Boolean(session);
+  }
+
+  // Jobs whose Cancel failed: their button says so again after each refresh.
+  var failed = {};
+  function markFailed() {
+    Object.keys(failed).forEach(function (jobId) {
+      var button = null;
+      document.querySelectorAll("[data-job-id] button[data-cancel]").forEach(function (found) {
+        if (found.closest("[data-job-id]").getAttribute("data-job-id") === jobId) button = found;
+      });
+      if (!button) { delete failed[jobId]; return; }  // ended or being cancelled: moot
+      button.textContent = "Cancel failed: try again";
+      button.title = failed[jobId];
+    });
   }
 
   var timer = null;
+  var cancelling = 0;  // cancel requests in flight: a refresh would replace their button
   function schedule() {
     window.clearTimeout(timer);
     var box = content();
@@ -152,7 +180,9 @@ _JS: Final = """
   }
 
   function refresh() {
-    if (document.hidden || document.querySelector("button[data-armed='1'], button:disabled")) {
+    // Paused while a Cancel waits for its confirming click or its answer, never longer: a
+    // disabled button (a cancel under way) must not stop the page from following the job.
+    if (document.hidden || cancelling > 0 || document.querySelector("button[data-armed='1']")) {
       schedule();
       return;
     }
@@ -161,7 +191,7 @@ _JS: Final = """
     fetch(url.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (response) {
         if (response.status === 401 || response.status === 403) {
-          say("Your Airflow session has ended or lost access: log in again and reload.");
+          say("Your Airflow session has ended or lost access: log in again and reload.", true);
           return null;
         }
         if (!response.ok) throw new Error("HTTP " + response.status);
@@ -171,10 +201,19 @@ _JS: Final = """
         if (html === null) return;
         var box = content();
         if (box) box.outerHTML = html;
-        say("");
+        if (sessionNotice) say("");
+        markFailed();
         schedule();
       })
       .catch(function () { schedule(); });
+  }
+
+  function detail(body) {  // FastAPI's error body: a string, or a list of validation errors
+    if (typeof body.detail === "string") return body.detail;
+    if (Array.isArray(body.detail)) {
+      return body.detail.map(function (item) { return item.msg || String(item); }).join("; ");
+    }
+    return "";
   }
 
   function disarm(button) {
@@ -193,8 +232,11 @@ _JS: Final = """
       }, 5000);
       return;
     }
+    var jobId = button.closest("[data-job-id]").getAttribute("data-job-id");
     button.disabled = true;
     button.textContent = "Cancelling…";
+    button.removeAttribute("title");
+    cancelling += 1;
     fetch(new URL(button.getAttribute("data-cancel"), document.baseURI).href, {
       method: "POST",
       credentials: "same-origin",
@@ -203,16 +245,23 @@ _JS: Final = """
     })
       .then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (body) {
-          if (!response.ok) throw new Error(body.detail || ("HTTP " + response.status));
+          if (!response.ok) throw new Error(detail(body) || ("HTTP " + response.status));
+          delete failed[jobId];
+          // The job's new status until the refresh below shows the job as it is now.
+          button.removeAttribute("data-armed");
+          button.textContent = body.status === "CANCELLED" ? "Cancelled" : "Cancelling…";
           say("Cancellation requested for job " + body.id + " (" + body.status + ").");
-          disarm(button);
-          button.disabled = true;
-          refresh();
         });
       })
       .catch(function (error) {
-        say("Cancel failed: " + error.message);
         disarm(button);
+        failed[jobId] = error.message;
+        markFailed();
+        say("Cancel failed for job " + jobId + ": " + error.message);
+      })
+      .then(function () {
+        cancelling -= 1;
+        refresh();
       });
   }
 
@@ -278,7 +327,6 @@ completed ({{ '%.1f' | format(v.completed_percent) }}%) ·
 {%- else %}input not validated yet{% endif %}</p>
 """,
     "actions.html": """{% set v = card.view -%}
-{% set has_files = v.job.output_file or v.job.error_file -%}
 {% if card.can_act -%}
 {% if v.job.output_file %}<a class="button" data-download
  href="jobs/{{ v.job.id | urlencode }}/files/output?conn_id={{ conn_id | urlencode }}">Download
@@ -288,11 +336,15 @@ completed ({{ '%.1f' | format(v.completed_percent) }}%) ·
  errors</a>{% endif %}
 {% if v.cancellable %}<button type="button" class="danger"
  data-cancel="jobs/{{ v.job.id | urlencode }}/cancel" data-conn-id="{{ conn_id }}">Cancel
- job</button>{% endif %}
-{%- elif has_files or v.cancellable -%}
-<span class="muted small">Downloading files or cancelling needs {{ card.needs }}.</span>
+ job</button>
+{%- elif v.active %}<button type="button" class="danger" disabled
+ data-cancelling>Cancelling…</button>{% endif %}
 {%- endif %}
 """,
+    # Said once per page, not on every row a viewer may not act on.
+    "needs.html": """{% if needs %}<p class="muted small" data-needs>Downloading files or cancelling
+ {{ "jobs" if cards | length > 1 else "the job" }} needs {{ needs | join("; or ") }}.</p>
+{% endif %}""",
     "task_tab.html": """<div id="content" data-refresh="{{ refresh }}">
 <header class="bar">
 <h1>Mistral batch</h1>
@@ -301,12 +353,21 @@ completed ({{ '%.1f' | format(v.completed_percent) }}%) ·
 </header>
 {% if problem %}<p class="problem">{{ problem }}</p>{% endif %}
 {% if not cards and not problem -%}
+{% if input_error -%}
+<p class="problem">The task failed before it created a Mistral batch job, on its input:<br>
+<span class="pre-line" data-input-error>{{ input_error }}</span></p>
+{%- elif state == "failed" -%}
+<p class="problem" data-task-failed>The task failed without recording a Mistral batch job: if
+ it is a Mistral batch task, its log (the Logs tab) says why.</p>
+{%- else -%}
 <p class="notice">{% if refresh -%}
 No Mistral batch job recorded for this task instance yet: this page refreshes by itself.
 {%- else -%}
 This task instance recorded no Mistral batch job (the tab is shown on every task).
 {%- endif %}</p>
 {%- endif %}
+{%- endif %}
+{% include "needs.html" %}
 {% if usage %}<section class="usage"><h2>Token usage</h2>
 <p>{% for key, value in usage.items() %}{{ key }} <strong>{{ value | num }}</strong>
 {%- if not loop.last %} · {% endif %}{% endfor %}</p></section>{% endif %}
@@ -361,6 +422,8 @@ This task instance recorded no Mistral batch job (the tab is shown on every task
 </form>
 {% if problem %}<p class="problem">{{ problem }}</p>{% endif %}
 {% if conn_id and not problem %}
+{% include "needs.html" %}
+<div class="table-scroll">
 <table class="jobs">
 <thead><tr><th>Created</th><th>Job</th><th>Status</th><th>Progress</th><th>Model</th>
 <th>Made by</th><th>Actions</th></tr></thead>
@@ -372,8 +435,10 @@ This task instance recorded no Mistral batch job (the tab is shown on every task
 <td><span class="badge {{ v.status_class }}" data-status>{{ v.job.status }}</span>
 {% if v.eta %}<div class="muted small">ETA {{ v.eta }}</div>{% endif %}</td>
 <td class="progress-cell">{% include "progress.html" %}</td>
-<td>{{ v.job.model or "—" }}</td>
-<td>{% if v.made_by %}<a data-top href="../{{ v.made_by.task_path }}">{{ v.made_by.label }}</a>
+<td><span class="id">{{ v.job.model or "—" }}</span></td>
+<td>{% if v.made_by %}{% set m = v.made_by %}<a data-top href="../{{ m.task_path }}"><span
+ class="id">{{ m.dag_id }}</span> / <span class="id">{{ m.run_id }}</span> / <span
+ class="id">{{ m.task_id }}{% if m.map_index >= 0 %}[{{ m.map_index }}]{% endif %}</span></a>
 <div class="small"><a data-top href="../{{ v.made_by.run_path }}">DAG run</a></div>
 {%- else %}<span class="muted">outside Airflow</span>{% endif %}</td>
 <td><div class="actions">{% include "actions.html" %}</div></td>
@@ -384,6 +449,7 @@ This task instance recorded no Mistral batch job (the tab is shown on every task
 {% endfor %}
 </tbody>
 </table>
+</div>
 {% if hidden %}<p class="muted small">{{ hidden }} job(s) of this page are not shown: they
 belong to DAGs you cannot read, or were made outside Airflow (shown to those who may edit
 connection {{ conn_id }}).</p>{% endif %}
@@ -403,6 +469,19 @@ def _num(value: float) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return f"{value:,}"
+
+
+def missing_access(cards: list[JobCard]) -> list[str]:
+    """What access the user lacks to download or cancel the jobs shown, each said once."""
+    needs: list[str] = []
+    for card in cards:
+        view = card.view
+        if card.can_act or card.needs is None or view is None:
+            continue
+        offers = view.job.output_file or view.job.error_file or view.cancellable
+        if offers and card.needs not in needs:
+            needs.append(card.needs)
+    return needs
 
 
 @cache
@@ -444,4 +523,11 @@ def status_options() -> list[tuple[str, str]]:
     return options
 
 
-__all__ = ["ACTIVE_STATUSES", "REFRESH_SECONDS", "JobCard", "render", "status_options"]
+__all__ = [
+    "ACTIVE_STATUSES",
+    "REFRESH_SECONDS",
+    "JobCard",
+    "missing_access",
+    "render",
+    "status_options",
+]

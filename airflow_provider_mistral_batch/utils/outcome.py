@@ -33,6 +33,8 @@ XCOM_OUTPUT_FILES: Final = "output_files"
 XCOM_ERROR_FILES: Final = "error_files"
 #: The connection the task's jobs belong to, for the UI plugin (an id, never a secret).
 XCOM_CONN_ID: Final = "mistral_conn_id"
+#: Why the operator failed on its input before creating a job (for the UI's tab).
+XCOM_INPUT_ERROR: Final = "mistral_input_error"
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@ playwright, against a real Airflow deployment (tests/deployment/harness.py) and 
 
 It logs in through Airflow's login page, opens the task instance tab and the jobs page as
 Airflow shows them (in its sandboxed iframe), downloads an output file, follows a link into
-Airflow's UI, cancels a running job, and checks that every plugin route refuses a request
-without a login. Screenshots go to the test's temporary folder (``MISTRAL_UI_SCREENSHOTS``
+Airflow's UI, cancels a running job (a failed cancel first), reads why a task failed on its
+input, presses the connection list's Test button, and checks that every plugin route refuses
+a request without a login. Screenshots go to the test's temporary folder (``MISTRAL_UI_SCREENSHOTS``
 copies them elsewhere, e.g. ``docs/``).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ if CHROMIUM is None:
 REPO = Path(__file__).resolve().parents[2]
 CHAT = "example_mistral_batch_chat"
 TASK = "answer_questions"
+BAD_INPUT = "test_plugin_ui_bad_input"  # tests/plugin/dag_files: fails on its input
 TIMEOUT_MS = 60_000
 
 
@@ -48,8 +51,10 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDeploym
     env = {
         "MISTRAL_EXAMPLE_RESULTS": f"file://{home}/results",
         "MISTRAL_EXAMPLE_POLL_SECONDS": "1",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the connection list's Test button
     }
-    with running_deployment(home, [REPO / "example_dags"], [CHAT], extra_env=env) as running:
+    folders = [REPO / "example_dags", REPO / "tests" / "plugin" / "dag_files"]
+    with running_deployment(home, folders, [CHAT, BAD_INPUT], extra_env=env) as running:
         yield running
 
 
@@ -86,7 +91,12 @@ def _log_in(page: Any, base_url: str) -> None:
 
 def _finished_and_running_runs(airflow: RunningDeployment) -> tuple[str, str]:
     api = airflow.api
+    # Held until the scheduler has seen the deferral: a job that ends at the trigger's first
+    # poll loses Airflow's deferral race under load (see wait_until_deferred).
+    airflow.hold_jobs()
     finished = api.trigger(CHAT)
+    airflow.wait_until_deferred(CHAT, finished, TASK)
+    airflow.release_jobs()
     run = api.wait_for_run(CHAT, finished, 180)
     assert run["state"] == "success", api.describe_run(CHAT, finished)
     airflow.hold_jobs()
@@ -129,6 +139,11 @@ def test_the_tab_and_the_jobs_page_in_a_browser(
     job.locator("[data-status]").filter(has_text="SUCCESS").wait_for()
     assert job.locator("[data-counts]").inner_text() == "5 / 5"
     assert "Token usage" in tab.locator("body").inner_text()
+    # Airflow's own type: the font of the page around the iframe, and its 14px text size.
+    outer_font = page.evaluate("getComputedStyle(document.body).fontFamily")
+    inner = tab.locator("body")
+    assert inner.evaluate("body => getComputedStyle(body).fontFamily") == outer_font
+    assert inner.evaluate("body => getComputedStyle(body).fontSize") == "14px"
     _shot(page, tmp_path, "ui-task-tab")
 
     # Download the output file from inside the iframe (sandboxed: no downloads on 3.1).
@@ -161,20 +176,52 @@ def test_the_tab_and_the_jobs_page_in_a_browser(
     )
     assert page.url == page_url
 
-    # The jobs page: both jobs, newest first, with links to the run and task that made them.
-    page.goto(f"{base}/plugin/mistral-batch-jobs")
+    # The jobs page, from the Browse menu: its whole name shows there (a top-level button of
+    # the navigation cut it to "Mistral ba...").
+    page.goto(f"{base}/")
+    page.get_by_role("button", name="Browse").click()
+    entry = page.get_by_role("menuitem", name="Mistral batch jobs")
+    assert entry.evaluate("item => item.scrollWidth <= item.clientWidth")
+    _shot(page, tmp_path, "ui-browse-menu")
+    entry.click()
+    page.wait_for_url(re.compile(r"/plugin/mistral-batch-jobs$"))
+    # Both jobs, newest first, with links to the run and task that made them.
     jobs = page.frame_locator("iframe[title='Mistral batch jobs']")
     jobs.locator(f"tr[data-job-id='{running_id}']").wait_for()
     ids = [row.get_attribute("data-job-id") for row in jobs.locator("tr[data-job-id]").all()]
     assert ids[:2] == [running_id, done_id]
-    run_link = jobs.locator(f"tr[data-job-id='{done_id}']").get_by_text("DAG run")
+    done_row = jobs.locator(f"tr[data-job-id='{done_id}']")
+    run_link = done_row.get_by_text("DAG run")
     assert run_link.get_attribute("href") == f"../dags/{CHAT}/runs/{_quoted(finished)}"
+    # A run id stays on one line (one box), never broken inside.
+    run_id = done_row.locator(".id").filter(has_text=finished)
+    assert run_id.evaluate("span => span.getClientRects().length") == 1
     _shot(page, tmp_path, "ui-jobs-page")
 
-    # Cancel the running job: two clicks (the sandbox blocks confirm dialogs).
-    button = jobs.locator(f"tr[data-job-id='{running_id}'] button[data-cancel]")
+    # Cancel the running job: two clicks (the sandbox blocks confirm dialogs). First a cancel
+    # that fails (its connection id made wrong in the page): the button and the message say
+    # so, and the page goes on refreshing.
+    row = jobs.locator(f"tr[data-job-id='{running_id}']")
+    button = row.locator("button[data-cancel]")
+    # One step in the page: a refresh between the change and the arming click would undo it.
+    button.evaluate("b => { b.setAttribute('data-conn-id', 'no_such_conn'); b.click(); }")
+    button.click()
+    jobs.locator("#message").filter(has_text="Cancel failed").wait_for()
+    assert "no_such_conn" in jobs.locator("#message").inner_text()
+    row.locator("button[data-cancel]").filter(has_text="Cancel failed: try again").wait_for()
+    assert airflow.mistral_job(running_id)["status"] == "RUNNING"
+    updated = jobs.locator("[data-updated]").inner_text()
+    wait_for(
+        lambda: jobs.locator("[data-updated]").inner_text() != updated,
+        timeout=30,
+        what="the page to refresh after a failed cancel",
+    )
+    # The refreshed button still says the last cancel failed; this one works.
+    button = row.locator("button[data-cancel]")
+    assert button.inner_text() == "Cancel failed: try again"
     button.click()
     button.click()
+    jobs.locator("#message").filter(has_text="Cancellation requested").wait_for()
     wait_for(
         lambda: (
             airflow.mistral_job(running_id)["status"] in ("CANCELLATION_REQUESTED", "CANCELLED")
@@ -182,13 +229,63 @@ def test_the_tab_and_the_jobs_page_in_a_browser(
         timeout=30,
         what="the running job to be cancelled",
     )
-    jobs.locator("#message").filter(has_text="Cancellation requested").wait_for()
+    # ...and the page follows the job to its end by itself: no frozen "Cancelling…" button.
+    row.locator("[data-status]").filter(has_text=re.compile(r"^CANCELLED$")).wait_for()
+    assert row.locator("button").count() == 0
+    assert jobs.locator("#content").get_attribute("data-refresh") == "0"
 
     # A link into Airflow's UI opens in the whole window, not inside the iframe.
     jobs.locator(f"tr[data-job-id='{done_id}']").get_by_text("DAG run").click()
     page.wait_for_url(re.compile(rf"/dags/{CHAT}/runs/"))
     assert "/plugin/" not in page.url
     airflow.release_jobs()
+
+    # A task that failed on its input before creating a job: its tab says why.
+    bad_run = api.trigger(BAD_INPUT)
+    assert api.wait_for_run(BAD_INPUT, bad_run, 180)["state"] == "failed"
+    page.goto(f"{base}/dags/{BAD_INPUT}/runs/{bad_run}/tasks/bad/plugin/mistral-batch")
+    tab = page.frame_locator("iframe[title='Mistral batch']")
+    reason = tab.locator("[data-input-error]")
+    reason.wait_for()
+    assert "twice" in reason.inner_text()
+    _shot(page, tmp_path, "ui-task-tab-input-error")
+
+
+def test_the_connection_list_test_button(
+    airflow: RunningDeployment, page: Any, tmp_path: Path
+) -> None:
+    """Airflow's Test button on the connection list, for a good and a refused key."""
+    api, emulator = airflow.api, airflow.emulator
+    secret = "sk-wrong-" + uuid.uuid4().hex
+    for conn_id, key in (("mistral_ui_good", emulator.api_key), ("mistral_ui_bad", secret)):
+        api.request(
+            "POST",
+            "/connections",
+            json={
+                "connection_id": conn_id,
+                "conn_type": "mistral",
+                "host": emulator.base_url,
+                "password": key,
+            },
+        )
+    _log_in(page, airflow.base_url)
+    page.goto(f"{airflow.base_url}/connections")
+
+    def press_test(conn_id: str, title: str) -> str:
+        """Press the row's Test button; the text of the toast with ``title`` it brings."""
+        row = page.get_by_role("row").filter(has_text=conn_id)
+        row.get_by_role("button", name="Test Connection").click()
+        toast = page.get_by_role("status").filter(has_text=title).last
+        toast.wait_for()
+        text: str = toast.inner_text()
+        return text
+
+    good = press_test("mistral_ui_good", "Test Connection Successful")
+    assert emulator.base_url in good
+    _shot(page, tmp_path, "ui-connection-test")
+    bad = press_test("mistral_ui_bad", "Test Connection Failed")
+    assert "refused the API key (HTTP 401)" in bad
+    assert secret not in page.content()
 
 
 def _quoted(value: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from airflow_provider_mistral_batch.plugins.job_view import (
@@ -11,6 +13,12 @@ from airflow_provider_mistral_batch.plugins.job_view import (
     made_by,
 )
 from airflow_provider_mistral_batch.plugins.lookup import _env_conn_type, parse_map_index
+from airflow_provider_mistral_batch.plugins.views import (
+    JobCard,
+    missing_access,
+    render,
+    status_options,
+)
 from tests.helpers import running_job
 
 STARTED = 1_700_000_100
@@ -128,3 +136,64 @@ def test_the_type_of_a_connection_given_as_an_environment_variable(
     value: str, expected: str | None
 ) -> None:
     assert _env_conn_type(value) == expected
+
+
+def _task_tab(card: JobCard) -> str:
+    return render(
+        "task_tab.html",
+        fragment=True,
+        base="./",
+        title="t",
+        conn_id="mistral_default",
+        state="deferred",
+        updated="now",
+        problem=None,
+        input_error=None,
+        cards=[card],
+        needs=missing_access([card]),
+        usage={},
+        refresh=5,
+    )
+
+
+def test_a_job_being_cancelled_shows_a_disabled_cancelling_button_not_cancel() -> None:
+    job = running_job(status="CANCELLATION_REQUESTED")
+    card = JobCard(job_id=job.id, view=job_view(job, STARTED), can_act=True)
+    html = _task_tab(card)
+    assert re.search(r"<button [^>]*disabled\s+data-cancelling>Cancelling…</button>", html)
+    assert "data-cancel=" not in html
+    running = running_job()
+    html = _task_tab(JobCard(job_id=running.id, view=job_view(running, STARTED), can_act=True))
+    assert "data-cancel=" in html
+    assert "data-cancelling" not in html
+
+
+def test_the_access_a_viewer_lacks_is_said_once_per_page() -> None:
+    needs = "edit access to DAG 'd'"
+    cards = [
+        JobCard(job_id=job.id, view=job_view(job, STARTED), can_act=False, needs=needs)
+        for job in (running_job(id="a1"), running_job(id="b2"))
+    ]
+    assert missing_access(cards) == [needs]
+    html = render(
+        "jobs_page.html",
+        fragment=True,
+        base="./",
+        title="t",
+        conn_ids=["mistral_default"],
+        conn_id="mistral_default",
+        status="",
+        status_options=status_options(),
+        updated="now",
+        problem=None,
+        cards=cards,
+        needs=missing_access(cards),
+        hidden=0,
+        total=2,
+        page=0,
+        pages=1,
+        page_url=lambda number: f"jobs?page={number}",
+        refresh=5,
+    )
+    assert html.count("needs edit access to DAG &#39;d&#39;") == 1
+    assert "data-cancel=" not in html

@@ -4,9 +4,11 @@ the emulator: the task instance tab of real DAG runs, the jobs page, downloads, 
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Callable
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from fastapi.testclient import TestClient
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from mistral_batch_emulator import RunningEmulator
-from mistral_batch_emulator.dagtest import xcom_value
+from mistral_batch_emulator.dagtest import load_dag, xcom_value
 from tests.plugin.conftest import CONN_ID, TASK_METADATA, make_job, make_running_job
 
 pytestmark = pytest.mark.integration
@@ -142,6 +144,23 @@ def test_task_tab_of_a_task_without_a_job_says_so(
     assert response.status_code == 200
     assert "This task instance recorded no Mistral batch job" in response.text
     assert _refresh(response.text) == 0
+
+
+def test_task_tab_of_a_task_that_failed_on_its_input_says_why(
+    api: TestClient, as_user: Headers, mistral: RunningEmulator
+) -> None:
+    dag = load_dag(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]), "test_plugin_ui_bad_input")
+    dag_run = dag.test()
+    assert str(dag_run.state) == "failed"
+    html = api.get(_tab(dag_run, "bad"), headers=as_user("viewer")).text
+    assert "The task failed before it created a Mistral batch job, on its input" in html
+    match = re.search(r"<span class=\"pre-line\" data-input-error>([^<]+)</span>", html)
+    assert match, html
+    # The operator's own message, naming the problem and where.
+    assert "requests[1]: custom_id &#34;twice&#34; repeats" in match.group(1)
+    assert "recorded no Mistral batch job" not in html
+    assert _refresh(html) == 0
+    assert not [request for request in mistral.requests if request.method == "POST"]
 
 
 def test_jobs_page_lists_jobs_newest_first_with_links_to_their_task(

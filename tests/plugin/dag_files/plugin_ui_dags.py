@@ -59,3 +59,23 @@ def test_plugin_ui_started() -> None:
 
 
 test_plugin_ui_started()
+
+
+@dag(
+    dag_id="test_plugin_ui_bad_input",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+)
+def test_plugin_ui_bad_input() -> None:
+    # Two requests with one custom_id: the operator fails on its input, before any upload.
+    body = {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    MistralBatchOperator(
+        task_id="bad",
+        endpoint="/v1/chat/completions",
+        model="mistral-small-latest",
+        requests=[{"custom_id": "twice", "body": body}, {"custom_id": "twice", "body": body}],
+    )
+
+
+test_plugin_ui_bad_input()
