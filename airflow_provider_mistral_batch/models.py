@@ -8,6 +8,7 @@ server value never crashes a client.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
@@ -92,8 +93,17 @@ _TERMINAL_STATUSES: Final = frozenset(
 )
 
 
+#: The form of an API endpoint: ``/v1/`` then one or more path segments, none of them empty,
+#: ``.`` or ``..``, and no query string.
+_ENDPOINT_FORM: Final = re.compile(r"/v1(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+")
+
+
 class ApiEndpoint(OpenStrEnum):
-    """The API endpoint a batch job sends its requests to."""
+    """The API endpoint a batch job sends its requests to.
+
+    Open like every enum here: an endpoint Mistral adds after this release is a pseudo-member
+    (``is_known`` False) that still validates and is sent as given.
+    """
 
     CHAT_COMPLETIONS = "/v1/chat/completions"
     EMBEDDINGS = "/v1/embeddings"
@@ -105,6 +115,12 @@ class ApiEndpoint(OpenStrEnum):
     CHAT_CLASSIFICATIONS = "/v1/chat/classifications"
     CONVERSATIONS = "/v1/conversations"
     AUDIO_TRANSCRIPTIONS = "/v1/audio/transcriptions"
+
+    @property
+    def is_well_formed(self) -> bool:
+        """Whether the value has the form of an API endpoint, ``/v1/<path>``: what an endpoint
+        this release does not know must look like to be sent."""
+        return _ENDPOINT_FORM.fullmatch(self._value_) is not None
 
 
 class FilePurpose(OpenStrEnum):

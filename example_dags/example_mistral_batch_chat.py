@@ -8,6 +8,10 @@ there. ``MISTRAL_EXAMPLE_RESULTS`` picks the place (any ``ObjectStoragePath`` UR
 deployment has a filesystem for, e.g. ``s3://bucket/prefix``; a local folder must exist); by
 default ``/tmp`` of the worker.
 
+``max_failed_ratio=0.2`` lets one question in five fail and the task still succeed (with a
+warning quoting the error file); the default, 0.0, fails the task on any failed request. The
+demo (``scripts/demo.sh``) makes one question fail on purpose, to show the error file.
+
 What to look at in the UI, on ``answer_questions``: the state Deferred while the job runs;
 the **Mistral batch** tab (status, progress bar, ETA, then token usage and a download of the
 output); the **Mistral batch job** link; the XComs ``batch_job_id``, ``output_file`` and the
@@ -69,6 +73,8 @@ def example_mistral_batch_chat() -> None:
         metadata={"purpose": "example"},
         deferrable=True,
         poll_interval=POLL_SECONDS,
+        # At most one failed question in five; the final log line says the rule applied.
+        max_failed_ratio=0.2,
         # One JSONL per run; a retry of the task overwrites its own run's file.
         results_path=f"{RESULTS_ROOT}/{RUN_FILE_NAME}",
     )

@@ -39,6 +39,7 @@ from airflow_provider_mistral_batch.utils.compat import AirflowTaskTimeout, conf
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.utils.options import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_MAX_FAILED_RATIO,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     check_wait_options,
@@ -46,12 +47,12 @@ from airflow_provider_mistral_batch.utils.options import (
     is_whole_number,
 )
 
-# utils.input, utils.outcome, utils.reattach and the waiting core (utils.watch) are imported
-# where they are used: every DAG file that uses these operators pays their import at every
-# parse, and only a run needs them.
+# utils.input, utils.outcome, utils.reattach, utils.results_path and the waiting core
+# (utils.watch) are imported where they are used: every DAG file that uses these operators pays
+# their import at every parse, and only a run needs them.
 if TYPE_CHECKING:
     import jinja2
-    from airflow.sdk import Context
+    from airflow.sdk import DAG, Context
 
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
     from airflow_provider_mistral_batch.utils.input import (
@@ -114,14 +115,23 @@ class MistralBatchOperator(BaseOperator):
 
     Only a SUCCESS job lets the task succeed: FAILED, TIMEOUT_EXCEEDED or CANCELLED fail it. A
     status this provider does not know counts neither as ended nor as success: the task keeps
-    waiting (up to ``wait_timeout``). Failed requests inside a SUCCESS job only log a warning
-    unless ``max_failed_ratio`` is set.
+    waiting (up to ``wait_timeout``). A SUCCESS job fails the task too when any of its requests
+    failed, unless ``max_failed_ratio`` allows that share; the final log line says the rule
+    applied (``2 of 5 requests failed (40%), above max_failed_ratio 0``).
+
+    A mapped task (``.partial(...).expand(...)``) with one ``results_path`` for every instance
+    must name the map index in it (``{{ ti.map_index }}``), or expand ``results_path``: else
+    every instance fails before anything is uploaded, since each would replace the others'
+    file. A template error in a field (an undefined variable such as ``{{ ds }}`` on a manual
+    run, which has no logical date) fails the task at once, without retries.
 
     ``requests`` is a template field: a literal ``{{`` in a prompt given inline in the DAG file
     is read as Jinja. Requests that come from XCom (e.g. a ``@task``'s return value) are not
     rendered, so build prompts with braces in a task.
 
     :param endpoint: API endpoint of the requests, e.g. ``/v1/chat/completions`` (templated).
+        One this release does not know is sent with a warning if it has the form
+        ``/v1/<path>``; any other value is refused.
     :param input_files: ids of uploaded JSONL files (templated).
     :param requests: inline requests (templated); more than 10,000 are uploaded as a file.
     :param input_path: local path or ``ObjectStoragePath`` of a JSONL file (templated).
@@ -138,7 +148,8 @@ class MistralBatchOperator(BaseOperator):
     :param poll_interval: seconds between status polls; default 30. Left unset, a deferred
         job that has run long is polled less often: every tenth of its age, up to 5 minutes.
     :param max_failed_ratio: highest share (0.0-1.0) of failed requests a SUCCESS job may
-        have before the task fails; default None: warn, do not fail.
+        have before the task fails; default 0.0: any failed request fails the task. None (or
+        1.0) lets any number fail, with a warning.
     :param wait_timeout: how long to wait for the job before cancelling it (when
         ``cancel_on_deadline``) and failing; default ``timeout_hours`` plus one hour.
     :param cancel_on_deadline: cancel the job when ``wait_timeout`` passes; default True.
@@ -159,7 +170,8 @@ class MistralBatchOperator(BaseOperator):
         ``airflow.sdk.ObjectStoragePath`` or a URL string made one (templated); checked before
         anything is read or created; needs ``wait_for_completion``. With it even a few
         requests are uploaded as a file, so the input can be read back after a deferral.
-        Default None: no results are written.
+        Missing local folders (a path, or ``file://``) are made. In a mapped task it must differ
+        per instance (see above). Default None: no results are written.
     :param results_include_request: add each request's body to its result line (``request``);
         default False.
     :param max_requests_per_job: most requests in one job, 1 to 1,000,000; a larger input is
@@ -198,7 +210,7 @@ class MistralBatchOperator(BaseOperator):
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | None = None,
-        max_failed_ratio: float | None = None,
+        max_failed_ratio: float | None = DEFAULT_MAX_FAILED_RATIO,
         wait_timeout: timedelta | float | None = None,
         cancel_on_deadline: bool = True,
         cancel_on_kill: bool = True,
@@ -251,6 +263,12 @@ class MistralBatchOperator(BaseOperator):
             raise MistralBatchInputError(
                 f"{self.task_id}: results_include_request needs results_path"
             )
+        if isinstance(endpoint, str) and "{" not in endpoint and not self._custom_jinja():
+            # Plain text, not a template: a malformed endpoint is refused when the DAG is parsed.
+            try:
+                _check_endpoint(endpoint)
+            except MistralBatchInputError as exc:
+                raise MistralBatchInputError(f"{self.task_id}: {exc}") from None
         check_wait_options(
             self.task_id,
             max_failed_ratio=max_failed_ratio,
@@ -301,13 +319,20 @@ class MistralBatchOperator(BaseOperator):
 
     # ------------------------------------------------------------------ validation
 
+    def _custom_jinja(self) -> bool:
+        """Whether the DAG changes Jinja's settings (its markers may not start with ``{``)."""
+        dag = _dag_of(self)
+        return dag is not None and bool(dag.jinja_environment_kwargs)
+
     def _checked_options(self) -> tuple[str, dict[str, str]]:
         """The rendered endpoint and user metadata, refused before anything is sent."""
         endpoint = str(self.endpoint)
-        if not ApiEndpoint(endpoint).is_known:
-            known = ", ".join(e.value for e in ApiEndpoint)
-            raise MistralBatchInputError(
-                f"endpoint {endpoint!r} is not one the Mistral Batch API knows ({known})"
+        if not _check_endpoint(endpoint).is_known:
+            self.log.warning(
+                "Endpoint %s is not one this provider release knows (%s); sending it as given%s",
+                endpoint,
+                _known_endpoints(),
+                _closest_endpoint(endpoint),
             )
         if self.metadata is not None and not isinstance(self.metadata, Mapping):
             raise MistralBatchInputError(
@@ -377,7 +402,11 @@ class MistralBatchOperator(BaseOperator):
             env = jinja_env if jinja_env is not None else self.get_template_env()
             if renders_to_itself(content, env, self.template_ext):
                 return content
-        return super().render_template(content, context, jinja_env, seen_oids)
+        try:
+            return super().render_template(content, context, jinja_env, seen_oids)
+        except Exception as exc:
+            _raise_template_error(self, content, exc)
+            raise
 
     def execute(self, context: Context) -> Any:
         """Validate, create (or reattach to) the job, then wait for it as configured."""
@@ -409,9 +438,13 @@ class MistralBatchOperator(BaseOperator):
             endpoint, metadata = self._checked_options()
             if self.results_path is not None:
                 # Before the input is read: a bad path is reported at once, nothing to clean.
-                from airflow_provider_mistral_batch.utils.results import check_writable
+                from airflow_provider_mistral_batch.utils.results_path import (
+                    check_not_shared,
+                    prepare_destination,
+                )
 
-                check_writable(_destination(self.results_path))
+                check_not_shared(self, context)
+                prepare_destination(self.results_path)
             prepared = self._prepare_input(endpoint)
             if isinstance(prepared, UploadedInput):
                 self._check_input_files(prepared.file_ids)
@@ -514,6 +547,8 @@ class MistralBatchOperator(BaseOperator):
 
     def _write_results(self, jobs: Sequence[BatchJob]) -> dict[str, Any]:
         """Join the jobs' output and error files with the input at ``results_path``."""
+        from airflow_provider_mistral_batch.utils.results_path import destination, make_folders
+
         file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
         if not file_ids:
             self.log.warning(
@@ -521,9 +556,12 @@ class MistralBatchOperator(BaseOperator):
                 self.results_path,
             )
             return {}
+        target = destination(self.results_path)
+        # Resumed after a deferral, this may be another worker than the one that checked.
+        make_folders(target)
         summary = self.hook.write_results(
             file_ids,
-            _destination(self.results_path),
+            target,
             requests=self._input_requests(jobs),
             include_request=self.results_include_request,
         )
@@ -839,6 +877,93 @@ class MistralBatchCancelJobOperator(BaseOperator):
         return job_summary(job)
 
 
+def _dag_of(operator: BaseOperator) -> DAG | None:
+    """The operator's DAG, or None before it has one."""
+    try:
+        return operator.dag
+    except RuntimeError:
+        return None
+
+
+def _known_endpoints() -> str:
+    return ", ".join(endpoint.value for endpoint in ApiEndpoint)
+
+
+def _closest_endpoint(endpoint: str) -> str:
+    """`` (did you mean '/v1/...'?)`` for a near miss of a known endpoint, else nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(endpoint, [e.value for e in ApiEndpoint], n=1, cutoff=0.8)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_endpoint(endpoint: str) -> ApiEndpoint:
+    """The endpoint as an :class:`ApiEndpoint`: a known one, or an unknown one of the form
+    ``/v1/<path>`` (a new endpoint needs no new release of this provider); refuse the rest."""
+    value = ApiEndpoint(endpoint)
+    if not value.is_known and not value.is_well_formed:
+        raise MistralBatchInputError(
+            f"endpoint {endpoint!r} is not an API endpoint of the form /v1/<path>"
+            f"{_closest_endpoint(endpoint)}; the known ones: {_known_endpoints()}"
+        )
+    return value
+
+
+# Context keys that only a run with a logical date has (a manual run in Airflow 3 has none).
+_LOGICAL_DATE_KEYS: Final = frozenset(
+    {
+        "logical_date",
+        "ds",
+        "ds_nodash",
+        "ts",
+        "ts_nodash",
+        "ts_nodash_with_tz",
+        "data_interval_start",
+        "data_interval_end",
+        "prev_data_interval_start_success",
+        "prev_data_interval_end_success",
+    }
+)
+
+
+def _raise_template_error(operator: BaseOperator, content: Any, exc: Exception) -> None:
+    """Raise a :class:`MistralBatchInputError` (no retries: every try renders the same) for a
+    Jinja error (an undefined variable, bad syntax) in one of ``operator``'s template fields.
+
+    Called for every value rendered: a value inside a field (an item of a list) returns, for
+    the field's own call to name the field.
+    """
+    from jinja2 import TemplateSyntaxError, UndefinedError
+
+    if not isinstance(exc, UndefinedError | TemplateSyntaxError):
+        return
+    field = next(
+        (name for name in operator.template_fields if getattr(operator, name, None) is content),
+        None,
+    )
+    if field is None:
+        return
+    hint = ""
+    undefined = str(exc).split("'")
+    if (
+        isinstance(exc, UndefinedError)
+        and len(undefined) > 1
+        and undefined[1] in _LOGICAL_DATE_KEYS
+    ):
+        hint = (
+            "; this run has no logical date (a manual run in Airflow 3 has none), so "
+            f"{undefined[1]} is undefined: use a value every run has, such as "
+            "{{ dag_run.run_after | ds }} or {{ run_id }}"
+        )
+    shown = repr(content)
+    if len(shown) > 200:
+        shown = shown[:197] + "..."
+    raise MistralBatchInputError(
+        f"{operator.task_id}: cannot render {field} {shown}: {exc}{hint} (a template error "
+        "fails every try alike: no retries)"
+    ) from None
+
+
 _PLAIN_SCALARS: Final = (int, float, bool, type(None))
 
 
@@ -940,19 +1065,6 @@ def _requests_of_items(task_id: str, items: Iterable[Any]) -> Iterator[tuple[str
         yield str(item.get("custom_id", position)), item.get("body")
 
 
-def _destination(results_path: Any) -> Any:
-    """``results_path`` as given, except that a URL string (``s3://...``, ``file://...``, as a
-    template renders it) becomes an ``ObjectStoragePath``."""
-    if isinstance(results_path, str) and "://" in results_path:
-        from airflow.sdk import ObjectStoragePath
-
-        try:
-            return ObjectStoragePath(results_path)
-        except ValueError as exc:  # e.g. no filesystem is installed for the scheme
-            raise MistralBatchInputError(f"cannot write results to {results_path}: {exc}") from None
-    return results_path
-
-
 def _ended_job(outcome: Ended | GaveUp) -> BatchJob:
     """The ended job, or the error that ended polling raised as it came."""
     from airflow_provider_mistral_batch.utils.watch import GaveUp
@@ -1039,9 +1151,26 @@ class MistralBatchResultsOperator(BaseOperator):
 
         return MistralBatchHook(self.mistral_conn_id)
 
+    def render_template(
+        self,
+        content: Any,
+        context: Context,
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        """Render like any operator; a template error fails the task at once (no retries)."""
+        try:
+            return super().render_template(content, context, jinja_env, seen_oids)
+        except Exception as exc:
+            _raise_template_error(self, content, exc)
+            raise
+
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the jobs ended and the path is writable, then stream and join the results."""
-        from airflow_provider_mistral_batch.utils.results import check_writable
+        from airflow_provider_mistral_batch.utils.results_path import (
+            check_not_shared,
+            prepare_destination,
+        )
 
         job_ids = [self.job_id] if isinstance(self.job_id, str) else list(self.job_id)
         try:
@@ -1049,7 +1178,8 @@ class MistralBatchResultsOperator(BaseOperator):
                 raise MistralBatchInputError(
                     f"job_id must be a job id or a list of them, got {self.job_id!r}"
                 )
-            check_writable(_destination(self.results_path))
+            check_not_shared(self, context)
+            target = prepare_destination(self.results_path)
         except MistralBatchInputError as exc:
             raise MistralBatchInputError(f"{self.task_id}: {exc}") from exc
         try:
@@ -1070,7 +1200,7 @@ class MistralBatchResultsOperator(BaseOperator):
             file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
             summary = self.hook.write_results(
                 file_ids,
-                _destination(self.results_path),
+                target,
                 requests=requests,
                 include_request=self.results_include_request,
             )

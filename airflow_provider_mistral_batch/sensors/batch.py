@@ -15,6 +15,7 @@ from airflow_provider_mistral_batch.utils.compat import AirflowSensorTimeout, co
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.utils.options import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_MAX_FAILED_RATIO,
     DEFAULT_POLL_INTERVAL,
     check_wait_options,
 )
@@ -35,8 +36,9 @@ class MistralBatchJobSensor(BaseSensorOperator):
     Pushes ``batch_job_id`` and ``mistral_conn_id`` to XCom at the start (where the UI finds
     the job), ``output_file`` and ``error_file`` at the end, and returns the job's summary. A
     job that ends FAILED, TIMEOUT_EXCEEDED or CANCELLED fails the task; an unknown status
-    counts as not ended (never as success); failed requests inside a SUCCESS job only warn
-    unless ``max_failed_ratio`` is set. The sensor never cancels the job it watches.
+    counts as not ended (never as success); a SUCCESS job with failed requests fails it too,
+    unless ``max_failed_ratio`` allows that share. The sensor never cancels the job it
+    watches.
 
     :param job_id: id of the job (templated).
     :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
@@ -48,7 +50,8 @@ class MistralBatchJobSensor(BaseSensorOperator):
         instance's state attribute is queued", apache/airflow#71172; measurements in
         docs/deployment.md). Deferrable and poke mode put no such limit on it.
     :param max_failed_ratio: highest share (0.0-1.0) of failed requests a SUCCESS job may
-        have; default None: warn, do not fail.
+        have; default 0.0: any failed request fails the task. None (or 1.0) lets any number
+        fail, with a warning.
     :param max_consecutive_errors: failed polls in a row (after the hook's retries) before
         failing; default 5. In reschedule mode each poke starts the count afresh.
 
@@ -66,7 +69,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
         mistral_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = DEFAULT_POLL_INTERVAL,
-        max_failed_ratio: float | None = None,
+        max_failed_ratio: float | None = DEFAULT_MAX_FAILED_RATIO,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         **kwargs: Any,
     ) -> None:

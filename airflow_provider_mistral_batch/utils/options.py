@@ -13,6 +13,10 @@ from typing import Any, Final
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 
 DEFAULT_POLL_INTERVAL: Final = 30.0
+#: The share of failed requests a SUCCESS job may have by default: none. A job whose requests
+#: failed must not turn the task green unless the DAG says how many may fail (None or 1.0:
+#: any number, with a warning).
+DEFAULT_MAX_FAILED_RATIO: Final = 0.0
 DEFAULT_MAX_CONSECUTIVE_ERRORS: Final = 5
 #: The cap of the poll interval of a long-running job when the interval may grow (5 minutes).
 DEFAULT_MAX_POLL_INTERVAL: Final = 300.0
@@ -63,6 +67,7 @@ def is_whole_number(value: Any) -> bool:
 
 __all__ = [
     "DEFAULT_MAX_CONSECUTIVE_ERRORS",
+    "DEFAULT_MAX_FAILED_RATIO",
     "DEFAULT_MAX_POLL_INTERVAL",
     "DEFAULT_POLL_INTERVAL",
     "check_wait_options",

@@ -21,6 +21,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralBatchJobFatalError,
 )
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus, BatchResultLine
+from airflow_provider_mistral_batch.utils.options import DEFAULT_MAX_FAILED_RATIO
 from airflow_provider_mistral_batch.utils.reattach import is_reattachable
 
 EventKind = Literal["terminal", "timeout", "error"]
@@ -52,12 +53,15 @@ class JobVerdict:
     retry_helps: bool = False
 
 
-def judge_job(job: BatchJob, max_failed_ratio: float | None = None) -> JobVerdict:
+def judge_job(
+    job: BatchJob, max_failed_ratio: float | None = DEFAULT_MAX_FAILED_RATIO
+) -> JobVerdict:
     """Decide whether an ended job lets the task succeed.
 
     :param job: the job, in a terminal status.
     :param max_failed_ratio: highest share of failed requests (0.0 to 1.0) a SUCCESS job may
-        have; None (the default) only warns about failed requests.
+        have; default 0.0: any failed request fails the task. None (like 1.0) lets any number
+        fail, with a warning.
     """
     counts = (
         f"{job.succeeded_requests:,} succeeded, {job.failed_requests:,} failed "
@@ -71,33 +75,23 @@ def judge_job(job: BatchJob, max_failed_ratio: float | None = None) -> JobVerdic
             f"Mistral batch job {job.id} ended {job.status}{reason} ({counts})",
             retry_helps=_retry_helps(job),
         )
-    if job.failed_requests <= 0:
-        return JobVerdict(True, f"Mistral batch job {job.id} succeeded ({counts})")
-    ratio = job.failed_requests / max(job.total_requests, 1)
-    if max_failed_ratio is not None and ratio > max_failed_ratio:
-        return JobVerdict(
-            False,
-            f"Mistral batch job {job.id} succeeded but {ratio:.1%} of its requests failed, "
-            f"above max_failed_ratio={max_failed_ratio:.1%} ({counts}); see error_file "
-            f"{job.error_file}",
-        )
-    return JobVerdict(
-        True,
-        f"Mistral batch job {job.id} succeeded ({counts})",
-        warning=(
-            f"{job.failed_requests:,} requests of Mistral batch job {job.id} failed; "
-            f"see error_file {job.error_file}"
-        ),
+    what = f"Mistral batch job {job.id}"
+    hint = f"; see error_file {job.error_file}"
+    return _judge_failed_share(
+        what, counts, job.failed_requests, job.total_requests, max_failed_ratio, hint
     )
 
 
 def judge_jobs(
-    jobs: Sequence[BatchJob], max_failed_ratio: float | None = None, missing: int = 0
+    jobs: Sequence[BatchJob],
+    max_failed_ratio: float | None = DEFAULT_MAX_FAILED_RATIO,
+    missing: int = 0,
 ) -> JobVerdict:
     """Decide whether the ended jobs of one task (its shards) let it succeed, as one outcome.
 
-    The task succeeds only if every job succeeded; ``max_failed_ratio`` applies to the total,
-    and requests with no result line (``missing``) count as failed.
+    The task succeeds only if every job succeeded; ``max_failed_ratio`` (default 0.0: none
+    may fail) applies to the total, and requests with no result line (``missing``) count as
+    failed.
     """
     if len(jobs) == 1 and missing == 0:
         return judge_job(jobs[0], max_failed_ratio)
@@ -124,16 +118,42 @@ def judge_jobs(
             f"{len(unsuccessful)} of {what} did not succeed: {ended}",
             retry_helps=retry_helps,
         )
+    hint = f"; see error_file {jobs[0].error_file}" if len(jobs) == 1 else ""
+    return _judge_failed_share(what, counts, failed, total, max_failed_ratio, hint)
+
+
+def _judge_failed_share(
+    what: str, counts: str, failed: int, total: int, max_failed_ratio: float | None, hint: str
+) -> JobVerdict:
+    """The verdict on succeeded jobs by their share of failed requests; every message says the
+    rule applied (``2 of 5 requests failed (40%), above max_failed_ratio 0``)."""
+    if failed <= 0:
+        return JobVerdict(True, f"{what} succeeded ({counts})")
     ratio = failed / max(total, 1)
+    share = f"{failed:,} of {total:,} requests failed ({_percent(ratio)})"
     if max_failed_ratio is not None and ratio > max_failed_ratio:
-        hint = f"; see error_file {jobs[0].error_file}" if len(jobs) == 1 else ""
         return JobVerdict(
             False,
-            f"{what} succeeded but {ratio:.1%} of the requests failed, above "
-            f"max_failed_ratio={max_failed_ratio:.1%} ({counts}){hint}",
+            f"{what} succeeded but {share}, above max_failed_ratio {max_failed_ratio:g} "
+            f"({counts}){hint}",
         )
-    warning = f"{failed:,} requests of {what} failed" if failed else None
-    return JobVerdict(True, f"{what} succeeded ({counts})", warning=warning)
+    if max_failed_ratio is None:
+        rule = "max_failed_ratio None: failed requests only warn"
+    else:
+        rule = f"within max_failed_ratio {max_failed_ratio:g}"
+    return JobVerdict(
+        True,
+        f"{what} succeeded; {share}, {rule} ({counts})",
+        warning=f"{share} in {what}, {rule}{hint}",
+    )
+
+
+def _percent(ratio: float) -> str:
+    """``40%``, ``12.5%``, ``<0.1%``: a share as the log says it."""
+    text = f"{ratio:.1%}"
+    if ratio > 0 and text == "0.0%":
+        return "<0.1%"
+    return text.replace(".0%", "%")
 
 
 def _retry_helps(job: BatchJob) -> bool:

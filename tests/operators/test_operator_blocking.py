@@ -216,13 +216,15 @@ def test_temporary_file_is_deleted_even_when_the_upload_fails(
     assert not [r for r in conn.requests if r.path == "/v1/batch/jobs" and r.method == "POST"]
 
 
-def test_failed_requests_only_warn_without_max_failed_ratio(
+@pytest.mark.parametrize("ratio", [None, 0.5])
+def test_failed_requests_only_warn_within_max_failed_ratio(
     capture_log: Callable[[Any], OperatorLog],
     make_op: Callable[..., MistralBatchOperator],
     conn: RunningEmulator,
+    ratio: float | None,
 ) -> None:
     conn.update_config(failing_custom_ids={"r1"})
-    op = make_op(requests=chat_requests(3))
+    op = make_op(requests=chat_requests(3), max_failed_ratio=ratio)
     log = capture_log(op)
     ti = FakeTaskInstance()
     result = op.execute({"ti": ti})
@@ -231,25 +233,38 @@ def test_failed_requests_only_warn_without_max_failed_ratio(
     assert (result["succeeded_requests"], result["failed_requests"]) == (2, 1)
     assert result["error_file"] is not None
     assert ti.pushed["error_file"] == result["error_file"]
-    # The warning quotes the error file's first line.
+    # The warning and the final line say the rule that let the task pass; the warning quotes
+    # the error file's first line.
+    rule = (
+        "max_failed_ratio None: failed requests only warn"
+        if ratio is None
+        else "within max_failed_ratio 0.5"
+    )
     assert log.at("warning") == [
-        f"1 requests of Mistral batch job {result['job_id']} failed; "
+        f"1 of 3 requests failed (33.3%) in Mistral batch job {result['job_id']}, {rule}; "
         f"see error_file {result['error_file']}; first errors: r1: request r1 failed "
         "(listed in failing_custom_ids)"
     ]
+    assert log.at("info")[-1] == (
+        f"Mistral batch job {result['job_id']} succeeded; 1 of 3 requests failed (33.3%), "
+        f"{rule} (2 succeeded, 1 failed of 3 requests)"
+    )
 
 
-def test_failed_requests_above_max_failed_ratio_fail_without_retry(
-    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator
+@pytest.mark.parametrize("given", [{}, {"max_failed_ratio": 0.0}])
+def test_failed_requests_fail_without_retry_by_default_and_at_zero(
+    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator, given: dict[str, Any]
 ) -> None:
     conn.update_config(failing_custom_ids={"r1"})
     ti = FakeTaskInstance()
     with pytest.raises(AirflowFailException) as info:
-        make_op(requests=chat_requests(3), max_failed_ratio=0.0).execute({"ti": ti})
+        make_op(requests=chat_requests(3), **given).execute({"ti": ti})
     message = str(info.value)
     job_id = ti.pushed["batch_job_id"]
-    assert message.startswith(f"Mistral batch job {job_id} succeeded but 33.3% of its requests")
-    assert "max_failed_ratio=0.0%" in message
+    assert message.startswith(
+        f"Mistral batch job {job_id} succeeded but 1 of 3 requests failed (33.3%), above "
+        "max_failed_ratio 0 (2 succeeded, 1 failed of 3 requests)"
+    )
     assert ti.pushed["error_file"] is not None
     assert f"see error_file {ti.pushed['error_file']}" in message
     # The files were pushed before the task failed, so downstream cleanup can find them.

@@ -183,18 +183,25 @@ def test_execute_complete_applies_max_failed_ratio(
         error_file="0a1b2c3d-0000-4000-8000-0000000000e1",
     )
     ti = FakeTaskInstance()
-    with pytest.raises(AirflowFailException, match=r"above max_failed_ratio=10\.0%"):
-        _op(max_failed_ratio=0.1).execute_complete({"ti": ti}, make_event("terminal", job.id, job))
-    assert ti.pushed["error_file"] == job.error_file
+    for given in ({"max_failed_ratio": 0.1}, {}):  # the default fails on any failed request
+        limit = given.get("max_failed_ratio", 0)
+        with pytest.raises(
+            AirflowFailException,
+            match=rf"1 of 3 requests failed \(33\.3%\), above max_failed_ratio {limit}",
+        ):
+            _op(**given).execute_complete({"ti": ti}, make_event("terminal", job.id, job))
+        assert ti.pushed["error_file"] == job.error_file
 
-    log_op = _op()
+    log_op = _op(max_failed_ratio=None)
     log = capture_log(log_op)
     log_op.execute_complete({"ti": FakeTaskInstance()}, make_event("terminal", job.id, job))
     assert log.at("warning") == [
         # No connection in this test: the error file cannot be read, the verdict stands.
         f"Could not read the first errors of error_file {job.error_file}: The conn_id "
         "`mistral_default` isn't defined",
-        f"1 requests of Mistral batch job {job.id} failed; see error_file {job.error_file}",
+        f"1 of 3 requests failed (33.3%) in Mistral batch job {job.id}, max_failed_ratio "
+        "None: failed requests only warn; "
+        f"see error_file {job.error_file}",
     ]
 
 

@@ -133,7 +133,7 @@ def test_defaults_and_wait_timeout_as_timedelta() -> None:
     assert op.cancel_on_kill is True
     assert op.cancel_on_deadline is True
     assert op.force_new_job is False
-    assert op.max_failed_ratio is None
+    assert op.max_failed_ratio == 0.0  # any failed request fails the task
     # No wait_timeout: the job's own timeout plus one hour.
     assert _op(input_files=["f"], timeout_hours=2)._wait_seconds() == 3 * 3600.0
     assert _op(input_files=["f"], wait_timeout=5)._wait_seconds() == 5.0

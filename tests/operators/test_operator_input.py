@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
+from airflow_provider_mistral_batch.exceptions import (
+    MistralBatchInputError,
+    MistralValidationError,
+)
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.utils.compat import AirflowFailException
 from mistral_batch_emulator import RunningEmulator
-from tests.operators.support import CHAT, MODEL, FakeTaskInstance, chat_requests
+from tests.operators.support import CHAT, MODEL, FakeTaskInstance, OperatorLog, chat_requests
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +40,87 @@ def _fail(
     return str(info.value), ti
 
 
-def test_unknown_endpoint(conn: RunningEmulator, closing: Callable[[Any], Any]) -> None:
-    message, _ = _fail(conn, closing, endpoint="/v1/chat/completion", requests=chat_requests(2))
-    assert message.startswith("batch: endpoint '/v1/chat/completion' is not one the Mistral")
-    assert "/v1/chat/completions" in message  # lists the known ones
-    assert "/v1/embeddings" in message
+def test_an_unknown_v1_endpoint_is_sent_with_one_warning(
+    conn: RunningEmulator,
+    closing: Callable[[Any], Any],
+    capture_log: Callable[[Any], OperatorLog],
+) -> None:
+    # A new Mistral endpoint needs no new provider release: the API decides. The emulator,
+    # like the API, refuses one it does not serve; that its 422 comes back proves the job's
+    # create was sent.
+    op = closing(
+        MistralBatchOperator(
+            task_id="batch", endpoint="/v1/chat/completion", model=MODEL, requests=chat_requests(2)
+        )
+    )
+    log = capture_log(op)
+    conn.clear_requests()
+    with pytest.raises(MistralValidationError, match="422 on POST /v1/batch/jobs: endpoint"):
+        op.execute({"ti": FakeTaskInstance()})
+    assert [(r.method, r.path) for r in conn.requests if r.method == "POST"] == [
+        ("POST", "/v1/batch/jobs")
+    ]
+    warnings = log.at("warning")
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        "Endpoint /v1/chat/completion is not one this provider release knows "
+        "(/v1/chat/completions, /v1/embeddings, "
+    )
+    assert warnings[0].endswith("sending it as given (did you mean '/v1/chat/completions'?)")
+
+
+def test_a_known_endpoint_logs_no_warning(
+    conn: RunningEmulator,
+    closing: Callable[[Any], Any],
+    capture_log: Callable[[Any], OperatorLog],
+) -> None:
+    op = closing(
+        MistralBatchOperator(
+            task_id="batch",
+            endpoint=CHAT,
+            model=MODEL,
+            requests=chat_requests(2),
+            poll_interval=0.05,
+        )
+    )
+    log = capture_log(op)
+    assert op.execute({"ti": FakeTaskInstance()})["status"] == "SUCCESS"
+    assert log.at("warning") == []
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["chat/completions", "/v2/chat/completions", "/v1/", "/v1/a?b=1", "/v1/../files"]
+)
+def test_an_endpoint_not_of_the_form_v1_path_is_refused_when_the_dag_is_parsed(
+    endpoint: str,
+) -> None:
+    with pytest.raises(MistralBatchInputError) as caught:
+        MistralBatchOperator(task_id="batch", endpoint=endpoint, requests=chat_requests(1))
+    message = str(caught.value)
+    assert message.startswith(
+        f"batch: endpoint {endpoint!r} is not an API endpoint of the form /v1/<path>"
+    )
+    assert "the known ones: /v1/chat/completions, /v1/embeddings," in message
+
+
+def test_a_rendered_endpoint_not_of_the_form_v1_path_is_refused_before_anything_is_sent(
+    conn: RunningEmulator, closing: Callable[[Any], Any]
+) -> None:
+    # A template is only checked once rendered (here: as a render would leave it).
+    op = closing(
+        MistralBatchOperator(task_id="batch", endpoint="{{ params.endpoint }}", requests=[])
+    )
+    op.endpoint = "chat/completions"
+    op.requests = chat_requests(2)
+    ti = FakeTaskInstance()
+    with pytest.raises(MistralBatchInputError) as caught:
+        op.execute({"ti": ti})
+    assert str(caught.value).startswith(
+        "batch: endpoint 'chat/completions' is not an API endpoint of the form /v1/<path> "
+        "(did you mean '/v1/chat/completions'?); the known ones: "
+    )
+    assert not [r for r in conn.requests if r.method == "POST"]
+    assert ti.pushes == []
 
 
 def test_reserved_metadata_key(conn: RunningEmulator, closing: Callable[[Any], Any]) -> None:
@@ -185,3 +264,22 @@ def test_input_files_are_looked_up_before_any_job_is_made(
         assert isinstance(caught.value, AirflowFailException)  # not retried
     assert not [r for r in conn.requests if r.path == "/v1/batch/jobs" and r.method == "POST"]
     hook.close()
+
+
+def test_an_endpoint_template_with_the_dag_s_own_jinja_markers_is_left_for_the_render() -> None:
+    from datetime import datetime
+
+    from airflow.sdk import DAG
+
+    markers = {"variable_start_string": "[[", "variable_end_string": "]]"}
+    with DAG(
+        "custom_markers",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        jinja_environment_kwargs=markers,
+    ):
+        op = MistralBatchOperator(
+            task_id="batch", endpoint="[[ params.endpoint ]]", requests=chat_requests(1)
+        )
+    op.render_template_fields({"params": {"endpoint": CHAT}})
+    assert op.endpoint == CHAT

@@ -50,7 +50,9 @@ def test_results_in_input_order_with_failures_and_usage(
     conn.update_config(failing_custom_ids={"r1"})
     target = tmp_path / "results.jsonl"
     ti = FakeTaskInstance()
-    result = make_op(requests=chat_requests(4), results_path=str(target)).execute({"ti": ti})
+    result = make_op(
+        requests=chat_requests(4), results_path=str(target), max_failed_ratio=0.25
+    ).execute({"ti": ti})
 
     lines = _lines(target)
     assert [line["custom_id"] for line in lines] == ["r0", "r1", "r2", "r3"]
@@ -96,7 +98,8 @@ def test_results_of_a_jsonl_input_with_the_request_to_a_file_url(
 def test_an_unwritable_results_path_fails_before_anything_is_sent(
     make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator, tmp_path: Path
 ) -> None:
-    missing = tmp_path / "no-such-dir" / "r.jsonl"
+    (tmp_path / "a-file").write_text("a file, not a folder")
+    missing = tmp_path / "a-file" / "r.jsonl"
     conn.clear_requests()
     with pytest.raises(MistralBatchInputError) as caught:
         make_op(results_path=str(missing)).execute({"ti": FakeTaskInstance()})
@@ -217,9 +220,12 @@ def test_a_bad_results_path_is_refused_before_the_input_is_read(
             read.append(1)
             yield request
 
+    (tmp_path / "a-file").write_text("a file, not a folder")
     with pytest.raises(MistralBatchInputError, match="cannot write results"):
         make_op(
-            requests=generate(), max_requests_per_job=2, results_path=str(tmp_path / "no" / "r")
+            requests=generate(),
+            max_requests_per_job=2,
+            results_path=str(tmp_path / "a-file" / "no" / "r"),
         ).execute({"ti": FakeTaskInstance()})
     assert read == []
     assert list(spill.iterdir()) == []

@@ -122,7 +122,10 @@ def test_resuming_with_several_jobs_judges_them_as_one() -> None:
     )
     ti = FakeTaskInstance()
     event = make_event("terminal", "a", jobs[0], jobs=jobs, job_ids=["a", "b"])
-    with pytest.raises(MistralBatchJobFatalError, match=r"above max_failed_ratio=10\.0%"):
+    with pytest.raises(
+        MistralBatchJobFatalError,
+        match=r"1 of 6 requests failed \(16\.7%\), above max_failed_ratio 0\.1",
+    ):
         op.execute_complete({"ti": ti}, event)
     assert ti.pushed["output_files"] == [jobs[0].output_file, jobs[1].output_file]
 

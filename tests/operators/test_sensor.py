@@ -105,7 +105,7 @@ def test_execute_in_poke_mode_returns_the_summary_and_pushes_xcom(
 ) -> None:
     conn.update_config(failing_custom_ids={"r0"})
     job_id = _create(hook)
-    sensor = make_sensor(job_id)
+    sensor = make_sensor(job_id, max_failed_ratio=None)
     log = capture_log(sensor)
     ti = FakeTaskInstance()
     result = sensor.execute({"ti": ti})
@@ -117,8 +117,10 @@ def test_execute_in_poke_mode_returns_the_summary_and_pushes_xcom(
     assert ti.pushed["output_file"] == result["output_file"]
     assert ti.pushed["error_file"] == result["error_file"] is not None
     assert log.at("warning") == [
-        f"1 requests of Mistral batch job {job_id} failed; see error_file {result['error_file']}"
-        "; first errors: r0: request r0 failed (listed in failing_custom_ids)"
+        f"1 of 3 requests failed (33.3%) in Mistral batch job {job_id}, max_failed_ratio "
+        "None: failed requests only warn; see error_file "
+        f"{result['error_file']}; first errors: r0: request r0 failed (listed in "
+        "failing_custom_ids)"
     ]
 
 
@@ -160,8 +162,11 @@ def test_max_failed_ratio_fails_the_sensor(
     conn.update_config(failing_custom_ids={"r0"})
     job_id = _create(hook, 2)
     wait_for_terminal(hook, job_id)
-    with pytest.raises(AirflowFailException, match="above max_failed_ratio"):
+    with pytest.raises(AirflowFailException, match=r"above max_failed_ratio 0\.1"):
         make_sensor(job_id, max_failed_ratio=0.1).poke({"ti": FakeTaskInstance()})
+    # The default, like the operator's: any failed request fails the task.
+    with pytest.raises(AirflowFailException, match=r"\(50%\), above max_failed_ratio 0 "):
+        make_sensor(job_id).poke({"ti": FakeTaskInstance()})
 
 
 @pytest.mark.integration

@@ -17,6 +17,7 @@ from airflow_provider_mistral_batch.utils.outcome import (
     job_snapshot,
     job_summary,
     judge_job,
+    judge_jobs,
     make_event,
     parse_event,
 )
@@ -98,15 +99,41 @@ def test_unknown_status_never_passes() -> None:
     assert "ended FINISHED_SOMEHOW" in verdict.message
 
 
-def test_failed_requests_only_warn_by_default() -> None:
-    job = make_job(succeeded_requests=960, failed_requests=40, error_file="err-1")
+def test_any_failed_request_fails_by_default_and_the_message_says_the_rule() -> None:
+    job = make_job(succeeded_requests=600, failed_requests=400, error_file="err-1")
     verdict = judge_job(job)
-    assert verdict.succeeded is True
+    assert verdict.succeeded is False
     assert verdict.message == (
-        f"Mistral batch job {JOB_ID} succeeded (960 succeeded, 40 failed of 1,000 requests)"
+        f"Mistral batch job {JOB_ID} succeeded but 400 of 1,000 requests failed (40%), above "
+        "max_failed_ratio 0 (600 succeeded, 400 failed of 1,000 requests); see error_file err-1"
+    )
+    assert verdict.retry_helps is False  # a retry would meet the same SUCCESS job
+
+
+def test_the_default_fails_a_job_whose_requests_mostly_failed() -> None:
+    job = make_job(succeeded_requests=100, failed_requests=900, error_file="e")
+    assert judge_job(job).succeeded is False
+    assert judge_jobs([job]).succeeded is False
+    assert judge_jobs([job, make_job()]).succeeded is False
+
+
+@pytest.mark.parametrize("ratio", [None, 1.0])
+def test_none_or_one_only_warns_and_the_message_says_so(ratio: float | None) -> None:
+    job = make_job(succeeded_requests=960, failed_requests=40, error_file="err-1")
+    verdict = judge_job(job, max_failed_ratio=ratio)
+    assert verdict.succeeded is True
+    rule = (
+        "max_failed_ratio None: failed requests only warn"
+        if ratio is None
+        else "within max_failed_ratio 1"
+    )
+    assert verdict.message == (
+        f"Mistral batch job {JOB_ID} succeeded; 40 of 1,000 requests failed (4%), {rule} "
+        "(960 succeeded, 40 failed of 1,000 requests)"
     )
     assert verdict.warning == (
-        f"40 requests of Mistral batch job {JOB_ID} failed; see error_file err-1"
+        f"40 of 1,000 requests failed (4%) in Mistral batch job {JOB_ID}, {rule}; "
+        "see error_file err-1"
     )
 
 
@@ -115,10 +142,22 @@ def test_zero_ratio_fails_on_any_failed_request() -> None:
     verdict = judge_job(job, max_failed_ratio=0.0)
     assert verdict.succeeded is False
     assert verdict.message == (
-        f"Mistral batch job {JOB_ID} succeeded but 0.1% of its requests failed, above "
-        "max_failed_ratio=0.0% (999 succeeded, 1 failed of 1,000 requests); see error_file err-1"
+        f"Mistral batch job {JOB_ID} succeeded but 1 of 1,000 requests failed (0.1%), above "
+        "max_failed_ratio 0 (999 succeeded, 1 failed of 1,000 requests); see error_file err-1"
     )
     assert judge_job(make_job(), max_failed_ratio=0.0).succeeded is True
+
+
+def test_a_tiny_share_is_not_shown_as_zero() -> None:
+    job = make_job(
+        total_requests=100_000,
+        completed_requests=100_000,
+        succeeded_requests=99_999,
+        failed_requests=1,
+    )
+    assert "1 of 100,000 requests failed (<0.1%), above max_failed_ratio 0" in (
+        judge_job(job).message
+    )
 
 
 def test_ratio_boundary_is_inclusive() -> None:
@@ -126,11 +165,14 @@ def test_ratio_boundary_is_inclusive() -> None:
     above = make_job(succeeded_requests=499, failed_requests=501, error_file="e")
     at_verdict = judge_job(at, max_failed_ratio=0.5)
     assert at_verdict.succeeded is True
+    assert "500 of 1,000 requests failed (50%), within max_failed_ratio 0.5" in (at_verdict.message)
     assert at_verdict.warning is not None
-    assert "500 requests of Mistral batch job" in at_verdict.warning
+    assert "500 of 1,000 requests failed (50%) in Mistral batch job" in at_verdict.warning
     above_verdict = judge_job(above, max_failed_ratio=0.5)
     assert above_verdict.succeeded is False
-    assert "50.1% of its requests failed, above max_failed_ratio=50.0%" in above_verdict.message
+    assert "501 of 1,000 requests failed (50.1%), above max_failed_ratio 0.5" in (
+        above_verdict.message
+    )
 
 
 def test_ratio_with_no_total_does_not_divide_by_zero() -> None:
@@ -307,10 +349,20 @@ def test_missing_requests_count_as_failed_for_max_failed_ratio() -> None:
 
 
 def test_judge_jobs_of_one_job_without_missing_is_judge_job() -> None:
-    from airflow_provider_mistral_batch.utils.outcome import judge_jobs
-
     job = make_job(failed_requests=3, succeeded_requests=997)
     assert judge_jobs([job], 0.01) == judge_job(job, 0.01)
+
+
+def test_shards_say_the_rule_applied_to_their_total() -> None:
+    first = make_job(succeeded_requests=990, failed_requests=10)
+    second = make_job(id="second", succeeded_requests=1000, failed_requests=0)
+    verdict = judge_jobs([first, second], 0.001, missing=2)
+    assert verdict.succeeded is False
+    assert "12 of 2,000 requests failed (0.6%), above max_failed_ratio 0.001" in verdict.message
+    assert "2 of the failed had no result line" in verdict.message
+    passed = judge_jobs([first, second], 0.01)
+    assert passed.succeeded is True
+    assert "10 of 2,000 requests failed (0.5%), within max_failed_ratio 0.01" in passed.message
 
 
 # ---------------------------------------------------------------- first errors of an error file

@@ -29,6 +29,8 @@ def test_plugin_ui() -> None:
         ],
         deferrable=False,
         poll_interval=0.2,
+        # The tests make one request fail, for the tab to show it; the task still succeeds.
+        max_failed_ratio=0.25,
         results_path=str(RESULTS / "{{ run_id | replace(':', '_') | replace('+', '_') }}.jsonl"),
     )
 
