@@ -169,6 +169,22 @@ def given_job_error(job_id: str, exc: BaseException) -> BaseException:
     return exc
 
 
+def refused_job_error(exc: MistralAPIError) -> BaseException:
+    """The error to raise when creating a batch job fails.
+
+    A 400/422 answer (the API refused the job as sent: an unknown model, a field it does not
+    accept) is refused the same way on every retry: it becomes a
+    :class:`MistralBatchFatalError`. After an ambiguous attempt (the error carries a note) a
+    job may exist, so the error is returned as it is, like any other, and retries apply.
+    """
+    if isinstance(exc, MistralValidationError) and exc.note is None:
+        return MistralBatchFatalError(
+            f"Mistral refused to create the batch job: {describe_error(exc)} (retries would "
+            "not help: fix the operator's arguments or the input)"
+        )
+    return exc
+
+
 __all__ = [
     "MistralAPIError",
     "MistralAuthenticationError",
@@ -184,4 +200,5 @@ __all__ = [
     "MistralValidationError",
     "describe_error",
     "given_job_error",
+    "refused_job_error",
 ]

@@ -72,6 +72,7 @@ from airflow_provider_mistral_batch.utils.http.streams import (
 )
 from airflow_provider_mistral_batch.utils.results import ResultsSummary, parse_result_line
 from airflow_provider_mistral_batch.utils.results import write_results as join_results
+from airflow_provider_mistral_batch.utils.wording import plural
 
 # RetryPolicy is what the ``retry_policy`` argument takes: importable from here.
 __all__ = ["IDEMPOTENCY_METADATA_KEY", "MistralBatchHook", "RetryPolicy"]
@@ -799,9 +800,8 @@ class MistralBatchHook(BaseHook):
             lines(), destination, requests=requests, include_request=include_request
         )
         self.log.info(
-            "Wrote %s result lines to %s: %s succeeded, %s failed (%s missing, %s unexpected); "
-            "usage %s",
-            summary.lines,
+            "Wrote %s to %s: %s succeeded, %s failed (%s missing, %s unexpected); usage %s",
+            plural(summary.lines, "result line"),
             summary.path,
             summary.succeeded,
             summary.failed,
@@ -811,8 +811,8 @@ class MistralBatchHook(BaseHook):
         )
         if summary.missing:
             self.log.warning(
-                "%s requests have no result line (written as failed); the first ones: %s",
-                summary.missing,
+                "%s without a result line (written as failed); the first ones: %s",
+                plural(summary.missing, "request"),
                 ", ".join(summary.missing_ids),
             )
         return summary

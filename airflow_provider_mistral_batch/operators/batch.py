@@ -22,6 +22,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralValidationError,
     describe_error,
     given_job_error,
+    refused_job_error,
     validation_problems,
 )
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
@@ -46,6 +47,7 @@ from airflow_provider_mistral_batch.utils.options import (
     is_finite_number,
     is_whole_number,
 )
+from airflow_provider_mistral_batch.utils.wording import plural
 
 # utils.input, utils.outcome, utils.reattach, utils.results_path and the waiting core
 # (utils.watch) are imported where they are used: every DAG file that uses these operators pays
@@ -660,28 +662,37 @@ class MistralBatchOperator(BaseOperator):
             "timeout_hours": self.timeout_hours,
             "agent_id": self.agent_id,
         }
+        file_id = None
         if isinstance(prepared, InlineInput):
-            self.log.info("Creating a batch job with %s inline requests", prepared.request_count)
-            return self.hook.create_batch_job(requests=prepared.requests, **common)
-        if isinstance(prepared, UploadedInput):
-            return self.hook.create_batch_job(input_files=prepared.file_ids, **common)
-        file_id = self._upload(prepared)
+            self.log.info(
+                "Creating a batch job with %s", plural(prepared.request_count, "inline request")
+            )
+            source: dict[str, Any] = {"requests": prepared.requests}
+        elif isinstance(prepared, UploadedInput):
+            source = {"input_files": prepared.file_ids}
+        else:
+            file_id = self._upload(prepared)
+            source = {"input_files": [file_id]}
         try:
-            return self.hook.create_batch_job(input_files=[file_id], **common)
+            return self.hook.create_batch_job(**source, **common)
         except MistralAPIError as exc:
             # Refused for good, and no earlier attempt may have made a job from it: the upload
             # is of no more use. After an ambiguous attempt (the error carries a note), a job
             # may use the file, so it stays.
-            if exc.status_code < 500 and exc.status_code != 429 and exc.note is None:
+            refused = exc.status_code < 500 and exc.status_code != 429 and exc.note is None
+            if file_id is not None and refused:
                 self._delete_quietly(file_id)
-            raise
+            error = refused_job_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     def _upload(self, prepared: FileInput) -> str:
         self.log.info(
-            "Uploading %s (%s requests, %s bytes)",
+            "Uploading %s (%s, %s)",
             prepared.filename,
-            f"{prepared.request_count:,}",
-            f"{prepared.size:,}",
+            plural(prepared.request_count, "request"),
+            plural(prepared.size, "byte"),
         )
         try:
             return self.hook.upload_file(prepared.path, filename=prepared.filename).id

@@ -23,6 +23,7 @@ from airflow_provider_mistral_batch.exceptions import (
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus, BatchResultLine
 from airflow_provider_mistral_batch.utils.options import DEFAULT_MAX_FAILED_RATIO
 from airflow_provider_mistral_batch.utils.reattach import is_reattachable
+from airflow_provider_mistral_batch.utils.wording import plural
 
 EventKind = Literal["terminal", "timeout", "error"]
 
@@ -65,7 +66,7 @@ def judge_job(
     """
     counts = (
         f"{job.succeeded_requests:,} succeeded, {job.failed_requests:,} failed "
-        f"of {job.total_requests:,} requests"
+        f"of {plural(job.total_requests, 'request')}"
     )
     if not job.status.is_success:
         details = "; ".join(f"{e.message} (x{e.count})" for e in job.errors)
@@ -98,7 +99,7 @@ def judge_jobs(
     total = sum(job.total_requests for job in jobs)
     failed = sum(job.failed_requests for job in jobs) + missing
     succeeded = sum(job.succeeded_requests for job in jobs)
-    counts = f"{succeeded:,} succeeded, {failed:,} failed of {total:,} requests"
+    counts = f"{succeeded:,} succeeded, {failed:,} failed of {plural(total, 'request')}"
     if missing:
         counts += f"; {missing:,} of the failed had no result line"
     what = (
@@ -130,7 +131,7 @@ def _judge_failed_share(
     if failed <= 0:
         return JobVerdict(True, f"{what} succeeded ({counts})")
     ratio = failed / max(total, 1)
-    share = f"{failed:,} of {total:,} requests failed ({_percent(ratio)})"
+    share = f"{failed:,} of {plural(total, 'request')} failed ({_percent(ratio)})"
     if max_failed_ratio is not None and ratio > max_failed_ratio:
         return JobVerdict(
             False,

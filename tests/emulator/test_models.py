@@ -10,9 +10,10 @@ from typing import Any
 
 import httpx2
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from pydantic import ValidationError
 
-from airflow_provider_mistral_batch.exceptions import MistralValidationError
+from airflow_provider_mistral_batch.exceptions import MistralBatchFatalError, MistralValidationError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from mistral_batch_emulator import EmulatorConfig, RunningEmulator
@@ -190,21 +191,36 @@ def test_the_hook_reports_the_typo_naming_the_model(
     assert len(creates) == 1, "a refused model is not retried"
 
 
-def test_the_operator_fails_on_the_typo_before_any_job_exists(
-    emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch, hook: MistralBatchHook
+def test_the_operator_fails_on_the_typo_without_retries_and_leaves_nothing_behind(
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    hook: MistralBatchHook,
+    tmp_path: Path,
 ) -> None:
+    """A refused model fails the same way on every retry: no retries, and the input file
+    uploaded for the job is deleted again."""
     set_connection(monkeypatch, emulator, conn_id="mistral_default", extra={"max_retries": 0})
+    input_path = tmp_path / "requests.jsonl"
+    input_path.write_bytes(jsonl([chat_line("a"), chat_line("b")]))
     op = MistralBatchOperator(
         task_id="batch",
         endpoint=CHAT,
         model=TYPO,
-        requests=[chat_line("a"), chat_line("b")],
+        input_path=str(input_path),
         deferrable=False,
         poll_interval=0.05,
     )
     try:
-        with pytest.raises(MistralValidationError, match=r"Invalid model: mistral-larg-latest \("):
+        with pytest.raises(MistralBatchFatalError) as raised:
             op.execute(make_context())
     finally:
         op.hook.close()
+    assert isinstance(raised.value, AirflowFailException)
+    assert str(raised.value) == (
+        f"Mistral refused to create the batch job: HTTP 400: {TYPO_MESSAGE} (retries would not "
+        "help: fix the operator's arguments or the input)"
+    )
     assert list(hook.list_batch_jobs()) == []
+    assert list(hook.list_files()) == []
+    uploads = [r for r in emulator.requests if r.method == "POST" and r.path == "/v1/files"]
+    assert len(uploads) == 1

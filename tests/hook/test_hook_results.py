@@ -146,7 +146,7 @@ def test_a_cancelled_job_leaves_its_unprocessed_requests_missing(
     assert summary.missing_ids == ids[done : done + 20]
     assert (summary.lines, summary.succeeded, summary.failed) == (300, done, 300 - done)
     assert summary.usage == usage_of_output(hook, job.output_file)
-    assert f"{300 - done} requests have no result line" in caplog.text
+    assert f"{300 - done} requests without a result line" in caplog.text
     assert ", ".join(ids[done : done + 20]) in caplog.text
 
 

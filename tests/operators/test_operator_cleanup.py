@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mistral_batch.exceptions import MistralValidationError
+from airflow_provider_mistral_batch.exceptions import MistralBatchFatalError, MistralValidationError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
@@ -41,8 +41,10 @@ def test_an_upload_the_server_refused_a_job_for_is_deleted(
     source = tmp_path / "in.jsonl"
     write_jsonl(source, ["0", "1", "2"])
     conn.set_faults([Fault(kind="status", status_code=400, method="POST", path_prefix="/v1/batch")])
-    with pytest.raises(MistralValidationError):
+    # A 400 on create is refused the same way on every retry: no retries.
+    with pytest.raises(MistralBatchFatalError) as raised:
         make_op(input_path=source).execute({"ti": FakeTaskInstance()})
+    assert isinstance(raised.value.__cause__, MistralValidationError)
     uploads = [r for r in conn.requests if r.method == "POST" and r.path == "/v1/files"]
     assert len(uploads) == 1
     assert [f.id for f in hook.list_files(purpose="batch")] == []

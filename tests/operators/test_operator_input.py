@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_mistral_batch.exceptions import (
+    MistralBatchFatalError,
     MistralBatchInputError,
-    MistralValidationError,
 )
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.utils.compat import AirflowFailException
+from airflow_provider_mistral_batch.utils.outcome import XCOM_INPUT_ERROR
 from mistral_batch_emulator import RunningEmulator
 from tests.operators.support import CHAT, MODEL, FakeTaskInstance, OperatorLog, chat_requests
 
@@ -35,7 +36,8 @@ def _fail(
         op.execute({"ti": ti})
     posts = [r for r in conn.requests if r.method == "POST"]
     assert posts == [], f"sent {posts} for bad input"
-    assert ti.pushes == []
+    # Only the input error, for the UI's tab: no job ids.
+    assert ti.pushes == [(XCOM_INPUT_ERROR, str(info.value).removeprefix("batch: "))]
     assert op.job_id is None
     return str(info.value), ti
 
@@ -55,7 +57,8 @@ def test_an_unknown_v1_endpoint_is_sent_with_one_warning(
     )
     log = capture_log(op)
     conn.clear_requests()
-    with pytest.raises(MistralValidationError, match="422 on POST /v1/batch/jobs: endpoint"):
+    # The API's refusal fails the task without retries (the same on every retry).
+    with pytest.raises(MistralBatchFatalError, match="refused to create the batch job: HTTP 422"):
         op.execute({"ti": FakeTaskInstance()})
     assert [(r.method, r.path) for r in conn.requests if r.method == "POST"] == [
         ("POST", "/v1/batch/jobs")
@@ -120,7 +123,7 @@ def test_a_rendered_endpoint_not_of_the_form_v1_path_is_refused_before_anything_
         "(did you mean '/v1/chat/completions'?); the known ones: "
     )
     assert not [r for r in conn.requests if r.method == "POST"]
-    assert ti.pushes == []
+    assert ti.pushes == [(XCOM_INPUT_ERROR, str(caught.value).removeprefix("batch: "))]
 
 
 def test_reserved_metadata_key(conn: RunningEmulator, closing: Callable[[Any], Any]) -> None:

@@ -19,7 +19,7 @@ from airflow_provider_mistral_batch.operators.batch import (
     MistralBatchResultsOperator,
 )
 from airflow_provider_mistral_batch.utils.compat import AirflowFailException
-from airflow_provider_mistral_batch.utils.outcome import make_event
+from airflow_provider_mistral_batch.utils.outcome import XCOM_INPUT_ERROR, make_event
 from mistral_batch_emulator import RunningEmulator
 from tests.helpers import wait_for_terminal
 from tests.operators.support import CHAT, MODEL, FakeTaskInstance, chat_requests
@@ -146,7 +146,7 @@ def test_a_results_path_every_mapped_instance_shares_is_refused_before_anything_
             "others' results and the file would hold only the last one's."
         )
         assert "-{{ ti.map_index }}.jsonl" in message  # the fix, spelled out
-        assert ti.pushes == []
+        assert ti.pushes == [(XCOM_INPUT_ERROR, message.removeprefix("batch: "))]
     assert _posts(conn) == []
     assert not target.exists()
 

@@ -56,6 +56,13 @@ def test_success_without_failures_passes() -> None:
     )
 
 
+def test_a_job_of_one_request_says_request() -> None:
+    job = make_job(total_requests=1, completed_requests=1, succeeded_requests=1)
+    assert judge_job(job).message == (
+        f"Mistral batch job {JOB_ID} succeeded (1 succeeded, 0 failed of 1 request)"
+    )
+
+
 def test_failed_job_fails_and_lists_its_errors() -> None:
     job = make_job(
         status="FAILED",
