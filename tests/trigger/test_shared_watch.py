@@ -8,6 +8,7 @@ handful of jobs exercises what thousands do in production.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -261,13 +262,16 @@ def test_each_trigger_keeps_its_own_error_streak(
         assert _summary({"x": seen[job.id]})["x"] == ("terminal", "SUCCESS")
 
 
-def test_a_failed_sweep_counts_one_failed_poll_for_each_trigger_it_served(
-    hook: MistralBatchHook, emulator: RunningEmulator
+def test_a_failed_sweep_counts_no_failed_poll_for_any_trigger(
+    hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A sweep that fails is the watcher's problem: triggers that give up at their first failed
+    poll read their own jobs instead and all end as they would alone."""
+    monkeypatch.setattr(shared_watch, "LIST_RETRY_FIRST", 0.2)
     jobs = [create_embeddings_job(hook, count=count) for count in (10, 20, 30)]
-    # 4 failed attempts: one failed sweep (or read); below every trigger's limit of 5.
-    emulator.set_faults([Fault(kind="status", status_code=503, method="GET")] * 4)
-    seen = _run({job.id: _trigger(job.id) for job in jobs})
+    # 4 failed attempts: one failed listing after the hook's retries.
+    emulator.set_faults([Fault(kind="status", status_code=503, method="GET", path=JOBS)] * 4)
+    seen = _run({job.id: _trigger(job.id, max_consecutive_errors=1) for job in jobs})
     assert {_summary(seen)[job.id] for job in jobs} == {("terminal", "SUCCESS")}
     assert emulator.pending_faults == []
 
@@ -345,3 +349,224 @@ def test_a_watcher_is_shared_per_loop_and_connection_and_forgotten_after(
         assert made[0] == 3
 
     asyncio.run(go())
+
+
+# ---------------------------------------------------------------- when listing fails
+
+MANY = 200
+SLOW_POLL = 0.5
+
+
+@dataclass
+class Counted:
+    """What a run of many triggers asked and what the API was asked."""
+
+    reads: int  # reads the triggers made: per-job polling answers each with one GET
+    gets: int  # GETs of single jobs the API received
+    lists: int  # list requests the API received (the hook's retries included)
+    failed_listings: int  # listings the watcher counted as failed
+
+
+def _many(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> tuple[dict[str, MistralBatchJobTrigger], dict[str, Any]]:
+    """A few hundred jobs: most end within a second, a few FAILED, a few unknown, two past a
+    deadline; and the (kind, status) per-job polling gives each."""
+    triggers: dict[str, MistralBatchJobTrigger] = {}
+    expected: dict[str, Any] = {}
+    emulator.update_config(requests_per_second=5)
+    for index in range(MANY - 10):
+        job = create_embeddings_job(hook, count=5 + index % 16)  # 1 to 4 s at 5 a second
+        triggers[job.id] = _trigger(job.id, poll_interval=SLOW_POLL)
+        expected[job.id] = ("terminal", "SUCCESS")
+    for _ in range(5):
+        failing = hook.create_batch_job(
+            endpoint="/v1/embeddings", model="mistral-embed", input_files=[str(uuid.uuid4())]
+        )
+        triggers[failing.id] = _trigger(failing.id, poll_interval=SLOW_POLL)
+        expected[failing.id] = ("terminal", "FAILED")
+    for _ in range(3):
+        unknown = str(uuid.uuid4())
+        triggers[unknown] = _trigger(unknown, poll_interval=SLOW_POLL)
+        expected[unknown] = ("error", None)
+    for _ in range(2):
+        slow = create_embeddings_job(hook, count=400)  # 80 s at 5 requests a second
+        triggers[slow.id] = _trigger(slow.id, poll_interval=SLOW_POLL, deadline=time.time() + 2)
+        expected[slow.id] = ("timeout", "CANCELLED")
+    return triggers, expected
+
+
+def _counted_run(
+    triggers: dict[str, MistralBatchJobTrigger],
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[dict[str, Seen], Counted]:
+    reads = [0]
+    failed: list[str] = []
+    real_failed = shared_watch.SharedJobWatcher._listing_failed
+
+    def listing_failed(self: shared_watch.SharedJobWatcher, reason: str, **kwargs: Any) -> None:
+        failed.append(reason)
+        real_failed(self, reason, **kwargs)
+
+    monkeypatch.setattr(shared_watch.SharedJobWatcher, "_listing_failed", listing_failed)
+    real_read = shared_watch.SharedJobWatcher.read
+    real_read_after = shared_watch.SharedJobWatcher.read_after
+
+    async def read(self: shared_watch.SharedJobWatcher, job_id: str) -> Any:
+        reads[0] += 1
+        return await real_read(self, job_id)
+
+    async def read_after(self: shared_watch.SharedJobWatcher, *args: Any, **kwargs: Any) -> Any:
+        reads[0] += 1
+        return await real_read_after(self, *args, **kwargs)
+
+    monkeypatch.setattr(shared_watch.SharedJobWatcher, "read", read)
+    monkeypatch.setattr(shared_watch.SharedJobWatcher, "read_after", read_after)
+    seen = _run(triggers)
+    gets = sum(
+        1
+        for r in emulator.requests
+        if r.method == "GET" and r.path.startswith(f"{JOBS}/") and r.path.count("/") == 4
+    )
+    return seen, Counted(reads[0], gets, _lists(emulator), len(failed))
+
+
+def _kinds(seen: dict[str, Seen]) -> dict[str, Any]:
+    summary = _summary(seen)
+    # A job cancelled at its deadline may still be CANCELLATION_REQUESTED in the event.
+    return {
+        name: (kind, "CANCELLED" if status == "CANCELLATION_REQUESTED" else status)
+        for name, (kind, status) in summary.items()
+    }
+
+
+def _list_fault(kind: str) -> Fault:
+    """A fault of every job listing (drawn with fault_rate 1.0: it never runs out)."""
+    if kind in {"403", "503"}:
+        return Fault(kind="status", status_code=int(kind), method="GET", path=JOBS)
+    if kind == "timeout":
+        # Longer than the watcher waits for a listing (LIST_TIME_LIMIT in the test).
+        return Fault(kind="delay_before", delay_seconds=2.5, method="GET", path=JOBS)
+    return Fault(kind=kind, method="GET", path=JOBS)  # type: ignore[arg-type]
+
+
+def _many_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sweeps from 20 jobs, 50 a page, as in production but smaller pages."""
+    monkeypatch.setattr(shared_watch, "LIST_MIN_JOBS", 20)
+    monkeypatch.setattr(shared_watch, "PAGE_SIZE", 50)
+    monkeypatch.setattr(shared_watch, "MIN_SWEEP_GAP", 0.2)
+
+
+@pytest.mark.parametrize("kind", ["403", "503", "timeout", "garbled", "endless_pages"])
+def test_a_failing_listing_falls_back_to_per_job_reads(
+    hook: MistralBatchHook,
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+) -> None:
+    """200 triggers, every listing fails: each trigger ends as alone, with its own GETs at
+    its own interval, and the failure is logged once, by the watcher."""
+    _many_hook(monkeypatch)
+    monkeypatch.setattr(shared_watch, "LIST_TIME_LIMIT", 1.0)
+    triggers, expected = _many(hook, emulator)
+    emulator.update_config(fault_rate=1.0, fault_pool=[_list_fault(kind)])
+    with caplog.at_level(logging.DEBUG, logger=shared_watch.__name__):
+        seen, counted = _counted_run(triggers, emulator, monkeypatch)
+    assert _kinds(seen) == expected
+    # No trigger read its job more often than alone; the listing was tried once (its first
+    # retry is 30 s away), so the calls are per-job polling's plus that one listing.
+    assert counted.gets <= counted.reads
+    assert counted.failed_listings == 1
+    # Endless pages: the active jobs' pages, then one that only repeats them.
+    one_listing = {"403": 1, "503": 4, "timeout": 1, "garbled": 1}.get(kind, MANY // 50 + 2)
+    assert counted.lists <= one_listing, counted
+    assert counted.gets + counted.lists <= counted.reads + one_listing
+    warnings = [r for r in caplog.records if r.name == shared_watch.__name__ and r.levelno >= 30]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "tried again in" in warnings[0].getMessage()
+    # No trigger counted a failed poll: the only failures are the unknown jobs' 404s.
+    failed_polls = [r for r in caplog.records if "Polling Mistral batch job" in r.getMessage()]
+    assert {r.getMessage().split()[4] for r in failed_polls} <= {
+        name for name, (event, _) in expected.items() if event == "error"
+    }
+    if kind == "timeout":  # the emulator logs a request when it answers: not in the next test
+        limit = time.monotonic() + 10
+        while not any(r.fault == "delay_before" for r in emulator.requests):
+            assert time.monotonic() < limit, "the delayed listing was never answered"
+            time.sleep(0.05)
+
+
+def test_per_job_polling_of_the_same_jobs_gives_the_same_events(
+    hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reference of the test above: every trigger polls its own job, one GET a read."""
+    _many_hook(monkeypatch)
+    _per_job(monkeypatch)
+    triggers, expected = _many(hook, emulator)
+    seen, counted = _counted_run(triggers, emulator, monkeypatch)
+    assert _kinds(seen) == expected
+    assert counted.lists == 0
+    assert counted.gets == counted.reads
+
+
+def test_listing_is_tried_again_and_sweeps_resume(
+    hook: MistralBatchHook,
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The listing fails for a while, then works: sweeps answer again, and over the run the
+    API got fewer calls than per-job polling would have made."""
+    _many_hook(monkeypatch)
+    monkeypatch.setattr(shared_watch, "LIST_MIN_JOBS", 3)  # sweeps while most jobs end
+    monkeypatch.setattr(shared_watch, "LIST_RETRY_FIRST", 0.3)
+    triggers, expected = _many(hook, emulator)
+    # Two failed listings (4 attempts each): the second is the first retry.
+    emulator.set_faults([Fault(kind="status", status_code=503, method="GET", path=JOBS)] * 8)
+    with caplog.at_level(logging.DEBUG, logger=shared_watch.__name__):
+        seen, counted = _counted_run(triggers, emulator, monkeypatch)
+    assert _kinds(seen) == expected
+    assert emulator.pending_faults == []
+    listed = [r for r in emulator.requests if r.path == JOBS and r.status_code == 200]
+    assert listed  # sweeps resumed
+    assert counted.gets + counted.lists < counted.reads
+    records = [r for r in caplog.records if r.name == shared_watch.__name__]
+    levels = [(r.levelname, r.getMessage().split(":")[0]) for r in records if r.levelno >= 20]
+    assert [level for level, _ in levels] == ["WARNING", "INFO"], levels
+    assert "works again after 2 failed tries" in records[-1].getMessage() or any(
+        "works again after 2 failed tries" in r.getMessage() for r in records
+    )
+
+
+def test_a_listing_that_keeps_failing_is_tried_with_growing_waits(
+    hook: MistralBatchHook,
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(shared_watch, "LIST_RETRY_FIRST", 0.1)
+    monkeypatch.setattr(shared_watch, "LIST_RETRY_MAX", 0.4)
+    jobs = [create_embeddings_job(hook, count=count) for count in (20, 40, 60)]
+    emulator.update_config(fault_rate=1.0, fault_pool=[_list_fault("403")])
+    with caplog.at_level(logging.DEBUG, logger=shared_watch.__name__):
+        seen = _run({job.id: _trigger(job.id, max_consecutive_errors=1) for job in jobs})
+    assert {_summary(seen)[job.id] for job in jobs} == {("terminal", "SUCCESS")}
+    tries = [r for r in caplog.records if "Listing Mistral batch jobs" in r.getMessage()]
+    assert len(tries) >= 3  # tried again, more than once
+    assert [r.levelname for r in tries].count("WARNING") == 1
+    assert not [r for r in tries if r.levelname == "INFO"]
+
+
+def test_the_wait_before_listing_again_doubles_up_to_a_cap_with_jitter() -> None:
+    delay = shared_watch.list_retry_delay
+    first, cap, jitter = (
+        shared_watch.LIST_RETRY_FIRST,
+        shared_watch.LIST_RETRY_MAX,
+        shared_watch.LIST_RETRY_JITTER,
+    )
+    assert [delay(n, 0.5) for n in (1, 2, 3)] == [first, 2 * first, 4 * first]
+    assert delay(50, 0.5) == delay(5000, 0.5) == cap
+    assert delay(1, 0.0) == pytest.approx(first * (1 - jitter))
+    assert delay(1, 0.999999) == pytest.approx(first * (1 + jitter))
