@@ -196,11 +196,6 @@ class SharedJobWatcher:
         again after a failure."""
         return len(self._watched) >= self.list_min_jobs and time.monotonic() >= self._list_retry_at
 
-    @property
-    def listing_failures(self) -> int:
-        """Failed listings in a row (0 while sweeps work)."""
-        return self._list_failures
-
     # ---------------------------------------------------------------- reads
 
     async def read(self, job_id: str) -> Answer:
@@ -386,7 +381,8 @@ class SharedJobWatcher:
                 raise ListingError(f"page {number} of the job list repeats earlier pages")
             seen.update(ids)
             for job in result.data:
-                if job.id in watched:
+                # An ended job is only ever reported from its own GET, whatever a list says.
+                if job.id in watched and not job.status.is_terminal:
                     listed.setdefault(job.id, job)
 
         self.calls["list"] += 1
@@ -416,12 +412,16 @@ class SharedJobWatcher:
             results = await asyncio.gather(
                 *(page(number) for number in numbers), return_exceptions=True
             )
+            failed: BaseException | None = None
             for number, result in zip(numbers, results, strict=True):
                 if isinstance(result, BaseException):
-                    raise result
+                    failed = failed or result  # the other pages still answer their jobs
+                    continue
                 take(number, result)
                 if len(result.data) >= size:  # a full page: the listing may have grown
                     end = max(end, math.ceil(result.total / size))
+            if failed is not None:
+                raise failed
             fetched = numbers.stop
         for job in listed.values():
             self._created[job.id] = job.created_at

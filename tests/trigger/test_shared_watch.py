@@ -564,6 +564,23 @@ def test_a_listing_that_keeps_failing_is_tried_again_and_warned_once(
     assert not [r for r in tries if r.levelname == "INFO"]
 
 
+def test_a_listing_longer_than_reading_each_job_is_not_walked(
+    hook: MistralBatchHook, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Many other active jobs in the workspace: the first page shows the listing would take
+    more calls than reading the jobs watched, so no other page is fetched."""
+    jobs = [create_embeddings_job(hook, count=count) for count in (40, 60, 80, 100)]
+    for _ in range(20):  # not watched, still running: 10 pages of 2 or more, 4 jobs watched
+        create_embeddings_job(hook, count=400)
+    with caplog.at_level(logging.DEBUG, logger=shared_watch.__name__):
+        seen = _run({job.id: _trigger(job.id) for job in jobs})
+    assert {_summary(seen)[job.id] for job in jobs} == {("terminal", "SUCCESS")}
+    assert _lists(emulator) == 1  # page 0 only; the next try is 30 s away
+    warnings = [r.getMessage() for r in caplog.records if r.name == shared_watch.__name__]
+    assert len(warnings) == 1
+    assert "pages of 2, more calls than reading the" in warnings[0]
+
+
 def test_the_wait_before_listing_again_doubles_up_to_a_cap_with_jitter() -> None:
     delay = shared_watch.list_retry_delay
     first, cap, jitter = (
