@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx2
@@ -72,6 +73,12 @@ def test_delay_after_times_the_client_out_after_the_work(
     with pytest.raises(httpx2.ReadTimeout):
         emulator_url_client.post(JOBS, json=JOB_BODY)
     assert _job_count(http) == 1
+    # The emulator logs the request when its late answer is sent: wait for it here, or it
+    # lands in the request log of a later test.
+    limit = time.monotonic() + 10
+    while not any(item.fault == "delay_after" for item in emulator.requests):
+        assert time.monotonic() < limit, "the delayed answer was never sent"
+        time.sleep(0.05)
 
 
 def test_delay_before_still_answers(emulator: RunningEmulator, http: httpx2.Client) -> None:

@@ -369,15 +369,18 @@ class Counted:
 
 
 def _many(
-    hook: MistralBatchHook, emulator: RunningEmulator
+    hook: MistralBatchHook, emulator: RunningEmulator, *, shortest: int = 5
 ) -> tuple[dict[str, MistralBatchJobTrigger], dict[str, Any]]:
-    """A few hundred jobs: most end within a second, a few FAILED, a few unknown, two past a
-    deadline; and the (kind, status) per-job polling gives each."""
+    """A few hundred jobs: most end within seconds, a few FAILED, a few unknown, two past a
+    deadline; and the (kind, status) per-job polling gives each.
+
+    :param shortest: requests of the shortest job (5 a second; each next one 1 more, 16 sizes).
+    """
     triggers: dict[str, MistralBatchJobTrigger] = {}
     expected: dict[str, Any] = {}
     emulator.update_config(requests_per_second=5)
     for index in range(MANY - 10):
-        job = create_embeddings_job(hook, count=5 + index % 16)  # 1 to 4 s at 5 a second
+        job = create_embeddings_job(hook, count=shortest + index % 16)  # 1 to 4 s by default
         triggers[job.id] = _trigger(job.id, poll_interval=SLOW_POLL)
         expected[job.id] = ("terminal", "SUCCESS")
     for _ in range(5):
@@ -529,7 +532,8 @@ def test_listing_is_tried_again_and_sweeps_resume(
     _many_hook(monkeypatch)
     monkeypatch.setattr(shared_watch, "LIST_MIN_JOBS", 3)  # sweeps while most jobs end
     monkeypatch.setattr(shared_watch, "LIST_RETRY_FIRST", 0.3)
-    triggers, expected = _many(hook, emulator)
+    # Jobs of 4 to 7 s: most still run when sweeps come back.
+    triggers, expected = _many(hook, emulator, shortest=20)
     # Two failed listings (4 attempts each): the second is the first retry.
     emulator.set_faults([Fault(kind="status", status_code=503, method="GET", path=JOBS)] * 8)
     with caplog.at_level(logging.DEBUG, logger=shared_watch.__name__):
@@ -539,7 +543,7 @@ def test_listing_is_tried_again_and_sweeps_resume(
     assert set(counted.failed_polls) == {n for n, (kind, _) in expected.items() if kind == "error"}
     listed = [r for r in emulator.requests if r.path == JOBS and r.status_code == 200]
     assert listed  # sweeps resumed
-    assert counted.gets + counted.lists < counted.reads
+    assert counted.gets + counted.lists < counted.reads, counted
     records = [r for r in caplog.records if r.name == shared_watch.__name__ and r.levelno >= 20]
     assert [r.levelname for r in records] == ["WARNING", "INFO"], [r.getMessage() for r in records]
     assert "works again after 2 failed tries" in records[1].getMessage()
