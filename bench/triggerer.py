@@ -22,6 +22,9 @@ report was sent, and the delay to its event is measured from then. A listing is 
 the active jobs as they were when its page 0 was asked for (each job reported once per
 listing), so its pages never shift under the sweep that reads them.
 
+``--list-status CODE`` answers every job listing with that HTTP status while each job's GET
+works: the shared watcher falls back to per-job reads and tries the listing again with backoff.
+
 ``--openai`` runs the OpenAI provider's ``OpenAIBatchTrigger`` (apache-airflow-providers-openai)
 instead, against the same fake serving ``GET /v1/batches/{id}`` in the OpenAI SDK's shape
 (``in_progress``, then ``completed``), through connection ``openai_default`` whose host is the
@@ -112,6 +115,7 @@ def serve(
     latency: float,
     answers: int,
     flavour: str,
+    list_status: int = 0,
 ) -> None:
     import uvicorn
 
@@ -170,6 +174,10 @@ def serve(
         now = time.time()
         if path == "/v1/batch/jobs":
             calls["list"] += 1
+            if list_status:  # --list-status: the listing fails, every job's GET works
+                body = b'{"object":"error","message":"listing failed","type":"api_error"}'
+                await send(send_fn, list_status, body)
+                return
             query = dict(
                 pair.split("=", 1)
                 for pair in scope["query_string"].decode().split("&")
@@ -338,10 +346,17 @@ def main() -> int:
         help="create every trigger before any of them runs (a triggerer creates one per loop "
         "iteration)",
     )
-    parser.add_argument("--serve", nargs=9, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--list-status",
+        type=int,
+        default=0,
+        help="answer every job listing with this HTTP status (e.g. 403, 503): the shared "
+        "watcher's fallback to per-job reads (0: listings work)",
+    )
+    parser.add_argument("--serve", nargs=10, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        port, count, seed, start, low, high, latency, answers, flavour = args.serve
+        port, count, seed, start, low, high, latency, answers, flavour, list_status = args.serve
         serve(
             int(port),
             int(count),
@@ -352,6 +367,7 @@ def main() -> int:
             float(latency),
             int(answers),
             flavour,
+            int(list_status),
         )
         return 0
 
@@ -362,6 +378,7 @@ def main() -> int:
     server_args = [str(port), str(args.triggers), str(args.seed), str(start)]
     server_args += [str(args.min_job), str(args.max_job), str(args.latency)]
     server_args += [str(args.answers), "openai" if args.openai else "mistral"]
+    server_args += [str(args.list_status)]
     command = [sys.executable, __file__, "--serve", *server_args]
     server = subprocess.Popen(command)  # noqa: S603
     base_url = f"http://127.0.0.1:{port}"
@@ -435,6 +452,8 @@ def main() -> int:
     )
     if args.at_once:
         print("triggers created all at once, before any ran")
+    if args.list_status:
+        print(f"every job listing answered HTTP {args.list_status}")
     print(f"events:                 {result['events']} of {n} ({', '.join(result['kinds'])})")
     print(f"wall:                   {result['wall']:.1f} s ({ending})")
     print(

@@ -81,7 +81,8 @@ class MistralBatchJobTrigger(BaseTrigger):
     that watch jobs on one connection read them through one shared watcher
     (:mod:`~airflow_provider_mistral_batch.utils.shared_watch`): with 20 jobs or more, one
     listing of the active jobs, page by page, answers them all, and only the jobs that left it
-    are read one by one.
+    are read one by one. While listing fails, each trigger reads its own job at its own
+    interval, and only reads of its own job count as its failed polls.
     """
 
     def __init__(

@@ -17,17 +17,27 @@ Sweeps run as often as the shortest poll interval among the reads waiting (at le
 :data:`MIN_SWEEP_GAP`); each serves the reads due within half that interval. Answers are
 handed out a chunk at a time, so thousands of triggers never wake in one loop iteration.
 
+When listing fails (an HTTP error, no answer within :data:`LIST_TIME_LIMIT`, a body that does
+not parse, pages that never end or cost more calls than reading each job), the sweep is the
+watcher's problem, not the triggers': the reads it served take the jobs it did list, and the
+others read their own job with a GET when it is due, as alone. Until the listing is tried again
+(after :func:`list_retry_delay`: exponential, capped, with jitter) every read is a GET after
+the trigger's own sleep. One warning says that sweeping stopped, why and when it is tried
+again; one info line says when it works again.
+
 The watcher holds no state a trigger needs to survive a restart: a rebuilt trigger just reads
-through the watcher of its new loop. Answers are jobs or the error a read raised (an
-:data:`~airflow_provider_mistral_batch.utils.watch.Answer` for the waiting core); errors of a
-sweep go to every read it served, so each trigger still counts its own failed polls.
+through the watcher of its new loop. Answers are jobs or the error the job's own GET raised (an
+:data:`~airflow_provider_mistral_batch.utils.watch.Answer` for the waiting core), so a trigger's
+count of failed polls only ever counts reads of its own job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
+import random
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -35,7 +45,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.exceptions import describe_error
+from airflow_provider_mistral_batch.models import BatchJob, BatchJobList, BatchJobStatus
 
 if TYPE_CHECKING:
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
@@ -61,8 +72,39 @@ GET_CONCURRENCY: Final = 50
 DELIVERY_CHUNK: Final = 100
 #: The connection (API key, base URL) is looked up again after this many seconds.
 HOOK_TTL_SECONDS: Final = 300.0
+#: A listing that has not ended after this many seconds (or half the sweep interval, if
+#: longer) failed.
+LIST_TIME_LIMIT: Final = 10.0
+#: After a failed listing, the next try waits this long, doubled after each failure in a row
+#: up to :data:`LIST_RETRY_MAX` (seconds), each wait within +-:data:`LIST_RETRY_JITTER`.
+LIST_RETRY_FIRST: Final = 30.0
+LIST_RETRY_MAX: Final = 600.0
+LIST_RETRY_JITTER: Final = 0.2
 
 Answer = BatchJob | BaseException
+
+log = logging.getLogger(__name__)
+
+
+class ListingError(Exception):
+    """The listing answered, but not in a way a sweep can use (pages that never end)."""
+
+
+class _OwnRead:
+    """The answer to a read that the sweep could not serve: read the job with its own GET."""
+
+
+_OWN_READ: Final = _OwnRead()
+
+
+def list_retry_delay(failures: int, rand: float) -> float:
+    """Seconds before listing is tried again after ``failures`` failed listings in a row.
+
+    :param failures: failed listings in a row, from 1.
+    :param rand: a random number in [0, 1), for the jitter.
+    """
+    base = min(LIST_RETRY_MAX, LIST_RETRY_FIRST * 2.0 ** min(failures - 1, 30))
+    return base * (1.0 + LIST_RETRY_JITTER * (2.0 * rand - 1.0))
 
 
 @dataclass(eq=False, slots=True)
@@ -74,7 +116,7 @@ class _Read:
     due: float  # monotonic; for a read now, when asked
     period: float  # the trigger's poll interval; inf for a read now
     now: bool
-    answer: asyncio.Future[Answer] = field(repr=False)
+    answer: asyncio.Future[Answer | _OwnRead] = field(repr=False)
 
 
 class SharedJobWatcher:
@@ -107,7 +149,8 @@ class SharedJobWatcher:
         self._wake = asyncio.Event()
         self._planned = math.inf
         self._last_sweep = -math.inf
-        self._last_pages = 0
+        self._list_failures = 0  # failed listings in a row
+        self._list_retry_at = -math.inf  # monotonic: no sweep before this
         self._fetching: dict[str, asyncio.Task[None]] = {}
         self._get_limit = asyncio.Semaphore(GET_CONCURRENCY)
         #: API calls made: ``get`` (one job) and ``list`` (one page of a sweep); for benches.
@@ -149,10 +192,9 @@ class SharedJobWatcher:
         return len(self._watched)
 
     def _sweeping(self) -> bool:
-        """Whether sweeps answer reads: many jobs, and the last sweep took no more calls than
-        reading each of them (other jobs of the workspace are listed too)."""
-        watched = len(self._watched)
-        return watched >= self.list_min_jobs and self._last_pages <= watched
+        """Whether sweeps answer reads: many jobs, and listing is not waiting to be tried
+        again after a failure."""
+        return len(self._watched) >= self.list_min_jobs and time.monotonic() >= self._list_retry_at
 
     # ---------------------------------------------------------------- reads
 
@@ -202,9 +244,13 @@ class SharedJobWatcher:
         self._reads.add(read)
         self._plan(read)
         try:
-            return await read.answer
+            answer = await read.answer
         finally:
             self._reads.discard(read)
+        if isinstance(answer, _OwnRead):  # no sweep for this read: read the job when due
+            await asyncio.sleep(max(0.0, read.due - time.monotonic()))
+            return await self._get(job_id)
+        return answer
 
     # ---------------------------------------------------------------- sweeps
 
@@ -246,9 +292,10 @@ class SharedJobWatcher:
                             await self._wake.wait()
                     continue
                 await self._sweep()
-        except Exception as exc:  # a bug here must not leave thousands of triggers waiting
-            self._answer((read, exc) for read in list(self._reads))
-            raise
+        except Exception:  # a bug here must not leave thousands of triggers waiting
+            log.exception("Sweeping Mistral batch jobs (connection %s) failed", self.conn_id)
+            self._listing_failed("an error in the sweep", quiet=True)
+            self._answer((read, _OWN_READ) for read in list(self._reads))
         finally:
             self._planned = math.inf
 
@@ -266,11 +313,24 @@ class SharedJobWatcher:
         ]
         if not served:
             return
+        listed: dict[str, BatchJob] = {}
+        limit = max(LIST_TIME_LIMIT, window)
         try:
-            listed = await self._list_active()
-        except Exception as exc:  # every read it served counts one failed poll
-            await self._hand_out((read, exc) for read in served)
+            async with asyncio.timeout(limit):
+                await self._list_active(listed)
+        except Exception as exc:  # the watcher's problem: no trigger counts a failed poll
+            reason = f"no answer within {limit:g} s" if isinstance(exc, TimeoutError) else None
+            self._listing_failed(reason or describe_error(exc))
+            # The reads it served take the jobs listed before it failed; every other read,
+            # served now or waiting for a later sweep, reads its own job when it is due.
+            pending = [read for read in self._reads if not read.answer.done()]
+            chosen = set(served)
+            await self._hand_out(
+                (read, listed.get(read.job_id, _OWN_READ) if read in chosen else _OWN_READ)
+                for read in pending
+            )
             return
+        self._listing_works()
         missing: dict[str, list[_Read]] = {}
         found: list[tuple[_Read, Answer]] = []
         for read in served:
@@ -294,11 +354,15 @@ class SharedJobWatcher:
         finally:
             self._fetching.pop(job_id, None)
 
-    async def _list_active(self) -> dict[str, BatchJob]:
-        """The watched jobs among the active ones, page by page, a few pages at a time.
+    async def _list_active(self, listed: dict[str, BatchJob]) -> None:
+        """Put the watched jobs among the active ones into ``listed``, page by page, a few
+        pages at a time; raise when the listing fails (``listed`` keeps what it found).
 
         Pages may shift while a sweep runs (a job that ends leaves the listing): a job missed
-        that way is read with its own GET, so a shift costs a call, never a wrong answer.
+        that way is read with its own GET, so a shift costs a call, never a wrong answer. A
+        listing that grows while it is read is followed, but no further than one page per
+        job watched: beyond that, or when a page only repeats jobs of earlier pages, the
+        pages do not end (:class:`ListingError`).
         """
         hook = self.hook
         filters: dict[str, Any] = {"status": ACTIVE_STATUSES, "order_by": "created"}
@@ -306,40 +370,102 @@ class SharedJobWatcher:
             # Older jobs are not watched: leave them out (a second of margin for rounding).
             oldest = min(self._created.values()) - 1
             filters["created_after"] = datetime.fromtimestamp(oldest, UTC)
+        watched = self._watched
+        # More pages than jobs watched cost more calls than reading each job.
+        budget = max(1, len(watched))
+        seen: set[str] = set()
+
+        def take(number: int, result: BatchJobList) -> None:
+            ids = [job.id for job in result.data]
+            if number and ids and seen.issuperset(ids):
+                raise ListingError(f"page {number} of the job list repeats earlier pages")
+            seen.update(ids)
+            for job in result.data:
+                # An ended job is only ever reported from its own GET, whatever a list says.
+                if job.id in watched and not job.status.is_terminal:
+                    listed.setdefault(job.id, job)
+
         self.calls["list"] += 1
         first = await hook.alist_batch_jobs_page(page=0, page_size=self.page_size, **filters)
-        watched = self._watched
-        listed = {job.id: job for job in first.data if job.id in watched}
+        take(0, first)
         size = len(first.data)  # a server may cap the page size below the one asked for
-        pages = 1
-        if size and first.total > size:
-            pages = math.ceil(first.total / size)
-            limit = asyncio.Semaphore(LIST_CONCURRENCY)
+        if not size:
+            return
+        end = math.ceil(first.total / size)  # pages, as far as the listing says now
+        fetched = 1
+        limit = asyncio.Semaphore(LIST_CONCURRENCY)
 
-            async def page(number: int) -> list[BatchJob]:
-                async with limit:
-                    self.calls["list"] += 1
-                    result = await hook.alist_batch_jobs_page(
-                        page=number, page_size=self.page_size, **filters
-                    )
-                return [job for job in result.data if job.id in watched]
+        async def page(number: int) -> BatchJobList:
+            async with limit:
+                self.calls["list"] += 1
+                return await hook.alist_batch_jobs_page(
+                    page=number, page_size=self.page_size, **filters
+                )
 
+        while fetched < end:
+            if end > budget:
+                raise ListingError(
+                    f"the job list has {end} pages of {size}, more calls than reading the "
+                    f"{len(watched)} jobs watched one by one"
+                )
+            numbers = range(fetched, end)
             results = await asyncio.gather(
-                *(page(number) for number in range(1, pages)), return_exceptions=True
+                *(page(number) for number in numbers), return_exceptions=True
             )
-            for result in results:
+            failed: BaseException | None = None
+            for number, result in zip(numbers, results, strict=True):
                 if isinstance(result, BaseException):
-                    raise result
-                for job in result:
-                    listed.setdefault(job.id, job)
-        self._last_pages = pages
+                    failed = failed or result  # the other pages still answer their jobs
+                    continue
+                take(number, result)
+                if len(result.data) >= size:  # a full page: the listing may have grown
+                    end = max(end, math.ceil(result.total / size))
+            if failed is not None:
+                raise failed
+            fetched = numbers.stop
         for job in listed.values():
             self._created[job.id] = job.created_at
-        return listed
 
-    async def _hand_out(self, answers: Iterable[tuple[_Read, Answer]]) -> None:
+    def _listing_failed(self, reason: str, *, quiet: bool = False) -> None:
+        """Count a failed listing and plan the next try; warn when sweeping stops."""
+        self._list_failures += 1
+        delay = list_retry_delay(self._list_failures, random.random())
+        self._list_retry_at = time.monotonic() + delay
+        if self._list_failures == 1 and not quiet:
+            log.warning(
+                "Listing Mistral batch jobs (connection %s) failed: %s. Each of the %s jobs "
+                "watched is read with its own GET at its trigger's interval; listing is tried "
+                "again in %.0f s.",
+                self.conn_id,
+                reason,
+                len(self._watched),
+                delay,
+            )
+        else:
+            log.debug(
+                "Listing Mistral batch jobs (connection %s) failed again (%s in a row): %s; "
+                "next try in %.0f s",
+                self.conn_id,
+                self._list_failures,
+                reason,
+                delay,
+            )
+
+    def _listing_works(self) -> None:
+        if self._list_failures:
+            log.info(
+                "Listing Mistral batch jobs (connection %s) works again after %s failed "
+                "tries: sweeps answer the %s jobs watched again.",
+                self.conn_id,
+                self._list_failures,
+                len(self._watched),
+            )
+        self._list_failures = 0
+        self._list_retry_at = -math.inf
+
+    async def _hand_out(self, answers: Iterable[tuple[_Read, Answer | _OwnRead]]) -> None:
         """Answer reads a chunk per loop iteration: no stall however many wake up."""
-        chunk: list[tuple[_Read, Answer]] = []
+        chunk: list[tuple[_Read, Answer | _OwnRead]] = []
         for pair in answers:
             chunk.append(pair)
             if len(chunk) >= DELIVERY_CHUNK:
@@ -349,7 +475,7 @@ class SharedJobWatcher:
         self._answer(chunk)
 
     @staticmethod
-    def _answer(answers: Iterable[tuple[_Read, Answer]]) -> None:
+    def _answer(answers: Iterable[tuple[_Read, Answer | _OwnRead]]) -> None:
         for read, answer in answers:
             if not read.answer.done():
                 read.answer.set_result(answer)

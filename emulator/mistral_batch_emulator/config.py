@@ -11,7 +11,14 @@ from airflow_provider_mistral_batch.models import MAX_FILE_BYTES
 from mistral_batch_emulator.catalog import ANY_MODEL, DEFAULT_MODELS
 
 FaultKind = Literal[
-    "status", "drop_before", "drop_after", "delay_before", "delay_after", "slow_commit"
+    "status",
+    "drop_before",
+    "drop_after",
+    "delay_before",
+    "delay_after",
+    "slow_commit",
+    "garbled",
+    "endless_pages",
 ]
 
 
@@ -24,10 +31,16 @@ class Fault(BaseModel):
     the connection mid-response. ``delay_before`` / ``delay_after``: sleep ``delay_seconds``
     before processing / after processing and before answering. ``slow_commit``: read the
     whole request, sleep ``delay_seconds``, then process it even if the client has gone (a
-    server that finishes a request the client already gave up on).
+    server that finishes a request the client already gave up on). ``garbled``: answer 200
+    with an HTML page instead of JSON (a proxy's maintenance page); the request is not
+    processed. ``endless_pages``: the job list answers a full page whatever page is asked
+    for (the matching jobs again, in turn) and a ``total`` one page beyond it, so the
+    listing never ends; other requests are served normally.
 
     :param method: only match this HTTP method (None: any).
     :param path_prefix: only match request paths starting with this (None: any).
+    :param path: only match this exact request path (None: any), e.g. ``/v1/batch/jobs``
+        for the job list without the paths of single jobs under it.
     """
 
     # A misspelt key in a config file must fail, not be ignored.
@@ -39,10 +52,13 @@ class Fault(BaseModel):
     delay_seconds: float = Field(default=0.0, ge=0.0)
     method: str | None = None
     path_prefix: str | None = None
+    path: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to a request with this method and path."""
         if self.method is not None and self.method.upper() != method.upper():
+            return False
+        if self.path is not None and self.path != path:
             return False
         return self.path_prefix is None or path.startswith(self.path_prefix)
 

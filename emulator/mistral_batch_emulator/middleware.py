@@ -7,7 +7,7 @@ import hmac
 import logging
 import time
 
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mistral_batch_emulator.auth import bearer_token
@@ -16,6 +16,9 @@ from mistral_batch_emulator.errors import error_body, unauthorized_body
 from mistral_batch_emulator.state import EmulatorState, RecordedRequest
 
 API_PREFIX = "/v1/"
+#: Where a fault the route itself carries out is left in the request's ASGI scope.
+FAULT_SCOPE_KEY = "mistral_batch_emulator.fault"
+_GARBLED_PAGE = "<html><body><h1>Down for maintenance</h1></body></html>"
 
 
 class ConnectionDropped(Exception):
@@ -125,6 +128,12 @@ class EmulatorMiddleware:
         elif fault.kind == "delay_before":
             await asyncio.sleep(fault.delay_seconds)
             await self.app(scope, receive, send)
+        elif fault.kind == "garbled":
+            await HTMLResponse(_GARBLED_PAGE)(scope, receive, send)
+        elif fault.kind == "endless_pages":
+            # The route reads it (only the job list has pages to make endless).
+            scope[FAULT_SCOPE_KEY] = fault.kind
+            await self.app(scope, receive, send)
         elif fault.kind == "slow_commit":
             request_body = await _read_body(receive)
             await asyncio.sleep(fault.delay_seconds)
@@ -231,4 +240,10 @@ class _DelayingSend:
         await self._send(message)
 
 
-__all__ = ["API_PREFIX", "ConnectionDropped", "EmulatorMiddleware", "quiet_dropped_connections"]
+__all__ = [
+    "API_PREFIX",
+    "FAULT_SCOPE_KEY",
+    "ConnectionDropped",
+    "EmulatorMiddleware",
+    "quiet_dropped_connections",
+]

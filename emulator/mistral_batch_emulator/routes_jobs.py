@@ -25,6 +25,7 @@ from mistral_batch_emulator.deps import Caller, State, known_values, reply
 from mistral_batch_emulator.errors import invalid, invalid_model, not_found
 from mistral_batch_emulator.files import now
 from mistral_batch_emulator.jobs import JobFilter, JobRecord
+from mistral_batch_emulator.middleware import FAULT_SCOPE_KEY
 from mistral_batch_emulator.state import EmulatorState
 
 router = APIRouter()
@@ -194,6 +195,11 @@ async def list_jobs(
     )
     matching = state.jobs.find(flt, newest_first=order_by == "-created")
     start = page * page_size
+    if request.scope.get(FAULT_SCOPE_KEY) == "endless_pages" and matching:
+        # Every page full, the matching jobs again in turn, and always one more page.
+        chosen = [matching[(start + k) % len(matching)] for k in range(page_size)]
+        data = [job.to_model() for job in chosen]
+        return reply(BatchJobList(data=data, total=start + 2 * page_size))
     data = [job.to_model() for job in matching[start : start + page_size]]
     return reply(BatchJobList(data=data, total=len(matching)))
 

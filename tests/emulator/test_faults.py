@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 
 import httpx2
@@ -71,6 +73,12 @@ def test_delay_after_times_the_client_out_after_the_work(
     with pytest.raises(httpx2.ReadTimeout):
         emulator_url_client.post(JOBS, json=JOB_BODY)
     assert _job_count(http) == 1
+    # The emulator logs the request when its late answer is sent: wait for it here, or it
+    # lands in the request log of a later test.
+    limit = time.monotonic() + 10
+    while not any(item.fault == "delay_after" for item in emulator.requests):
+        assert time.monotonic() < limit, "the delayed answer was never sent"
+        time.sleep(0.05)
 
 
 def test_delay_before_still_answers(emulator: RunningEmulator, http: httpx2.Client) -> None:
@@ -154,3 +162,42 @@ def emulator_url_client(emulator: RunningEmulator) -> Iterator[httpx2.Client]:
         timeout=httpx2.Timeout(5.0, read=0.3),
     ) as client:
         yield client
+
+
+def test_a_fault_for_an_exact_path(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    """``path`` hits the job list and not the jobs under it (``path_prefix`` would)."""
+    job_id = http.post(JOBS, json=JOB_BODY).json()["id"]
+    emulator.set_faults([Fault(kind="status", status_code=403, method="GET", path=JOBS)])
+    assert http.get(f"{JOBS}/{job_id}").status_code == 200
+    assert emulator.pending_faults != []
+    assert http.get(JOBS).status_code == 403
+    assert emulator.pending_faults == []
+
+
+def test_garbled_answers_200_with_a_body_that_is_not_json(
+    emulator: RunningEmulator, http: httpx2.Client
+) -> None:
+    emulator.set_faults([Fault(kind="garbled", method="POST")])
+    response = http.post(JOBS, json=JOB_BODY)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    with pytest.raises(json.JSONDecodeError):
+        response.json()
+    assert _job_count(http) == 0  # not processed
+    assert emulator.requests[-2].fault == "garbled"
+
+
+def test_endless_pages_never_end(emulator: RunningEmulator, http: httpx2.Client) -> None:
+    ids = [http.post(JOBS, json=JOB_BODY).json()["id"] for _ in range(3)]
+    emulator.update_config(fault_rate=1.0, fault_pool=[Fault(kind="endless_pages", path=JOBS)])
+    seen: list[str] = []
+    for page in range(4):
+        body = http.get(JOBS, params={"page": page, "page_size": 2}).json()
+        assert len(body["data"]) == 2  # always full
+        assert body["total"] == (page + 2) * 2  # always one more page
+        seen += [job["id"] for job in body["data"]]
+    newest_first = ids[::-1]
+    assert seen == [newest_first[index % 3] for index in range(8)]  # the jobs again, in turn
+    assert http.get(f"{JOBS}/{ids[0]}").json()["id"] == ids[0]  # a job is served normally
+    emulator.update_config(fault_rate=0.0)
+    assert http.get(JOBS, params={"page": 1, "page_size": 2}).json()["total"] == 3

@@ -8,6 +8,7 @@ handful of jobs exercises what thousands do in production.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import pytest
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobList, BatchJobStatus
 from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
-from airflow_provider_mistral_batch.utils import shared_watch
+from airflow_provider_mistral_batch.utils import shared_watch, watch
 from airflow_provider_mistral_batch.utils.http.clients import close_shared_async_clients
 from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import CONN_ID, create_embeddings_job
@@ -261,13 +262,16 @@ def test_each_trigger_keeps_its_own_error_streak(
         assert _summary({"x": seen[job.id]})["x"] == ("terminal", "SUCCESS")
 
 
-def test_a_failed_sweep_counts_one_failed_poll_for_each_trigger_it_served(
-    hook: MistralBatchHook, emulator: RunningEmulator
+def test_a_failed_sweep_counts_no_failed_poll_for_any_trigger(
+    hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A sweep that fails is the watcher's problem: triggers that give up at their first failed
+    poll read their own jobs instead and all end as they would alone."""
+    monkeypatch.setattr(shared_watch, "LIST_RETRY_FIRST", 0.2)
     jobs = [create_embeddings_job(hook, count=count) for count in (10, 20, 30)]
-    # 4 failed attempts: one failed sweep (or read); below every trigger's limit of 5.
-    emulator.set_faults([Fault(kind="status", status_code=503, method="GET")] * 4)
-    seen = _run({job.id: _trigger(job.id) for job in jobs})
+    # 4 failed attempts: one failed listing after the hook's retries.
+    emulator.set_faults([Fault(kind="status", status_code=503, method="GET", path=JOBS)] * 4)
+    seen = _run({job.id: _trigger(job.id, max_consecutive_errors=1) for job in jobs})
     assert {_summary(seen)[job.id] for job in jobs} == {("terminal", "SUCCESS")}
     assert emulator.pending_faults == []
 
@@ -345,3 +349,250 @@ def test_a_watcher_is_shared_per_loop_and_connection_and_forgotten_after(
         assert made[0] == 3
 
     asyncio.run(go())
+
+
+# ---------------------------------------------------------------- when listing fails
+
+MANY = 200
+SLOW_POLL = 0.5
+
+
+@dataclass
+class Counted:
+    """What a run of many triggers asked and what the API was asked."""
+
+    reads: int  # reads the triggers made: per-job polling answers each with one GET
+    gets: int  # GETs of single jobs the API received
+    lists: int  # list requests the API received (the hook's retries included)
+    failed_listings: int  # listings the watcher counted as failed
+    failed_polls: list[str]  # the job of each failed poll a trigger counted
+
+
+def _many(
+    hook: MistralBatchHook, emulator: RunningEmulator, *, shortest: int = 5
+) -> tuple[dict[str, MistralBatchJobTrigger], dict[str, Any]]:
+    """A few hundred jobs: most end within seconds, a few FAILED, a few unknown, two past a
+    deadline; and the (kind, status) per-job polling gives each.
+
+    :param shortest: requests of the shortest job (5 a second; each next one 1 more, 16 sizes).
+    """
+    triggers: dict[str, MistralBatchJobTrigger] = {}
+    expected: dict[str, Any] = {}
+    emulator.update_config(requests_per_second=5)
+    for index in range(MANY - 10):
+        job = create_embeddings_job(hook, count=shortest + index % 16)  # 1 to 4 s by default
+        triggers[job.id] = _trigger(job.id, poll_interval=SLOW_POLL)
+        expected[job.id] = ("terminal", "SUCCESS")
+    for _ in range(5):
+        failing = hook.create_batch_job(
+            endpoint="/v1/embeddings", model="mistral-embed", input_files=[str(uuid.uuid4())]
+        )
+        triggers[failing.id] = _trigger(failing.id, poll_interval=SLOW_POLL)
+        expected[failing.id] = ("terminal", "FAILED")
+    for _ in range(3):
+        unknown = str(uuid.uuid4())
+        triggers[unknown] = _trigger(unknown, poll_interval=SLOW_POLL)
+        expected[unknown] = ("error", None)
+    for _ in range(2):
+        slow = create_embeddings_job(hook, count=400)  # 80 s at 5 requests a second
+        triggers[slow.id] = _trigger(slow.id, poll_interval=SLOW_POLL, deadline=time.time() + 2)
+        expected[slow.id] = ("timeout", "CANCELLED")
+    return triggers, expected
+
+
+def _counted_run(
+    triggers: dict[str, MistralBatchJobTrigger],
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[dict[str, Seen], Counted]:
+    reads = [0]
+    failed: list[str] = []
+    real_failed = shared_watch.SharedJobWatcher._listing_failed
+
+    def listing_failed(self: shared_watch.SharedJobWatcher, reason: str, **kwargs: Any) -> None:
+        failed.append(reason)
+        real_failed(self, reason, **kwargs)
+
+    monkeypatch.setattr(shared_watch.SharedJobWatcher, "_listing_failed", listing_failed)
+    failed_polls: list[str] = []
+    real_poll_failed = watch.JobWatch._failed
+
+    def poll_failed(self: watch.JobWatch, error: BaseException) -> Any:
+        failed_polls.append(self.job_id)
+        return real_poll_failed(self, error)
+
+    monkeypatch.setattr(watch.JobWatch, "_failed", poll_failed)
+    real_read = shared_watch.SharedJobWatcher.read
+    real_read_after = shared_watch.SharedJobWatcher.read_after
+
+    async def read(self: shared_watch.SharedJobWatcher, job_id: str) -> Any:
+        reads[0] += 1
+        return await real_read(self, job_id)
+
+    async def read_after(self: shared_watch.SharedJobWatcher, *args: Any, **kwargs: Any) -> Any:
+        reads[0] += 1
+        return await real_read_after(self, *args, **kwargs)
+
+    monkeypatch.setattr(shared_watch.SharedJobWatcher, "read", read)
+    monkeypatch.setattr(shared_watch.SharedJobWatcher, "read_after", read_after)
+    seen = _run(triggers)
+    gets = sum(
+        1
+        for r in emulator.requests
+        if r.method == "GET" and r.path.startswith(f"{JOBS}/") and r.path.count("/") == 4
+    )
+    return seen, Counted(reads[0], gets, _lists(emulator), len(failed), failed_polls)
+
+
+def _kinds(seen: dict[str, Seen]) -> dict[str, Any]:
+    summary = _summary(seen)
+    # A job cancelled at its deadline may still be CANCELLATION_REQUESTED in the event.
+    return {
+        name: (kind, "CANCELLED" if status == "CANCELLATION_REQUESTED" else status)
+        for name, (kind, status) in summary.items()
+    }
+
+
+def _list_fault(kind: str) -> Fault:
+    """A fault of every job listing (drawn with fault_rate 1.0: it never runs out)."""
+    if kind in {"403", "503"}:
+        return Fault(kind="status", status_code=int(kind), method="GET", path=JOBS)
+    if kind == "timeout":
+        # Longer than the watcher waits for a listing (LIST_TIME_LIMIT in the test).
+        return Fault(kind="delay_before", delay_seconds=2.5, method="GET", path=JOBS)
+    return Fault(kind=kind, method="GET", path=JOBS)  # type: ignore[arg-type]
+
+
+def _many_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sweeps from 20 jobs, 50 a page, as in production but smaller pages."""
+    monkeypatch.setattr(shared_watch, "LIST_MIN_JOBS", 20)
+    monkeypatch.setattr(shared_watch, "PAGE_SIZE", 50)
+    monkeypatch.setattr(shared_watch, "MIN_SWEEP_GAP", 0.2)
+
+
+@pytest.mark.parametrize("kind", ["403", "503", "timeout", "garbled", "endless_pages"])
+def test_a_failing_listing_falls_back_to_per_job_reads(
+    hook: MistralBatchHook,
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+) -> None:
+    """200 triggers, every listing fails: each trigger ends as alone, with its own GETs at
+    its own interval, and the failure is logged once, by the watcher."""
+    _many_hook(monkeypatch)
+    monkeypatch.setattr(shared_watch, "LIST_TIME_LIMIT", 1.0)
+    triggers, expected = _many(hook, emulator)
+    emulator.update_config(fault_rate=1.0, fault_pool=[_list_fault(kind)])
+    with caplog.at_level(logging.DEBUG, logger=shared_watch.__name__):
+        seen, counted = _counted_run(triggers, emulator, monkeypatch)
+    assert _kinds(seen) == expected
+    # No trigger read its job more often than alone; the listing was tried once (its first
+    # retry is 30 s away), so the calls are per-job polling's plus that one listing.
+    assert counted.gets <= counted.reads
+    assert counted.failed_listings == 1
+    # Endless pages: the active jobs' pages, then one that only repeats them.
+    one_listing = {"403": 1, "503": 4, "timeout": 1, "garbled": 1}.get(kind, MANY // 50 + 2)
+    assert counted.lists <= one_listing, counted
+    assert counted.gets + counted.lists <= counted.reads + one_listing
+    warnings = [r for r in caplog.records if r.name == shared_watch.__name__ and r.levelno >= 30]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "tried again in" in warnings[0].getMessage()
+    # No trigger counted a failed poll: the only failures are the unknown jobs' 404s.
+    unknown = {name for name, (event, _) in expected.items() if event == "error"}
+    assert set(counted.failed_polls) == unknown
+    if kind == "timeout":  # the emulator logs a request when it answers: not in the next test
+        limit = time.monotonic() + 10
+        while not any(r.fault == "delay_before" for r in emulator.requests):
+            assert time.monotonic() < limit, "the delayed listing was never answered"
+            time.sleep(0.05)
+
+
+def test_per_job_polling_of_the_same_jobs_gives_the_same_events(
+    hook: MistralBatchHook, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reference of the test above: every trigger polls its own job, one GET a read."""
+    _many_hook(monkeypatch)
+    _per_job(monkeypatch)
+    triggers, expected = _many(hook, emulator)
+    seen, counted = _counted_run(triggers, emulator, monkeypatch)
+    assert _kinds(seen) == expected
+    assert counted.lists == 0
+    assert counted.gets == counted.reads
+
+
+def test_listing_is_tried_again_and_sweeps_resume(
+    hook: MistralBatchHook,
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The listing fails for a while, then works: sweeps answer again, and over the run the
+    API got fewer calls than per-job polling would have made."""
+    _many_hook(monkeypatch)
+    monkeypatch.setattr(shared_watch, "LIST_MIN_JOBS", 3)  # sweeps while most jobs end
+    monkeypatch.setattr(shared_watch, "LIST_RETRY_FIRST", 0.3)
+    # Jobs of 4 to 7 s: most still run when sweeps come back.
+    triggers, expected = _many(hook, emulator, shortest=20)
+    # Two failed listings (4 attempts each): the second is the first retry.
+    emulator.set_faults([Fault(kind="status", status_code=503, method="GET", path=JOBS)] * 8)
+    with caplog.at_level(logging.DEBUG, logger=shared_watch.__name__):
+        seen, counted = _counted_run(triggers, emulator, monkeypatch)
+    assert _kinds(seen) == expected
+    assert emulator.pending_faults == []
+    assert set(counted.failed_polls) == {n for n, (kind, _) in expected.items() if kind == "error"}
+    listed = [r for r in emulator.requests if r.path == JOBS and r.status_code == 200]
+    assert listed  # sweeps resumed
+    assert counted.gets + counted.lists < counted.reads, counted
+    records = [r for r in caplog.records if r.name == shared_watch.__name__ and r.levelno >= 20]
+    assert [r.levelname for r in records] == ["WARNING", "INFO"], [r.getMessage() for r in records]
+    assert "works again after 2 failed tries" in records[1].getMessage()
+
+
+def test_a_listing_that_keeps_failing_is_tried_again_and_warned_once(
+    hook: MistralBatchHook,
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(shared_watch, "LIST_RETRY_FIRST", 0.1)
+    monkeypatch.setattr(shared_watch, "LIST_RETRY_MAX", 0.4)
+    jobs = [create_embeddings_job(hook, count=count) for count in (20, 40, 60)]
+    emulator.update_config(fault_rate=1.0, fault_pool=[_list_fault("403")])
+    with caplog.at_level(logging.DEBUG, logger=shared_watch.__name__):
+        seen = _run({job.id: _trigger(job.id, max_consecutive_errors=1) for job in jobs})
+    assert {_summary(seen)[job.id] for job in jobs} == {("terminal", "SUCCESS")}
+    tries = [r for r in caplog.records if "Listing Mistral batch jobs" in r.getMessage()]
+    assert len(tries) >= 3  # tried again, more than once
+    assert [r.levelname for r in tries].count("WARNING") == 1
+    assert not [r for r in tries if r.levelname == "INFO"]
+
+
+def test_a_listing_longer_than_reading_each_job_is_not_walked(
+    hook: MistralBatchHook, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Many other active jobs in the workspace: the first page shows the listing would take
+    more calls than reading the jobs watched, so no other page is fetched."""
+    jobs = [create_embeddings_job(hook, count=count) for count in (40, 60, 80, 100)]
+    for _ in range(20):  # not watched, still running: 10 pages of 2 or more, 4 jobs watched
+        create_embeddings_job(hook, count=400)
+    with caplog.at_level(logging.DEBUG, logger=shared_watch.__name__):
+        seen = _run({job.id: _trigger(job.id) for job in jobs})
+    assert {_summary(seen)[job.id] for job in jobs} == {("terminal", "SUCCESS")}
+    assert _lists(emulator) == 1  # page 0 only; the next try is 30 s away
+    warnings = [r.getMessage() for r in caplog.records if r.name == shared_watch.__name__]
+    assert len(warnings) == 1
+    assert "pages of 2, more calls than reading the" in warnings[0]
+
+
+def test_the_wait_before_listing_again_doubles_up_to_a_cap_with_jitter() -> None:
+    delay = shared_watch.list_retry_delay
+    first, cap, jitter = (
+        shared_watch.LIST_RETRY_FIRST,
+        shared_watch.LIST_RETRY_MAX,
+        shared_watch.LIST_RETRY_JITTER,
+    )
+    assert [delay(n, 0.5) for n in (1, 2, 3)] == [first, 2 * first, 4 * first]
+    assert delay(50, 0.5) == delay(5000, 0.5) == cap
+    assert delay(1, 0.0) == pytest.approx(first * (1 - jitter))
+    assert delay(1, 0.999999) == pytest.approx(first * (1 + jitter))
