@@ -745,11 +745,11 @@ class RunningDeployment:
         """Wait until a task instance is deferred, its trigger held by a running triggerer and
         the scheduler has seen the task's process end; the task instance.
 
-        The last part matters when the test then lets the job end: the executor reports the end
-        of the deferring process to the scheduler some seconds after the deferral, and a trigger
-        that fires before that report is read makes Airflow fail the task ("finished with state
-        success, but the task instance's state attribute is queued"), a race in Airflow itself
-        that no real batch job, minutes long, ever loses.
+        The last part keeps a test's timing independent of the provider's guard against
+        Airflow's deferral race (a trigger that fires before the scheduler has read the report
+        of the deferring process makes Airflow fail the task; see ``utils/deferral.py``): once
+        the report is read, a test that lets its job end meets no hold. The fast-jobs test
+        skips this wait on purpose, to meet the race.
         """
 
         def deferred_and_held() -> dict[str, Any] | None:
