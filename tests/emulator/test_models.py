@@ -10,12 +10,12 @@ from typing import Any
 
 import httpx2
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 from pydantic import ValidationError
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchFatalError, MistralValidationError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from airflow_provider_mistral_batch.utils.compat import AirflowFailException
 from mistral_batch_emulator import EmulatorConfig, RunningEmulator
 from mistral_batch_emulator.catalog import DEFAULT_MODELS
 from mistral_batch_emulator.cli import _parser, config_from_args, main
