@@ -560,6 +560,9 @@ def test_a_listing_that_keeps_failing_is_tried_again_and_warned_once(
 ) -> None:
     monkeypatch.setattr(shared_watch, "LIST_RETRY_FIRST", 0.1)
     monkeypatch.setattr(shared_watch, "LIST_RETRY_MAX", 0.4)
+    # Jobs of 1 to 3 s: the listing is tried several times (0.1, 0.2, 0.4 s apart) before
+    # they end, however slow the machine (at the fixture's speed they end at once).
+    emulator.update_config(requests_per_second=20)
     jobs = [create_embeddings_job(hook, count=count) for count in (20, 40, 60)]
     emulator.update_config(fault_rate=1.0, fault_pool=[_list_fault("403")])
     with caplog.at_level(logging.DEBUG, logger=shared_watch.__name__):
