@@ -111,7 +111,7 @@ def check_writable(destination: str | os.PathLike[str] | Any) -> None:
         object storage scheme with no filesystem, a missing bucket or folder, a destination
         that is a folder, or a place this process may not write to.
     """
-    if _is_object_storage(destination):
+    if is_object_storage(destination):
         _check_object_storage(destination)
     else:
         _check_local(Path(os.fspath(destination)))
@@ -691,7 +691,8 @@ def _with_request(line: bytes, body: bytes | None) -> bytes:
 # ---------------------------------------------------------------------------- destinations
 
 
-def _is_object_storage(destination: Any) -> bool:
+def is_object_storage(destination: Any) -> bool:
+    """Whether ``destination`` is an ``ObjectStoragePath`` rather than a local path."""
     # An ObjectStoragePath (a UPath) has an ``fs`` property, its fsspec filesystem (looked up
     # on the class: reading it may fail). On Airflow 3.1 it is also os.PathLike, with an
     # fspath such as "s3://bucket/key", so it is told apart first.
@@ -701,7 +702,7 @@ def _is_object_storage(destination: Any) -> bool:
 @contextlib.contextmanager
 def _atomic_writer(destination: Any) -> Iterator[IO[bytes]]:
     """A file that becomes ``destination`` when the block ends without error."""
-    if _is_object_storage(destination):
+    if is_object_storage(destination):
         temp = destination.parent / f".{destination.name}.{uuid.uuid4().hex}.part"
         try:
             with temp.open("wb") as handle:
@@ -775,6 +776,7 @@ __all__ = [
     "TOKEN_KEYS",
     "ResultsSummary",
     "check_writable",
+    "is_object_storage",
     "parse_result_line",
     "write_results",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
-from airflow_provider_mistral_batch.utils.results import check_writable
+from airflow_provider_mistral_batch.utils.results import check_writable, is_object_storage
 
 if TYPE_CHECKING:
     import jinja2
@@ -56,7 +56,7 @@ def make_folders(target: Any) -> None:
 
     :raises MistralBatchInputError: naming the folder, when it cannot be created.
     """
-    if hasattr(type(target), "fs"):  # an ObjectStoragePath (see results._is_object_storage)
+    if is_object_storage(target):
         try:
             protocol = target.fs.protocol
         except (ValueError, ImportError):
