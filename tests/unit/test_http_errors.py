@@ -123,3 +123,34 @@ def test_listing_trusts_the_total_over_a_short_page() -> None:
     no_total = FileList(data=[file] * 50, object="list", total=None)
     assert _is_last_page(no_total, seen=50, page_size=100)
     assert _is_last_page(FileList(data=[], object="list", total=999), seen=3, page_size=100)
+
+
+@pytest.mark.parametrize(
+    ("status", "kwargs"),
+    [
+        (400, {"json": {"message": f"invalid token Bearer {KEY}"}}),
+        (401, {"json": {"detail": f"bad key {KEY}"}}),
+        (403, {"json": {"error": {"message": f"Authorization: Bearer {KEY} refused"}}}),
+        (422, {"json": {"detail": [{"loc": ["header"], "msg": f"got {KEY}", "type": "x"}]}}),
+        (500, {"text": f"upstream said: authorization=Bearer {KEY}"}),
+        (404, {"json": {"message": "nope", "request_id": f"rid-{KEY}"}}),
+        (502, {"text": "proxy saw Bearer eyJhbGciOiJIUzI1NiJ9.another-token-123"}),
+    ],
+)
+def test_an_echoed_key_is_masked_in_the_error(status: int, kwargs: dict[str, object]) -> None:
+    """A server or proxy that echoes the Authorization header does not put the key (or any
+    bearer token) into the error's message, fields or pickled form."""
+    import pickle
+
+    with pytest.raises(MistralAPIError) as caught:
+        raise_for_response(_response(status, "/v1/batch/jobs/job-42", **kwargs))
+    error = caught.value
+    for text in (
+        str(error),
+        error.message,
+        error.request_id or "",
+        repr(pickle.loads(pickle.dumps(error))),
+    ):
+        assert KEY not in text
+        assert "eyJhbGciOiJIUzI1NiJ9" not in text
+    assert "***" in str(error)

@@ -21,6 +21,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralServerError,
     MistralValidationError,
 )
+from airflow_provider_mistral_batch.utils.redact import bearer_token, redact
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _MAX_MESSAGE_CHARS: Final = 1000
@@ -47,6 +48,8 @@ def parse_response(model: type[ModelT], response: httpx2.Response) -> ModelT:
 def raise_for_response(response: httpx2.Response) -> None:
     """Raise the matching :class:`MistralAPIError` when ``response`` is not a success.
 
+    The server's message has the request's API key (and any bearer token) masked.
+
     The response body must already be read (call ``read()`` on a streamed response first).
     """
     if response.is_success:
@@ -54,8 +57,11 @@ def raise_for_response(response: httpx2.Response) -> None:
     status = response.status_code
     method = response.request.method
     path = response.request.url.path
-    message = server_message(response)
+    # A server or proxy may echo the Authorization header: the key never travels on.
+    sent_key = bearer_token(response.request.headers.get("authorization"))
+    message = redact(server_message(response), [sent_key])
     request_id = response.headers.get("x-request-id") or _body_field(response, "request_id")
+    request_id = redact(request_id, [sent_key]) if request_id else None
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     error_class: type[MistralAPIError] = MistralAPIError
     if status in (401, 403):
