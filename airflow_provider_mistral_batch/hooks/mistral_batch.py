@@ -6,6 +6,7 @@ import os
 import time
 import uuid
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -707,33 +708,83 @@ class MistralBatchHook(BaseHook):
             try:
                 skip = delivered
                 for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
-                    if skip >= len(chunk):
-                        skip -= len(chunk)
-                        continue
-                    fresh = chunk[skip:]
-                    skip = 0
-                    delivered += len(fresh)
-                    yield fresh
-                if skip:
-                    raise MistralBatchError(
-                        f"file {file_id} is shorter than when its download began"
-                    )
+                    fresh, skip = _past_delivered(chunk, skip)
+                    if fresh:
+                        delivered += len(fresh)
+                        yield fresh
+                _check_not_shorter(file_id, skip)
                 return
             except httpx2.RequestError as exc:
                 breaks += 1
-                if breaks > self.settings.max_retries:
-                    raise _connection_error("GET", path, self.settings.base_url, exc) from exc
-                self.log.warning(
-                    "Download of file %s broke after %s bytes (%s: %s); resuming (%s of %s)",
-                    file_id,
-                    f"{delivered:,}",
-                    type(exc).__name__,
-                    exc,
-                    breaks,
-                    self.settings.max_retries,
-                )
+                self._download_broke(file_id, path, delivered, breaks, exc)
             finally:
                 response.close()
+
+    async def aiter_file_content(self, file_id: str) -> AsyncGenerator[bytes, None]:
+        """Async twin of :meth:`iter_file_content` (same retries and resumes), on the shared
+        async client; closing the generator (``aclose()``) ends the download."""
+        path = f"/v1/files/{calls.path_id('file', file_id)}/content"
+        settings = await self.aget_settings()
+        client = shared_async_client(settings.base_url, settings.timeout, settings.connect_timeout)
+
+        async def attempt_open() -> httpx2.Response:
+            request = client.build_request("GET", path, headers=self._auth(settings))
+            response = await client.send(request, stream=True)
+            if not response.is_success:
+                await response.aread()
+                await response.aclose()
+                raise_for_response(response)
+            return response
+
+        delivered = 0
+        breaks = 0
+        while True:
+            response = await self._awith_retries(attempt_open, "GET", path)
+            try:
+                skip = delivered
+                async for chunk in response.aiter_bytes(_DOWNLOAD_CHUNK):
+                    fresh, skip = _past_delivered(chunk, skip)
+                    if fresh:
+                        delivered += len(fresh)
+                        yield fresh
+                _check_not_shorter(file_id, skip)
+                return
+            except httpx2.RequestError as exc:
+                breaks += 1
+                self._download_broke(file_id, path, delivered, breaks, exc)
+            finally:
+                await response.aclose()
+
+    async def aread_file_head(self, file_id: str, max_bytes: int) -> tuple[bytes, bool]:
+        """The first ``max_bytes`` bytes of a file, and whether the file goes on after them;
+        the download stops there."""
+        head = bytearray()
+        content = self.aiter_file_content(file_id)
+        try:
+            async for chunk in content:
+                head += chunk
+                if len(head) > max_bytes:
+                    return bytes(head[:max_bytes]), True
+        finally:
+            await content.aclose()
+        return bytes(head), False
+
+    def _download_broke(
+        self, file_id: str, path: str, delivered: int, breaks: int, exc: httpx2.RequestError
+    ) -> None:
+        """Log a download that broke midway and will resume, or raise when it broke too often."""
+        settings = self._settings or self.settings
+        if breaks > settings.max_retries:
+            raise _connection_error("GET", path, settings.base_url, exc) from exc
+        self.log.warning(
+            "Download of file %s broke after %s bytes (%s: %s); resuming (%s of %s)",
+            file_id,
+            f"{delivered:,}",
+            type(exc).__name__,
+            exc,
+            breaks,
+            settings.max_retries,
+        )
 
     def iter_file_lines(self, file_id: str) -> Iterator[str]:
         """Stream a file's lines (decoded as UTF-8, without line ends; blank lines skipped).
@@ -864,6 +915,20 @@ def _is_last_page(result: BatchJobList | FileList, seen: int, page_size: int) ->
     if result.total is not None:
         return seen >= result.total
     return len(result.data) < page_size
+
+
+def _past_delivered(chunk: bytes, skip: int) -> tuple[bytes, int]:
+    """The part of ``chunk`` after the ``skip`` bytes a resumed download already delivered,
+    and how many bytes are still to skip after it."""
+    if skip >= len(chunk):
+        return b"", skip - len(chunk)
+    return chunk[skip:], 0
+
+
+def _check_not_shorter(file_id: str, skip: int) -> None:
+    """A resumed download that ended before reaching the bytes already delivered."""
+    if skip:
+        raise MistralBatchError(f"file {file_id} is shorter than when its download began")
 
 
 def _pages(

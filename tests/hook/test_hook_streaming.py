@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import time
@@ -12,6 +13,7 @@ import pytest
 
 from airflow_provider_mistral_batch.exceptions import MistralConnectionError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.utils.http.clients import close_shared_async_clients
 from mistral_batch_emulator import Fault, RunningEmulator
 
 pytestmark = pytest.mark.integration
@@ -133,3 +135,53 @@ def test_download_file_into_a_stream_resumes_a_broken_connection(
     expected = ("\n".join(lines) + "\n").encode()
     assert bytes(sink.data) == expected
     assert written == len(expected)
+
+
+def _async_read(hook: MistralBatchHook, file_id: str) -> bytes:
+    async def read() -> bytes:
+        try:
+            return b"".join([chunk async for chunk in hook.aiter_file_content(file_id)])
+        finally:
+            await close_shared_async_clients()
+
+    return asyncio.run(read())
+
+
+def test_the_async_download_resumes_where_it_stopped(
+    hook: MistralBatchHook, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    file_id, lines = _lines_file(hook, tmp_path, 3000)
+    content = f"/v1/files/{file_id}/content"
+    emulator.set_faults([Fault(kind="drop_after", method="GET", path_prefix=content)] * 2)
+    assert _async_read(hook, file_id) == ("\n".join(lines) + "\n").encode()
+
+
+def test_the_async_download_that_keeps_breaking_fails_after_the_retries(
+    hook: MistralBatchHook, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    file_id, _ = _lines_file(hook, tmp_path, 100)
+    content = f"/v1/files/{file_id}/content"
+    emulator.set_faults([Fault(kind="drop_after", method="GET", path_prefix=content)] * 20)
+    with pytest.raises(MistralConnectionError):
+        _async_read(hook, file_id)
+    assert len([r for r in emulator.requests if r.path == content]) == hook.settings.max_retries + 1
+
+
+def test_the_head_of_a_file_is_read_and_the_download_stopped(
+    hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    file_id, lines = _lines_file(hook, tmp_path, 3000)
+    whole = ("\n".join(lines) + "\n").encode()
+
+    async def heads() -> tuple[tuple[bytes, bool], tuple[bytes, bool]]:
+        try:
+            return (
+                await hook.aread_file_head(file_id, 4096),
+                await hook.aread_file_head(file_id, len(whole)),
+            )
+        finally:
+            await close_shared_async_clients()
+
+    (head, more), (all_of_it, more_after_all) = asyncio.run(heads())
+    assert (head, more) == (whole[:4096], True)
+    assert (all_of_it, more_after_all) == (whole, False)
