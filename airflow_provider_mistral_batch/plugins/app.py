@@ -9,33 +9,36 @@ Routes (each needs a logged-in Airflow user, see ``plugins/auth.py``):
 
 Both pages take ``fragment=1`` (the part their script swaps in on refresh). No route takes a
 URL or a secret; the only connection input is a connection id, which must name an existing
-connection of type ``mistral``. Mistral is called with the hook, blocking, in FastAPI's
-thread pool.
+connection of type ``mistral``.
+
+Every route is async: Mistral is called on the hook's async client through
+``plugins/upstream.py`` (bounded, time-limited, shared between viewers), and the short work
+that reads Airflow's database (permissions, XCom, connections) runs in the thread pool, so a
+slow Mistral server never holds a thread Airflow's own routes need. Every page and message is
+masked for the connection's key before it leaves (a server may echo it back).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from dataclasses import replace
-from functools import partial
-from typing import Annotated, Final, Literal
+from collections.abc import Callable
+from typing import Annotated, Final, Literal, ParamSpec, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, status
 from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralBatchError,
     MistralNotFoundError,
 )
-from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook, RetryPolicy
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 from airflow_provider_mistral_batch.plugins.auth import Access, AccessDep, same_origin_json
-from airflow_provider_mistral_batch.plugins.downloads import stream_file
-from airflow_provider_mistral_batch.plugins.error_preview import PreviewCache
 from airflow_provider_mistral_batch.plugins.job_view import format_time, job_view
 from airflow_provider_mistral_batch.plugins.lookup import (
     is_mistral_connection,
@@ -43,6 +46,7 @@ from airflow_provider_mistral_batch.plugins.lookup import (
     parse_map_index,
     task_jobs,
 )
+from airflow_provider_mistral_batch.plugins.upstream import Mistral, UpstreamBusyError
 from airflow_provider_mistral_batch.plugins.views import (
     ACTIVE_STATUSES,
     REFRESH_SECONDS,
@@ -53,8 +57,6 @@ from airflow_provider_mistral_batch.plugins.views import (
 )
 from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
 
-#: A person waits for these pages: one retry at most, and a short Retry-After.
-UI_RETRIES: Final = RetryPolicy(max_attempts=2, initial_wait=0.5, max_wait=2.0, max_retry_after=5)
 PAGE_SIZE: Final = 50
 #: Task states in which a job may still appear or change: the tab keeps refreshing.
 _UNFINISHED_TASK_STATES: Final = frozenset(
@@ -74,33 +76,42 @@ ConnId = Annotated[str, Query(min_length=1, max_length=250)]
 Fragment = Annotated[bool, Query()]
 
 router = APIRouter()
-_previews = PreviewCache()
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-def _hook(conn_id: str) -> MistralBatchHook:
-    return MistralBatchHook(conn_id, retry_policy=UI_RETRIES)
+async def _db(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a short call that reads Airflow's database (or a secrets backend) in the pool."""
+    return await run_in_threadpool(call, *args, **kwargs)
 
 
-def _require_connection(conn_id: str) -> str:
-    if not is_mistral_connection(conn_id):
+async def _require_connection(conn_id: str) -> Mistral:
+    if not await _db(is_mistral_connection, conn_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No connection {conn_id!r} of type mistral")
-    return conn_id
+    return Mistral(conn_id)
 
 
-def _get_job(hook: MistralBatchHook, job_id: str) -> BatchJob:
-    try:
-        return hook.get_batch_job(job_id)
-    except MistralBatchError as exc:
-        raise _http_error(exc) from exc
+async def _masked_page(mistral: Mistral | None, body: str) -> HTMLResponse:
+    """The page, with the connection's key masked wherever a server put it."""
+    if mistral is not None:
+        body = await mistral.masked(body)
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
 
-def _http_error(exc: MistralBatchError) -> HTTPException:
-    """The answer to a failed Mistral call: 404 for a missing job or file, else 502."""
+def _http_error(mistral: Mistral, exc: MistralBatchError, *, detailed: bool) -> HTTPException:
+    """The answer to a failed Mistral call: 404 for a missing job or file, 409 for a refused
+    request, 503 when busy, else 502. Only ``detailed`` answers carry the server's message."""
     if isinstance(exc, MistralNotFoundError):
-        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
-    if isinstance(exc, MistralAPIError) and exc.status_code in (400, 409, 422):
-        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
-    return HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc))
+        code = status.HTTP_404_NOT_FOUND
+    elif isinstance(exc, MistralAPIError) and exc.status_code in (400, 409, 422):
+        code = status.HTTP_409_CONFLICT
+    elif isinstance(exc, UpstreamBusyError):
+        code = status.HTTP_503_SERVICE_UNAVAILABLE
+    else:
+        code = status.HTTP_502_BAD_GATEWAY
+    if detailed or isinstance(exc, UpstreamBusyError):
+        return HTTPException(code, mistral.mask(str(exc)))
+    return HTTPException(code, f"Mistral could not do this through connection {mistral.conn_id!r}")
 
 
 def _card(access: Access, job: BatchJob, conn_id: str, now: float) -> JobCard:
@@ -111,8 +122,53 @@ def _card(access: Access, job: BatchJob, conn_id: str, now: float) -> JobCard:
 # ------------------------------------------------------------------ task instance tab
 
 
+async def _read_job(mistral: Mistral, job_id: str) -> BatchJob | str:
+    """The job, or what went wrong reading it."""
+    try:
+        return await mistral.job(job_id)
+    except MistralBatchError as exc:
+        return f"Could not read the job: {exc}"
+
+
+async def _with_preview(mistral: Mistral, card: JobCard) -> JobCard:
+    """``card`` with the first lines of its job's error file, when it has one."""
+    if card.view is None or not card.view.job.error_file:
+        return card
+    try:
+        lines = await mistral.error_preview(card.view.job.error_file)
+    except MistralBatchError as exc:
+        lines = [f"(could not read the error file: {exc})"]
+    return JobCard(
+        job_id=card.job_id,
+        view=card.view,
+        error_lines=lines,
+        can_act=card.can_act,
+        needs=card.needs,
+    )
+
+
+def _task_cards(
+    access: Access, reads: list[BatchJob | str], job_ids: list[str], at: tuple[str, str, str]
+) -> tuple[list[JobCard], list[tuple[str, str]]]:
+    """The cards of a task's jobs the tab may show, and the others with the reason."""
+    dag_id, run_id, conn_id = at
+    now = time.time()
+    cards: list[JobCard] = []
+    not_shown: list[tuple[str, str]] = []
+    for job_id, read in zip(job_ids, reads, strict=True):
+        if isinstance(read, str):
+            cards.append(JobCard(job_id=job_id, problem=read))
+            continue
+        reason = access.why_not_on_tab(read, dag_id, run_id, conn_id)
+        if reason is None:
+            cards.append(_card(access, read, conn_id, now))
+        else:
+            not_shown.append((job_id, reason))
+    return cards, not_shown
+
+
 @router.get("/ti/{dag_id}/{run_id}/{task_id}/{map_index}", response_class=HTMLResponse)
-def task_instance_tab(
+async def task_instance_tab(
     dag_id: str,
     run_id: str,
     task_id: str,
@@ -120,33 +176,30 @@ def task_instance_tab(
     access: AccessDep,
     fragment: Fragment = False,
 ) -> HTMLResponse:
-    """The jobs of one task instance: status, progress, times, errors, downloads, Cancel."""
-    access.require_task_jobs(dag_id)
-    recorded = task_jobs(dag_id, run_id, task_id, parse_map_index(map_index))
+    """The jobs of one task instance: status, progress, times, errors, downloads, Cancel.
+
+    The job ids come from the task's XCom, which users with XCom write access may change: a
+    job is shown only when its metadata names this DAG run (or, made outside Airflow, to
+    those who may edit the connection); the others are listed as not shown, with the reason.
+    """
+    await _db(access.require_task_jobs, dag_id)
+    recorded = await _db(task_jobs, dag_id, run_id, task_id, parse_map_index(map_index))
     conn_id = recorded.conn_id
+    mistral: Mistral | None = None
     cards: list[JobCard] = []
+    not_shown: list[tuple[str, str]] = []
     problem = None
-    if recorded.job_ids and not is_mistral_connection(conn_id):
+    if recorded.job_ids and not await _db(is_mistral_connection, conn_id):
         problem = f"The task's connection {conn_id!r} does not exist or is not of type mistral."
     elif recorded.job_ids:
-        now = time.time()
-        with _hook(conn_id) as hook:
-            for job_id in recorded.job_ids:
-                try:
-                    job = hook.get_batch_job(job_id)
-                except MistralBatchError as exc:
-                    cards.append(JobCard(job_id=job_id, problem=f"Could not read the job: {exc}"))
-                    continue
-                card = _card(access, job, conn_id, now)
-                if job.error_file:
-                    try:
-                        lines = _previews.get(hook, conn_id, job.error_file)
-                    except MistralBatchError as exc:
-                        lines = [f"(could not read the error file: {exc})"]
-                    card = replace(card, error_lines=lines)
-                cards.append(card)
+        mistral = Mistral(conn_id)
+        reads = await asyncio.gather(*(_read_job(mistral, job_id) for job_id in recorded.job_ids))
+        cards, not_shown = await _db(
+            _task_cards, access, list(reads), recorded.job_ids, (dag_id, run_id, conn_id)
+        )
+        cards = list(await asyncio.gather(*(_with_preview(mistral, card) for card in cards)))
     active = any(card.view is not None and card.view.active for card in cards) or (
-        not cards and not problem and recorded.state in _UNFINISHED_TASK_STATES
+        not cards and not not_shown and not problem and recorded.state in _UNFINISHED_TASK_STATES
     )
     body = render(
         "task_tab.html",
@@ -159,18 +212,26 @@ def task_instance_tab(
         problem=problem,
         input_error=recorded.input_error,
         cards=cards,
+        not_shown=not_shown,
         needs=missing_access(cards),
         usage=recorded.usage,
         refresh=REFRESH_SECONDS if active else 0,
     )
-    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+    return await _masked_page(mistral, body)
 
 
 # ------------------------------------------------------------------ jobs page
 
 
+def _listing_cards(access: Access, jobs: list[BatchJob], conn_id: str) -> tuple[list[JobCard], int]:
+    """The cards of the jobs the user may see, and how many others there were."""
+    now = time.time()
+    cards = [_card(access, job, conn_id, now) for job in jobs if access.can_see_job(job, conn_id)]
+    return cards, len(jobs) - len(cards)
+
+
 @router.get("/jobs", response_class=HTMLResponse)
-def jobs_page(
+async def jobs_page(
     access: AccessDep,
     conn_id: Annotated[str | None, Query(max_length=250)] = None,
     status_filter: Annotated[str, Query(alias="status", max_length=40)] = "",
@@ -181,17 +242,17 @@ def jobs_page(
     known = {value for value, _ in status_options()}
     if status_filter not in known:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"Unknown status {status_filter!r}")
-    conn_ids = mistral_conn_ids()
+    conn_ids = await _db(mistral_conn_ids)
     if conn_id is None:
         conn_id = DEFAULT_CONN_ID if DEFAULT_CONN_ID in conn_ids else next(iter(conn_ids), None)
+    mistral: Mistral | None = None
     problem = None
     cards: list[JobCard] = []
     hidden = total = 0
     if conn_id is None:
         problem = "There is no connection of type mistral: add one to see its batch jobs."
-    elif not is_mistral_connection(conn_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No connection {conn_id!r} of type mistral")
     else:
+        mistral = await _require_connection(conn_id)
         if conn_id not in conn_ids:  # from a secrets backend that cannot be listed
             conn_ids = sorted([*conn_ids, conn_id])
         statuses: list[BatchJobStatus] | None = None
@@ -200,20 +261,12 @@ def jobs_page(
         elif status_filter:
             statuses = [BatchJobStatus(status_filter)]
         try:
-            with _hook(conn_id) as hook:
-                listing = hook.list_batch_jobs_page(
-                    page=page, page_size=PAGE_SIZE, status=statuses, order_by="-created"
-                )
+            listing = await mistral.jobs_page(page, PAGE_SIZE, statuses)
         except MistralBatchError as exc:
             problem = f"Could not list the batch jobs of connection {conn_id!r}: {exc}"
         else:
             total = listing.total
-            now = time.time()
-            for job in listing.data:
-                if access.can_see_job(job, conn_id):
-                    cards.append(_card(access, job, conn_id, now))
-                else:
-                    hidden += 1
+            cards, hidden = await _db(_listing_cards, access, listing.data, conn_id)
 
     def page_url(number: int) -> str:
         query = {"conn_id": conn_id or "", "status": status_filter, "page": str(number)}
@@ -239,29 +292,48 @@ def jobs_page(
         page_url=page_url,
         refresh=REFRESH_SECONDS if any(card.view and card.view.active for card in cards) else 0,
     )
-    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+    return await _masked_page(mistral, body)
 
 
 # ------------------------------------------------------------------ files and cancel
 
 
+async def _job_to_act_on(access: Access, mistral: Mistral, job_id: str) -> BatchJob:
+    """The job, once the user may act on it; the permission is decided before the job is
+    read wherever it can be, and a refusal says only what access is missing."""
+    conn_id = mistral.conn_id
+    if not await _db(access.may_act_on_some_job, conn_id):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"Forbidden: this needs {access.act_needs(conn_id)}"
+        )
+    manages = await _db(access.can_manage_connection, conn_id)
+    try:
+        job = await mistral.job(job_id)
+    except MistralBatchError as exc:
+        raise _http_error(mistral, exc, detailed=manages) from exc
+    await _db(access.require_act_on_job, job, conn_id)
+    return job
+
+
 @router.get("/jobs/{job_id}/files/{kind}")
-def download_file(
+async def download_file(
     job_id: JobId,
     kind: Literal["output", "error"],
     conn_id: ConnId,
     access: AccessDep,
 ) -> StreamingResponse:
     """A job's output or error file, streamed through the api-server."""
-    _require_connection(conn_id)
-    with _hook(conn_id) as hook:
-        job = _get_job(hook, job_id)
-    access.require_act_on_job(job, conn_id)
+    mistral = await _require_connection(conn_id)
+    job = await _job_to_act_on(access, mistral, job_id)
     file_id = job.output_file if kind == "output" else job.error_file
     if not file_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Job {job_id} has no {kind} file (yet)")
+    try:
+        content = await mistral.download(file_id)
+    except MistralBatchError as exc:
+        raise _http_error(mistral, exc, detailed=True) from exc
     return StreamingResponse(
-        stream_file(partial(_hook, conn_id), file_id),
+        content,
         media_type="application/octet-stream",
         headers={
             "Content-Disposition": f'attachment; filename="{job_id}-{kind}.jsonl"',
@@ -287,20 +359,16 @@ class CancelAnswer(BaseModel):
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[Depends(same_origin_json)])
-def cancel_job(job_id: JobId, body: CancelBody, access: AccessDep) -> CancelAnswer:
+async def cancel_job(job_id: JobId, body: CancelBody, access: AccessDep) -> CancelAnswer:
     """Ask Mistral to cancel a job."""
-    conn_id = _require_connection(body.conn_id)
-    with _hook(conn_id) as hook:
-        job = _get_job(hook, job_id)
-        access.require_act_on_job(job, conn_id)
-        if job.is_terminal:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, f"Job {job_id} already ended ({job.status})"
-            )
-        try:
-            cancelled = hook.cancel_batch_job(job_id)
-        except MistralBatchError as exc:
-            raise _http_error(exc) from exc
+    mistral = await _require_connection(body.conn_id)
+    job = await _job_to_act_on(access, mistral, job_id)
+    if job.is_terminal:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"Job {job_id} already ended ({job.status})")
+    try:
+        cancelled = await mistral.cancel(job_id)
+    except MistralBatchError as exc:
+        raise _http_error(mistral, exc, detailed=True) from exc
     return CancelAnswer(id=cancelled.id, status=str(cancelled.status))
 
 
@@ -313,4 +381,4 @@ def create_app() -> FastAPI:
     return app
 
 
-__all__ = ["PAGE_SIZE", "UI_RETRIES", "create_app"]
+__all__ = ["PAGE_SIZE", "create_app"]

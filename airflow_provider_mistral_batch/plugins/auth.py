@@ -10,10 +10,18 @@ configured auth manager:
   job's ``airflow_dag_id`` metadata;
 - downloading a job's files or cancelling it: edit access to that DAG;
 - a job without ``airflow_dag_id`` (made outside Airflow): edit access to the ``mistral``
-  connection it is reached through. Whoever may edit that connection controls its API key
-  (they can point it anywhere and use it), so this grants nothing they lack; Airflow's auth
-  managers have no common "admin" check, and the connection is the resource these jobs
-  belong to.
+  connection it is reached through;
+- a job on a task instance's tab: its metadata must name that DAG run (the job ids come from
+  XCom, which a user may write); a job made outside Airflow is shown there to those who may
+  edit its connection, like on the jobs page.
+
+A download or cancel is refused before the job is read when the user may edit neither the
+connection nor any DAG; a refusal of a job the user may not see says only "Forbidden".
+
+Jobs made outside Airflow go with their connection because whoever may edit a connection
+controls its API key (they can point it anywhere and use it), so this grants nothing they
+lack; Airflow's auth managers have no common "admin" check, and the connection is the
+resource these jobs belong to.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, HTTPException, Request, status
 
 from airflow_provider_mistral_batch.models import BatchJob
+from airflow_provider_mistral_batch.plugins.job_view import made_by
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.base_auth_manager import ResourceMethod
@@ -105,6 +114,45 @@ class Access:
             return self.can_manage_connection(conn_id)
         return self._dag(dag_id, "PUT", None)
 
+    def may_act_on_some_job(self, conn_id: str) -> bool:
+        """Whether the user may act on any job of ``conn_id`` at all (edit access to it or to
+        at least one DAG): asked before a job is read, so a refusal reveals nothing of it."""
+        if self.can_manage_connection(conn_id):
+            return True
+
+        def question() -> bool:
+            manager = get_auth_manager()
+            # Edit access to DAGs in general (a role), else to at least one existing DAG.
+            if manager.is_authorized_dag(method="PUT", user=self.user):
+                return True
+            return bool(manager.get_authorized_dag_ids(user=self.user, method="PUT"))
+
+        return self._ask(("some dag", "PUT"), question)
+
+    @staticmethod
+    def act_needs(conn_id: str) -> str:
+        """What access acting on a job of ``conn_id`` takes, in general."""
+        return f"edit access to the job's DAG, or to connection {conn_id!r}"
+
+    def why_not_on_tab(self, job: BatchJob, dag_id: str, run_id: str, conn_id: str) -> str | None:
+        """Why a task instance's tab (of DAG ``dag_id``, run ``run_id``) may not show ``job``,
+        whose id came from the task's XCom; None when it may.
+
+        The task need not match: a sensor's tab shows the job its run's create task made.
+        """
+        job_dag = job_dag_id(job)
+        if job_dag is None:
+            if self.can_manage_connection(conn_id):
+                return None
+            return (
+                "it was made outside Airflow; such jobs are shown to those who may edit "
+                f"connection {conn_id!r}"
+            )
+        maker = made_by(job)
+        if maker is not None and maker.dag_id == dag_id and maker.run_id == run_id:
+            return None
+        return "its metadata names another DAG run than this task's"
+
     def require_task_jobs(self, dag_id: str) -> None:
         """Raise 403 unless :meth:`can_read_task_jobs`."""
         if not self.can_read_task_jobs(dag_id):
@@ -120,10 +168,14 @@ class Access:
         return f"edit access to connection {conn_id!r} (the job was made outside Airflow)"
 
     def require_act_on_job(self, job: BatchJob, conn_id: str) -> None:
-        """Raise 403 unless :meth:`can_act_on_job`, saying what access is missing."""
+        """Raise 403 unless :meth:`can_act_on_job`: saying what access is missing when the
+        user may see the job, only "Forbidden" otherwise."""
         missing = self.missing_to_act(job, conn_id)
-        if missing is not None:
+        if missing is None:
+            return
+        if self.can_see_job(job, conn_id):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"Forbidden: this needs {missing}")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden")
 
 
 def current_access(user: Annotated[BaseUser, Depends(get_user)]) -> Access:

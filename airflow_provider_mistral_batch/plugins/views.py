@@ -352,7 +352,7 @@ completed ({{ '%.1f' | format(v.completed_percent) }}%) ·
  · updated <span data-updated>{{ updated }}</span></span>
 </header>
 {% if problem %}<p class="problem">{{ problem }}</p>{% endif %}
-{% if not cards and not problem -%}
+{% if not cards and not not_shown and not problem -%}
 {% if input_error -%}
 <p class="problem">The task failed before it created a Mistral batch job, on its input:<br>
 <span class="pre-line" data-input-error>{{ input_error }}</span></p>
@@ -368,6 +368,12 @@ This task instance recorded no Mistral batch job (the tab is shown on every task
 {%- endif %}
 {%- endif %}
 {% include "needs.html" %}
+{% if not_shown %}<section class="notice" data-not-shown><h2>Not shown</h2>
+<p class="small">The task's XCom names {{ "these jobs" if not_shown | length > 1 else "this job" }},
+ but the tab does not show {{ "them" if not_shown | length > 1 else "it" }}:</p>
+<ul class="small">{% for job_id, reason in not_shown %}<li><code>{{ job_id }}</code>:
+ {{ reason }}</li>
+{% endfor %}</ul></section>{% endif %}
 {% if usage %}<section class="usage"><h2>Token usage</h2>
 <p>{% for key, value in usage.items() %}{{ key }} <strong>{{ value | num }}</strong>
 {%- if not loop.last %} · {% endif %}{% endfor %}</p></section>{% endif %}

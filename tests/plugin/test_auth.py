@@ -96,13 +96,41 @@ def test_a_user_without_any_access_gets_403_and_sees_no_job(
         f"/mistral-batch/jobs/{job.id}/cancel", json={"conn_id": CONN_ID}, headers=nobody
     )
     assert cancel.status_code == 403
-    assert "edit access to DAG 'some_dag'" in cancel.json()["detail"]
+    # Refused before the job is read: the answer names what it takes, nothing of the job.
+    assert cancel.json()["detail"] == (
+        f"Forbidden: this needs edit access to the job's DAG, or to connection '{CONN_ID}'"
+    )
     # The list itself is open to any logged-in user, but shows only jobs they may see.
     page = api.get(f"/mistral-batch/jobs?conn_id={CONN_ID}", headers=nobody)
     assert page.status_code == 200
     assert job.id not in page.text
     assert "1 job(s) of this page are not shown" in page.text
     assert hook.get_batch_job(job.id).status == BatchJobStatus.RUNNING
+
+
+@pytest.mark.parametrize("job_id", ["made-up-job-id", None])
+def test_a_viewer_is_refused_before_the_job_is_read(
+    api: TestClient,
+    as_user: Headers,
+    hook: MistralBatchHook,
+    mistral: RunningEmulator,
+    job_id: str | None,
+) -> None:
+    """Defect 2 of issue 16: a Viewer (edit access to nothing) asking to cancel or download
+    any job id gets 403 before Mistral is asked, not the server's answer about the job."""
+    job_id = job_id or make_running_job(hook, mistral, metadata=TASK_METADATA).id
+    viewer = as_user("viewer")
+    before = len(mistral.requests)
+    answers = [
+        api.post(f"/mistral-batch/jobs/{job_id}/cancel", json={"conn_id": CONN_ID}, headers=viewer),
+        api.get(f"/mistral-batch/jobs/{job_id}/files/output?conn_id={CONN_ID}", headers=viewer),
+        api.get(f"/mistral-batch/jobs/{job_id}/files/error?conn_id={CONN_ID}", headers=viewer),
+    ]
+    for answer in answers:
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["detail"].startswith("Forbidden: this needs edit access")
+        assert "not found" not in answer.text
+    assert [r.path for r in mistral.requests[before:] if job_id in r.path] == []
 
 
 def test_a_viewer_reads_but_may_not_download_or_cancel(
@@ -144,7 +172,8 @@ def test_editing_the_dag_allows_its_jobs_but_not_jobs_made_outside_airflow(
         f"/mistral-batch/jobs/{outside.id}/files/output?conn_id={CONN_ID}", headers=user
     )
     assert refused.status_code == 403
-    assert f"edit access to connection '{CONN_ID}'" in refused.json()["detail"]
+    # A job the user may not see is refused without a word about it.
+    assert refused.json()["detail"] == "Forbidden"
     page = api.get(f"/mistral-batch/jobs?conn_id={CONN_ID}", headers=user)
     assert ours.id in page.text
     assert outside.id not in page.text

@@ -150,6 +150,7 @@ def _task_tab(card: JobCard) -> str:
         problem=None,
         input_error=None,
         cards=[card],
+        not_shown=[],
         needs=missing_access([card]),
         usage={},
         refresh=5,

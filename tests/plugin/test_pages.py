@@ -287,3 +287,44 @@ def test_every_url_in_the_pages_is_relative(
             assert not value.startswith(("/", "http:", "https:", "//")), (tag, name, value)
     assert '<base href="../../../../">' in pages[0]
     assert '<base href="./">' in pages[1]
+
+
+def test_task_tab_shows_only_jobs_of_its_dag_run_whatever_the_xcom_says(
+    api: TestClient,
+    as_user: Headers,
+    run_dag: Callable[[str], Any],
+    mistral: RunningEmulator,
+    hook: MistralBatchHook,
+) -> None:
+    """Defect 4 of issue 16: a User who may write XCom points the task's job ids at another
+    DAG's job and at a job made outside Airflow; the tab lists those as not shown, with the
+    reason, and shows nothing of them (status, counts, errors) to a Viewer."""
+    dag_run = run_dag("test_plugin_ui")
+    own = xcom_value(dag_run, "ask", "batch_job_id")
+    other_dag = make_job(hook, metadata=TASK_METADATA)
+    outside = make_job(hook)
+    forged = [own, other_dag.id, outside.id]
+    entries = (
+        f"/api/v2/dags/{dag_run.dag_id}/dagRuns/{dag_run.run_id}/taskInstances/ask/xcomEntries"
+    )
+    user = as_user("user")
+    answer = api.patch(f"{entries}/batch_job_ids", json={"value": forged}, headers=user)
+    if answer.status_code == 404:  # the task recorded a single id: add the list
+        answer = api.post(entries, json={"key": "batch_job_ids", "value": forged}, headers=user)
+    assert answer.status_code in (200, 201), answer.text
+
+    viewer = api.get(_tab(dag_run, "ask"), headers=as_user("viewer")).text
+    assert f'data-job-id="{own}"' in viewer
+    assert "data-not-shown" in viewer
+    for job_id in (other_dag.id, outside.id):
+        assert f'data-job-id="{job_id}"' not in viewer
+        assert f"<code>{job_id}</code>:" in viewer
+    assert "its metadata names another DAG run than this task&#39;s" in viewer
+    assert "it was made outside Airflow" in viewer
+    assert viewer.count("data-status") == 1  # the own job's badge only
+
+    # Whoever may edit the connection sees the job made outside Airflow, not the other DAG's.
+    admin = api.get(_tab(dag_run, "ask"), headers=as_user("admin")).text
+    assert f'data-job-id="{outside.id}"' in admin
+    assert f'data-job-id="{other_dag.id}"' not in admin
+    assert f"<code>{other_dag.id}</code>:" in admin
