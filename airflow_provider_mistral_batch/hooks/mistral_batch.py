@@ -71,6 +71,7 @@ from airflow_provider_mistral_batch.utils.http.streams import (
     UploadSource,
     jsonl_lines,
 )
+from airflow_provider_mistral_batch.utils.redact import redact
 from airflow_provider_mistral_batch.utils.results import ResultsSummary, parse_result_line
 from airflow_provider_mistral_batch.utils.results import write_results as join_results
 from airflow_provider_mistral_batch.utils.wording import plural
@@ -176,6 +177,11 @@ class MistralBatchHook(BaseHook):
                 self.mistral_conn_id, conn.host, conn.password, extra
             )
         return self._settings
+
+    def mask(self, text: str) -> str:
+        """``text`` with this connection's key (once read) and any bearer token masked: for
+        messages that quote a server, which may echo the key."""
+        return redact(text, [self._settings.api_key if self._settings else None])
 
     def _policy(self, settings: ConnectionSettings) -> RetryPolicy:
         return self._retry_policy or RetryPolicy(max_attempts=settings.max_retries + 1)

@@ -545,6 +545,7 @@ class MistralBatchOperator(BaseOperator):
             self.log,
             write_results=writer,
             file_lines=self.hook.iter_file_lines,
+            mask=self.hook.mask,
         )
 
     def _write_results(self, jobs: Sequence[BatchJob]) -> dict[str, Any]:
@@ -751,6 +752,7 @@ class MistralBatchOperator(BaseOperator):
                 batch_operator=True,
                 write_results=self._write_results if self.results_path is not None else None,
                 file_lines=self.hook.iter_file_lines,
+                mask=self.hook.mask,
             )
         finally:
             self.hook.close()

@@ -113,7 +113,12 @@ class MistralBatchJobSensor(BaseSensorOperator):
             raise given_job_error(self.job_id, exc) from exc
         if job.status.is_terminal:
             return finish_with_job(
-                context, job, self.max_failed_ratio, self.log, file_lines=self.hook.iter_file_lines
+                context,
+                job,
+                self.max_failed_ratio,
+                self.log,
+                file_lines=self.hook.iter_file_lines,
+                mask=self.hook.mask,
             )
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
         from airflow_provider_mistral_batch.utils.deferral import hold_events_until
@@ -156,7 +161,12 @@ class MistralBatchJobSensor(BaseSensorOperator):
         if not isinstance(step, Ended):
             return False
         summary = finish_with_job(
-            context, step.job, self.max_failed_ratio, self.log, file_lines=self.hook.iter_file_lines
+            context,
+            step.job,
+            self.max_failed_ratio,
+            self.log,
+            file_lines=self.hook.iter_file_lines,
+            mask=self.hook.mask,
         )
         return PokeReturnValue(is_done=True, xcom_value=summary)
 
@@ -171,4 +181,5 @@ class MistralBatchJobSensor(BaseSensorOperator):
             self.log,
             timeout_error=AirflowSensorTimeout,
             file_lines=self.hook.iter_file_lines,
+            mask=self.hook.mask,
         )

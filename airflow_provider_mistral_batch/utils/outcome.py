@@ -23,6 +23,7 @@ from airflow_provider_mistral_batch.exceptions import (
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus, BatchResultLine
 from airflow_provider_mistral_batch.utils.options import DEFAULT_MAX_FAILED_RATIO
 from airflow_provider_mistral_batch.utils.reattach import is_reattachable
+from airflow_provider_mistral_batch.utils.redact import redact
 from airflow_provider_mistral_batch.utils.wording import plural
 
 EventKind = Literal["terminal", "timeout", "error"]
@@ -406,11 +407,13 @@ def finish_with_jobs(
     *,
     write_results: ResultsWriter | None = None,
     file_lines: FileLines | None = None,
+    mask: Callable[[str], str] = redact,
 ) -> dict[str, Any]:
     """The batch operator's end: push every job's files, write the results when asked, then
     succeed with the summary or fail with the reason (quoting the first lines of an error
     file when requests failed and ``file_lines`` can read it; with the token usage when the
-    results were written).
+    results were written). ``mask`` takes secrets out of the message, which quotes the
+    server (default: any bearer token; the hook's ``mask`` also knows the connection's key).
 
     Requests with no result line count as failed for ``max_failed_ratio``. A CANCELLED job or
     too many failed requests fail without retries (a retry cannot change them); FAILED or
@@ -420,7 +423,7 @@ def finish_with_jobs(
     results = write_results(jobs) if write_results is not None else None
     missing = int((results or {}).get("missing_requests") or 0)
     verdict = judge_jobs(jobs, max_failed_ratio, missing)
-    _raise_or_log(_with_first_errors(verdict, jobs, file_lines, log), log)
+    _raise_or_log(_with_first_errors(verdict, jobs, file_lines, log), log, mask)
     _log_usage(results, log)
     return jobs_summary(jobs, results)
 
@@ -432,23 +435,27 @@ def finish_with_job(
     log: logging.Logger | Any,
     *,
     file_lines: FileLines | None = None,
+    mask: Callable[[str], str] = redact,
 ) -> dict[str, Any]:
     """The sensor's end: push the job's files, then succeed with its summary or fail (quoting
-    the first errors as :func:`finish_with_jobs` does)."""
+    the first errors, masked, as :func:`finish_with_jobs` does)."""
     push_result_files(context, [job])
     verdict = _with_first_errors(judge_job(job, max_failed_ratio), [job], file_lines, log)
-    _raise_or_log(verdict, log)
+    _raise_or_log(verdict, log, mask)
     return job_summary(job)
 
 
-def _raise_or_log(verdict: JobVerdict, log: logging.Logger | Any) -> None:
+def _raise_or_log(
+    verdict: JobVerdict, log: logging.Logger | Any, mask: Callable[[str], str]
+) -> None:
+    # The message quotes the server (job errors, error file lines): some echo the key.
     if not verdict.succeeded:
         if verdict.retry_helps:
-            raise MistralBatchJobError(verdict.message)
-        raise MistralBatchJobFatalError(verdict.message)
+            raise MistralBatchJobError(mask(verdict.message))
+        raise MistralBatchJobFatalError(mask(verdict.message))
     if verdict.warning:
-        log.warning("%s", verdict.warning)
-    log.info("%s", verdict.message)
+        log.warning("%s", mask(verdict.warning))
+    log.info("%s", mask(verdict.message))
 
 
 def fail_at_deadline(
@@ -487,6 +494,7 @@ def finish_with_event(
     batch_operator: bool = False,
     write_results: ResultsWriter | None = None,
     file_lines: FileLines | None = None,
+    mask: Callable[[str], str] = redact,
 ) -> dict[str, Any]:
     """Resume from a :class:`MistralBatchJobTrigger` event (only its known shapes pass).
 
@@ -495,6 +503,7 @@ def finish_with_event(
     :param batch_operator: finish as the batch operator (lists in XCom, results, the jobs'
         summary) rather than as the sensor.
     :param file_lines: reads a file's lines, to quote the first errors of an error file.
+    :param mask: takes secrets out of a message quoting the server.
     """
     payload: TriggerEventPayload = parse_event(event)
     jobs = payload.all_jobs
@@ -507,8 +516,11 @@ def finish_with_event(
                 log,
                 write_results=write_results,
                 file_lines=file_lines,
+                mask=mask,
             )
-        return finish_with_job(context, jobs[0], max_failed_ratio, log, file_lines=file_lines)
+        return finish_with_job(
+            context, jobs[0], max_failed_ratio, log, file_lines=file_lines, mask=mask
+        )
     message = payload.message or f"waiting for job {payload.job_id} failed"
     if payload.kind == "timeout":
         fail_at_deadline(

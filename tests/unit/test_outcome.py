@@ -397,3 +397,48 @@ def test_first_errors_reads_a_bounded_amount_of_a_file_of_long_lines() -> None:
 
 def test_first_errors_shows_a_line_it_cannot_read_as_it_is() -> None:
     assert first_errors(iter(["not json"])) == ["(not a result line) not json"]
+
+
+KEY = "sk-echoed-0123456789"
+
+
+def _masked_by_hook(text: str) -> str:
+    from airflow_provider_mistral_batch.utils.redact import redact
+
+    return redact(text, [KEY])
+
+
+@pytest.mark.parametrize("failed_requests", [1, 1000])
+def test_a_server_echoing_the_key_in_errors_never_gets_it_into_the_message(
+    failed_requests: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The final message and warning quote the job's errors and its error file; a server that
+    echoes the key there does not get it into the task's exception or log (the scheduler's
+    output on Airflow 3.3 repeats task log lines without Airflow's masker)."""
+    import logging
+
+    from airflow_provider_mistral_batch.utils.outcome import finish_with_job
+
+    status = "FAILED" if failed_requests == 1000 else "SUCCESS"
+    job = make_job(
+        status=status,
+        succeeded_requests=1000 - failed_requests,
+        failed_requests=failed_requests,
+        error_file="err-1",
+        errors=[{"message": f"token {KEY} refused", "count": 1}],
+    )
+    lines = [json.dumps({"custom_id": "r1", "error": {"message": f"invalid token Bearer {KEY}"}})]
+    log = logging.getLogger("test_outcome_mask")
+    caplog.set_level(logging.INFO, logger="test_outcome_mask")
+    with pytest.raises(MistralBatchError) as caught:
+        finish_with_job(
+            {"ti": _Ti()}, job, 0.0, log, file_lines=lambda _: iter(lines), mask=_masked_by_hook
+        )
+    assert "first errors: r1: invalid token Bearer ***" in str(caught.value)
+    assert KEY not in str(caught.value)
+    if status == "SUCCESS":  # the warning path: a tolerated failure is logged
+        finish_with_job(
+            {"ti": _Ti()}, job, 1.0, log, file_lines=lambda _: iter(lines), mask=_masked_by_hook
+        )
+        assert "invalid token Bearer ***" in caplog.text
+        assert KEY not in caplog.text
