@@ -11,82 +11,20 @@ copies them elsewhere, e.g. ``docs/``).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
-from tests.deployment.harness import ADMIN_PASSWORD, ADMIN_USER, RunningDeployment, wait_for
+from tests.browser.conftest import BAD_INPUT, CHAT, log_in, shot
+from tests.deployment.harness import RunningDeployment, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.deployment, pytest.mark.integration]
 
-# Both are installed by scripts/test.sh: a missing one is an error, never a silent skip.
-from playwright import sync_api  # noqa: E402  (the dev extra)
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    raise RuntimeError(
-        "the browser tests need Chromium from the OS packages: apt-get install chromium"
-    )
-
-REPO = Path(__file__).resolve().parents[2]
-CHAT = "example_mistral_batch_chat"
 TASK = "answer_questions"
-BAD_INPUT = "test_plugin_ui_bad_input"  # tests/plugin/dag_files: fails on its input
-TIMEOUT_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDeployment]:
-    from tests.deployment.harness import running_deployment
-
-    home = tmp_path_factory.mktemp("airflow-ui")
-    (home / "results").mkdir()
-    env = {
-        "MISTRAL_EXAMPLE_RESULTS": f"file://{home}/results",
-        "MISTRAL_EXAMPLE_POLL_SECONDS": "1",
-        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the connection list's Test button
-    }
-    folders = [REPO / "example_dags", REPO / "tests" / "plugin" / "dag_files"]
-    with running_deployment(home, folders, [CHAT, BAD_INPUT], extra_env=env) as running:
-        yield running
-
-
-@pytest.fixture
-def page(tmp_path: Path) -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        context = browser.new_context(
-            accept_downloads=True, viewport={"width": 1400, "height": 900}
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
-
-
-def _shot(page: Any, tmp_path: Path, name: str) -> None:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path))
-    target = os.environ.get("MISTRAL_UI_SCREENSHOTS")
-    if target:
-        shutil.copy(path, Path(target) / path.name)
-
-
-def _log_in(page: Any, base_url: str) -> None:
-    page.goto(f"{base_url}/")
-    page.locator("input[name=username]").fill(ADMIN_USER)
-    page.locator("input[name=password]").fill(ADMIN_PASSWORD)
-    page.locator("button[type=submit]").click()
-    page.wait_for_url(re.compile(r"^(?!.*/auth/).*$"))
 
 
 def _finished_and_running_runs(airflow: RunningDeployment) -> tuple[str, str]:
@@ -130,7 +68,7 @@ def test_the_tab_and_the_jobs_page_in_a_browser(
     )
     assert cancel.status_code == 401
 
-    _log_in(page, base)
+    log_in(page, base)
 
     # The task instance tab of the finished run, inside Airflow's iframe.
     page.goto(f"{base}/dags/{CHAT}/runs/{finished}/tasks/{TASK}/plugin/mistral-batch")
@@ -144,7 +82,7 @@ def test_the_tab_and_the_jobs_page_in_a_browser(
     inner = tab.locator("body")
     assert inner.evaluate("body => getComputedStyle(body).fontFamily") == outer_font
     assert inner.evaluate("body => getComputedStyle(body).fontSize") == "14px"
-    _shot(page, tmp_path, "ui-task-tab")
+    shot(page, tmp_path, "ui-task-tab")
 
     # Download the output file from inside the iframe (sandboxed: no downloads on 3.1).
     with page.expect_download() as download_info:
@@ -182,7 +120,7 @@ def test_the_tab_and_the_jobs_page_in_a_browser(
     page.get_by_role("button", name="Browse").click()
     entry = page.get_by_role("menuitem", name="Mistral batch jobs")
     assert entry.evaluate("item => item.scrollWidth <= item.clientWidth")
-    _shot(page, tmp_path, "ui-browse-menu")
+    shot(page, tmp_path, "ui-browse-menu")
     entry.click()
     page.wait_for_url(re.compile(r"/plugin/mistral-batch-jobs$"))
     # Both jobs, newest first, with links to the run and task that made them.
@@ -196,7 +134,7 @@ def test_the_tab_and_the_jobs_page_in_a_browser(
     # A run id stays on one line (one box), never broken inside.
     run_id = done_row.locator(".id").filter(has_text=finished)
     assert run_id.evaluate("span => span.getClientRects().length") == 1
-    _shot(page, tmp_path, "ui-jobs-page")
+    shot(page, tmp_path, "ui-jobs-page")
 
     # Cancel the running job: two clicks (the sandbox blocks confirm dialogs). First a cancel
     # that fails (its connection id made wrong in the page): the button and the message say
@@ -248,7 +186,7 @@ def test_the_tab_and_the_jobs_page_in_a_browser(
     reason = tab.locator("[data-input-error]")
     reason.wait_for()
     assert "twice" in reason.inner_text()
-    _shot(page, tmp_path, "ui-task-tab-input-error")
+    shot(page, tmp_path, "ui-task-tab-input-error")
 
 
 def test_the_connection_list_test_button(
@@ -268,7 +206,7 @@ def test_the_connection_list_test_button(
                 "password": key,
             },
         )
-    _log_in(page, airflow.base_url)
+    log_in(page, airflow.base_url)
     page.goto(f"{airflow.base_url}/connections")
 
     def press_test(conn_id: str, title: str) -> str:
@@ -282,7 +220,7 @@ def test_the_connection_list_test_button(
 
     good = press_test("mistral_ui_good", "Test Connection Successful")
     assert emulator.base_url in good
-    _shot(page, tmp_path, "ui-connection-test")
+    shot(page, tmp_path, "ui-connection-test")
     bad = press_test("mistral_ui_bad", "Test Connection Failed")
     assert "refused the API key (HTTP 401)" in bad
     assert secret not in page.content()

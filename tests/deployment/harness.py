@@ -2,11 +2,11 @@
 
 Each component is a separate ``airflow <component>`` process of this virtualenv, started in its
 own process group with the environment of a private ``AIRFLOW_HOME``: a SQLite DB migrated with
-``airflow db migrate``, the LocalExecutor, a simple auth manager with a known admin password and
-free loopback ports for the api-server and both log servers. Tests drive it as an operator of
-Airflow would: through the REST API (:class:`AirflowApi`) and process signals
-(:meth:`Deployment.kill`). Process output goes to log files under the home, whose tails end up
-in every startup or wait failure.
+``airflow db migrate``, the LocalExecutor, a simple auth manager with an admin and a viewer of
+known passwords and free loopback ports for the api-server and both log servers. Tests drive
+it as an operator of Airflow would: through the REST API (:class:`AirflowApi`) and process
+signals (:meth:`Deployment.kill`). Process output goes to log files under the home, whose
+tails end up in every startup or wait failure.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ AIRFLOW_BIN: Final = Path(sys.executable).with_name("airflow")
 COMPONENTS: Final = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN_USER: Final = "admin"
 ADMIN_PASSWORD: Final = "deployment-test-admin"
+#: A read-only user (the simple auth manager's "viewer" role), for what a Viewer may see.
+VIEWER_USER: Final = "viewer"
+VIEWER_PASSWORD: Final = "deployment-test-viewer"
 
 #: Every process a deployment starts, and all their descendants, carry this variable (with the
 #: deployment's own id): teardown finds any of them that left their parent's process tree.
@@ -259,7 +262,7 @@ class Deployment:
             # SQLite takes one writer at a time: few task processes at once.
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{VIEWER_USER}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -281,13 +284,14 @@ class Deployment:
     # ------------------------------------------------------------------ lifecycle
 
     def prepare(self, *dag_folders: Path) -> None:
-        """Create the home: DAGs, the admin's password, a migrated DB."""
+        """Create the home: DAGs, the users' passwords, a migrated DB."""
         from mistral_batch_emulator.dagtest import stage_dags
 
         self.logs_folder.mkdir(parents=True, exist_ok=True)
         self.dags_folder.mkdir(parents=True, exist_ok=True)
         stage_dags(*dag_folders, into=self.dags_folder)
-        (self.home / "passwords.json").write_text(json.dumps({ADMIN_USER: ADMIN_PASSWORD}))
+        passwords = {ADMIN_USER: ADMIN_PASSWORD, VIEWER_USER: VIEWER_PASSWORD}
+        (self.home / "passwords.json").write_text(json.dumps(passwords))
         log_path = self.logs_folder / "db-migrate.log"
         with log_path.open("wb") as log:
             done = subprocess.run(  # noqa: S603 (the venv's own airflow command)
@@ -469,11 +473,15 @@ class AirflowApi:
     def unpause(self, dag_id: str) -> None:
         self.request("PATCH", f"/dags/{quote(dag_id)}", json={"is_paused": False})
 
-    def trigger(self, dag_id: str, run_id: str | None = None) -> str:
-        """Start a run now; its run id."""
+    def trigger(
+        self, dag_id: str, run_id: str | None = None, conf: dict[str, Any] | None = None
+    ) -> str:
+        """Start a run now (with ``conf``, the run's params); its run id."""
         body: dict[str, Any] = {"logical_date": None}
         if run_id is not None:
             body["dag_run_id"] = run_id
+        if conf is not None:
+            body["conf"] = conf
         run = self.request("POST", f"/dags/{quote(dag_id)}/dagRuns", json=body)
         return str(run["dag_run_id"])
 
