@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -45,8 +46,15 @@ def _upload(hook: MistralBatchHook, content: bytes) -> str:
     return hook.upload_file(io.BytesIO(content), filename="data.jsonl").id
 
 
-def _reads(emulator: RunningEmulator, path_end: str) -> int:
-    return len([r for r in emulator.requests if r.path.endswith(path_end)])
+def _reads(emulator: RunningEmulator, path_end: str, *, at_least: int = 0) -> int:
+    """How many requests of a path ending so the emulator saw; it records a request once its
+    response is sent, so wait a moment (at most 5 s) for ``at_least`` of them."""
+    deadline = time.monotonic() + 5
+    while True:
+        seen = len([r for r in emulator.requests if r.path.endswith(path_end)])
+        if seen >= at_least or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.02)
 
 
 async def _read_all(mistral: Mistral, file_id: str) -> bytes:
@@ -128,7 +136,7 @@ def test_the_error_preview_of_a_file_is_read_once(
 
     first, second = _run(scenario)
     assert first == second == ["a: boom", "(not a result line) not json at all"]
-    assert _reads(mistral, f"{file_id}/content") == 1
+    assert _reads(mistral, f"{file_id}/content", at_least=1) == 1
 
 
 def test_a_huge_first_line_costs_the_preview_its_few_kilobytes(
@@ -156,7 +164,7 @@ def test_viewers_of_one_job_share_one_read(
         return {read.id for read in jobs}
 
     assert _run(scenario) == {job.id}
-    assert _reads(mistral, f"/v1/batch/jobs/{job.id}") - before == 1
+    assert _reads(mistral, f"/v1/batch/jobs/{job.id}", at_least=before + 1) - before == 1
 
 
 def test_a_slow_server_costs_a_page_at_most_the_time_limit(
