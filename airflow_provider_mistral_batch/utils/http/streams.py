@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import os
+import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -79,23 +80,44 @@ class DownloadSink(_PathOrStream):
         """A writable handle for one attempt; a path is replaced only when the attempt ends well."""
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._path.with_name(f".{self._path.name}.{uuid.uuid4().hex[:12]}.part")
-            # os.open with 0o666 lets the umask decide the mode, as for any new file.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    yield handle
-                os.replace(tmp, self._path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            with replacing_file(self._path) as handle:
+                yield handle
             return
         assert self._fileobj is not None
         if _seekable(self._fileobj):
             self._fileobj.seek(self._start)
             self._fileobj.truncate()
         yield self._fileobj
+
+
+@contextlib.contextmanager
+def replacing_file(path: Path) -> Iterator[BinaryIO]:
+    """A new file beside the local ``path``, renamed over it when the block ends without error
+    (removed on error): readers of ``path`` never see a partial file.
+
+    A file it replaces keeps its permission bits, set before anything is written, so content
+    meant for its owner alone is never in a file others may read; a new one gets ``0o666``
+    less the umask, as ``open()`` gives any new file (``tempfile.mkstemp`` would give
+    ``0o600``). Owner and group are this process's, as for any new file.
+    """
+    try:
+        kept: int | None = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        kept = None
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
+    # 0o666 lets the umask decide a new file's mode; 0o600 lets no one else in before the
+    # replaced file's mode is set.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if kept is None else 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if kept is not None:
+                os.fchmod(handle.fileno(), kept)
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 class UndecodableLineError(MistralBatchError):
