@@ -146,9 +146,11 @@ def write_results(
         join = _Join(Path(workdir), keep_bodies=include_request)
         try:
             with _atomic_writer(destination) as out:
-                join.add_results(result_lines)
+                # The input first: an input refused as it is read (a repeated custom_id, say)
+                # fails before any result file is read.
                 if requests is not None:
                     join.add_requests(requests)
+                join.add_results(result_lines)
                 written = join.write(out)
         finally:
             join.close()
