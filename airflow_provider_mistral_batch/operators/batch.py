@@ -1223,18 +1223,52 @@ class MistralBatchResultsOperator(BaseOperator):
             self.hook.close()
 
     def _input_requests(self) -> Iterator[tuple[str, Any]] | None:
-        from airflow_provider_mistral_batch.utils.input import requests_of_path
+        """The input's ``(custom_id, body)`` in order, refused at its end if an id repeats
+        (the join reads it before any result file); None without an input."""
+        from airflow_provider_mistral_batch.utils.input import requests_of_path, unique_requests
 
+        requests: Iterator[tuple[str, Any]]
         if self.requests is not None:
             if isinstance(self.requests, str | bytes | Mapping):
                 raise MistralBatchInputError(
                     f"{self.task_id}: requests must be a list of {{'custom_id', 'body'}} objects"
                 )
-            return _requests_of_items(self.task_id, self.requests)
-        with_body = self.results_include_request
-        if self.input_path is not None:
-            return requests_of_path(self.input_path, with_body=with_body)
-        if self.input_files is not None:
-            ids = [self.input_files] if isinstance(self.input_files, str) else self.input_files
-            return _requests_of_files(self.hook, ids, with_body=with_body)
-        return None
+            if isinstance(self.requests, Iterator):
+                # Read again to name a repeated id: a one-shot iterator is kept as a list.
+                self.requests = list(self.requests)
+            requests = _requests_of_items(self.task_id, self.requests)
+        elif self.input_path is not None:
+            requests = requests_of_path(self.input_path, with_body=self.results_include_request)
+        elif self.input_files is not None:
+            requests = _requests_of_files(
+                self.hook, _file_ids(self.input_files), with_body=self.results_include_request
+            )
+        else:
+            return None
+        return unique_requests(requests, self._input_places, self.task_id)
+
+    def _input_places(self) -> Iterator[tuple[str, str]]:
+        """Each input request's custom_id and where it is, in input order, read again."""
+        from airflow_provider_mistral_batch.utils.input import (
+            numbered_requests_of_lines,
+            numbered_requests_of_path,
+        )
+
+        if self.requests is not None:
+            for position, (custom_id, _) in enumerate(
+                _requests_of_items(self.task_id, self.requests)
+            ):
+                yield custom_id, f"requests[{position}]"
+        elif self.input_path is not None:
+            for number, custom_id, _ in numbered_requests_of_path(self.input_path):
+                yield custom_id, f"{self.input_path} line {number}"
+        elif self.input_files is not None:
+            for file_id in _file_ids(self.input_files):
+                lines = self.hook.iter_file_lines(file_id)
+                for number, custom_id, _ in numbered_requests_of_lines(lines):
+                    yield custom_id, f"file {file_id} line {number}"
+
+
+def _file_ids(input_files: Sequence[str] | str) -> Sequence[str]:
+    """``input_files`` as a list: one id may be given alone."""
+    return [input_files] if isinstance(input_files, str) else input_files

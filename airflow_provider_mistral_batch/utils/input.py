@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, TypeVar
 
 import msgspec
 
@@ -29,6 +29,7 @@ from airflow_provider_mistral_batch.models import (
     MAX_INLINE_REQUESTS,
     MAX_REQUESTS_PER_JOB,
 )
+from airflow_provider_mistral_batch.utils.wording import plural
 
 #: Problems listed in one error before the rest are only counted.
 MAX_REPORTED_PROBLEMS: Final = 20
@@ -180,15 +181,69 @@ def temporary_files(prepared: PreparedInput) -> list[Path]:
     return [f.path for f in files if isinstance(f, FileInput) and f.temporary]
 
 
+class RepeatedIds:
+    """Finds the custom_ids of a stream that repeat an earlier one, without keeping the ids.
+
+    Each id leaves only its 64-bit ``hash()`` (8 bytes, in 256 arrays by the low byte, a
+    million ids in about 9 MB); only if two hashes are equal does :meth:`repeats` read the ids
+    back once, to name each repeat and where its first one is (and to tell a real repeat from
+    two ids whose hashes happen to be equal).
+    """
+
+    def __init__(self) -> None:
+        self._hashes = [array("q") for _ in range(256)]
+
+    def add(self, custom_id: str) -> None:
+        """Take the next id of the stream."""
+        id_hash = _id_hash(custom_id)
+        self._hashes[id_hash & 255].append(id_hash)
+
+    def repeats(
+        self, read_back: Callable[[], Iterable[tuple[str, _Place]]]
+    ) -> Iterator[tuple[str, _Place, _Place]]:
+        """``(custom_id, place, place of its first one)`` of each id that repeats, in order.
+
+        :param read_back: the ids again, in the same order, each with its place (what names
+            where it is); only called when two ids have the same hash.
+        """
+        repeated = self._repeated_hashes()
+        if not repeated:
+            return
+        first: dict[str, _Place] = {}
+        for custom_id, place in read_back():
+            if _id_hash(custom_id) not in repeated:
+                continue
+            if custom_id in first:
+                yield custom_id, place, first[custom_id]
+            else:
+                first[custom_id] = place
+
+    def _repeated_hashes(self) -> set[int]:
+        repeated: set[int] = set()
+        for hashes in self._hashes:
+            if len(set(hashes)) == len(hashes):
+                continue
+            seen: set[int] = set()
+            for id_hash in hashes:
+                if id_hash in seen:
+                    repeated.add(id_hash)
+                seen.add(id_hash)
+        return repeated
+
+
+_Place = TypeVar("_Place")
+
+
+def _id_hash(custom_id: str) -> int:
+    # The hash of the text (a str subclass may hash otherwise); the same as read back.
+    return hash(custom_id) if type(custom_id) is str else str.__hash__(custom_id)
+
+
 class _Checker:
     """Checks requests one by one: remembers problems, hashes what it accepts and gives each
     accepted request's canonical JSONL line, serialized once for the fingerprint and the file.
-
-    Repeated custom_ids are found without keeping the ids: each accepted id leaves only its
-    64-bit ``hash()`` (8 bytes, in 256 arrays by the low byte, a million ids in about 9 MB);
-    only if two hashes are equal, :meth:`finish` reads the accepted lines back once to name
-    each repeat and its first position (and to tell a real repeat from two ids whose hashes
-    happen to be equal).
+    Repeated custom_ids are found by :class:`RepeatedIds`, which reads the accepted lines back
+    only when two ids may be the same.
 
     :param lines: name places as file lines (``line 3``) instead of positions (``[2]``).
     """
@@ -205,7 +260,7 @@ class _Checker:
         self._problems: list[tuple[int, str]] = []
         # Positions refused (in order): the others are the accepted requests, as written.
         self._refused = array("q")
-        self._id_hashes = [array("q") for _ in range(256)]
+        self._ids = RepeatedIds()
         self._hash = hashlib.sha256()
         self._hash.update(json.dumps([endpoint, model]).encode())
         self._encode = _canonical_encoder()
@@ -267,9 +322,7 @@ class _Checker:
             self.problem(position, f"cannot be written as JSON ({exc})")
             return None
         self._hash.update(line)
-        # The hash of the text (a str subclass may hash otherwise); the same as read back.
-        id_hash = hash(custom_id) if type(custom_id) is str else str.__hash__(custom_id)
-        self._id_hashes[id_hash & 255].append(id_hash)
+        self._ids.add(custom_id)
         return request, line
 
     def accepted_positions(self) -> Iterator[int]:
@@ -290,43 +343,24 @@ class _Checker:
         """
         if self.count == 0:
             raise MistralBatchInputError(f"{self.source}: no requests: the batch is empty")
-        repeated = self._repeated_hashes()
-        if repeated:
-            self._name_repeats(repeated, accepted_lines())
+        self._name_repeats(accepted_lines)
         if self.problem_count:
-            more = self.problem_count - len(self._problems)
-            tail = f"\n(and {more} more problems)" if more > 0 else ""
             raise MistralBatchInputError(
                 f"invalid batch input ({self.problem_count} problems):\n"
-                + "\n".join(message for _, message in self._problems)
-                + tail
+                + _listed([message for _, message in self._problems], self.problem_count)
             )
         return self._hash.hexdigest()
 
-    def _repeated_hashes(self) -> set[int]:
-        repeated: set[int] = set()
-        for hashes in self._id_hashes:
-            if len(set(hashes)) == len(hashes):
-                continue
-            seen: set[int] = set()
-            for id_hash in hashes:
-                if id_hash in seen:
-                    repeated.add(id_hash)
-                seen.add(id_hash)
-        return repeated
-
-    def _name_repeats(self, repeated: set[int], lines: Iterable[bytes]) -> None:
+    def _name_repeats(self, accepted_lines: Callable[[], Iterable[bytes]]) -> None:
         """Refuse each accepted request whose custom_id an earlier one has, naming that one,
         and list the problems in input order again."""
-        first: dict[str, int] = {}
+
+        def read_back() -> Iterator[tuple[str, int]]:
+            accepted = zip(self.accepted_positions(), accepted_lines(), strict=True)
+            return ((_custom_id_of(line), position) for position, line in accepted)
+
         found: list[tuple[int, str]] = []
-        for position, line in zip(self.accepted_positions(), lines, strict=True):
-            custom_id = _custom_id_of(line)
-            if hash(custom_id) not in repeated:
-                continue
-            earlier = first.setdefault(custom_id, position)
-            if earlier == position:
-                continue
+        for custom_id, position, earlier in self._ids.repeats(read_back):
             self.problem_count += 1
             if len(found) < MAX_REPORTED_PROBLEMS:
                 text = f'custom_id "{custom_id}" repeats {self._where(earlier)}'
@@ -334,6 +368,12 @@ class _Checker:
         if found:
             merged = sorted(self._problems + found, key=lambda problem: problem[0])
             self._problems = merged[:MAX_REPORTED_PROBLEMS]
+
+
+def _listed(messages: list[str], count: int) -> str:
+    """The first problems, one a line, and how many more there are of ``count`` in all."""
+    more = count - len(messages)
+    return "\n".join(messages) + (f"\n(and {more} more problems)" if more > 0 else "")
 
 
 def _canonical_encoder() -> Callable[[Any], str]:
@@ -539,6 +579,15 @@ def requests_of_lines(
     :param with_body: parse and return each body; default False returns None for it, which
         reads a million lines several times faster.
     """
+    for _, custom_id, body in numbered_requests_of_lines(lines, with_body=with_body):
+        yield custom_id, body
+
+
+def numbered_requests_of_lines(
+    lines: Iterable[str | bytes], *, with_body: bool = False
+) -> Iterator[tuple[int, str, Any]]:
+    """:func:`requests_of_lines` with each request's line number (1-based, blank lines
+    counted): ``(number, custom_id, body)``."""
     for position, line in enumerate(lines):
         if not line.strip():
             continue
@@ -559,15 +608,54 @@ def requests_of_lines(
             raise MistralBatchInputError(
                 f"input line {position + 1} is not a JSON object: cannot join results with it"
             )
-        yield (str(custom_id) if custom_id is not None else str(position)), body
+        yield position + 1, (str(custom_id) if custom_id is not None else str(position)), body
 
 
 def requests_of_path(path: Any, *, with_body: bool = False) -> Iterator[tuple[str, Any]]:
     """:func:`requests_of_lines` of a local JSONL path or an ``ObjectStoragePath``, streamed."""
+    for _, custom_id, body in numbered_requests_of_path(path, with_body=with_body):
+        yield custom_id, body
+
+
+def numbered_requests_of_path(
+    path: Any, *, with_body: bool = False
+) -> Iterator[tuple[int, str, Any]]:
+    """:func:`numbered_requests_of_lines` of a local JSONL path or an ``ObjectStoragePath``."""
     local = _local_path(path)
     opener = local.open if local is not None else path.open
     with opener("rb") as handle:
-        yield from requests_of_lines(handle, with_body=with_body)
+        yield from numbered_requests_of_lines(handle, with_body=with_body)
+
+
+def unique_requests(
+    requests: Iterable[tuple[str, Any]],
+    places: Callable[[], Iterable[tuple[str, str]]],
+    source: str,
+) -> Iterator[tuple[str, Any]]:
+    """The ``(custom_id, body)`` input of a results join as it comes, refused at its end if a
+    custom_id repeats: a result line could not tell which of the requests it answers.
+
+    :param places: the custom_ids again, in the same order, each with where it is
+        (``requests[3]``, ``file <id> line 4``); read only when two ids may be the same.
+    :param source: what the input is, to start the error with (e.g. the task id).
+    :raises MistralBatchInputError: naming each repeat (the first 20) and where its first one
+        is, once the input has ended.
+    """
+    ids = RepeatedIds()
+    for request in requests:
+        ids.add(request[0])
+        yield request
+    found: list[str] = []
+    count = 0
+    for custom_id, place, first in ids.repeats(places):
+        count += 1
+        if len(found) < MAX_REPORTED_PROBLEMS:
+            found.append(f'{place}: custom_id "{custom_id}" repeats {first}')
+    if count:
+        raise MistralBatchInputError(
+            f"{source}: results cannot be joined with an input whose custom_ids repeat "
+            f"({plural(count, 'repeat')}):\n" + _listed(found, count)
+        )
 
 
 def canonical_json(value: Any) -> str:

@@ -21,6 +21,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralBatchJobFatalError,
 )
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus, BatchResultLine
+from airflow_provider_mistral_batch.utils.http.streams import CutLine
 from airflow_provider_mistral_batch.utils.options import DEFAULT_MAX_FAILED_RATIO
 from airflow_provider_mistral_batch.utils.reattach import is_reattachable
 from airflow_provider_mistral_batch.utils.redact import redact
@@ -336,22 +337,22 @@ def first_errors(
     lines: Iterable[str], limit: int = FIRST_ERRORS, max_chars: int = FIRST_ERRORS_MAX_CHARS
 ) -> list[str]:
     """``custom_id: message`` of the first ``limit`` lines of an error file, reading at most
-    about ``max_chars`` characters of it (the iterator is closed after that)."""
+    about ``max_chars`` characters of it (the iterator is closed after that).
+
+    A line longer than ``max_chars``, or one its reader cut (a :class:`CutLine` of
+    :func:`head_lines`), is not parsed: its start is quoted, marked as cut.
+    """
     found: list[str] = []
     read = 0
     iterator = iter(lines)
     try:
         for line in iterator:
             read += len(line)
-            try:
-                result = BatchResultLine.model_validate_json(line)
-            except ValidationError:
-                message = f"(not a result line) {line}"
-                custom_id = None
+            if isinstance(line, CutLine) or len(line) > max_chars:
+                shown = min(len(line), max_chars)
+                text = f"(line cut at {shown:,} characters) {line[:_ERROR_MAX_CHARS]}"
             else:
-                message = result.error_message or "no error"
-                custom_id = result.custom_id
-            text = f"{custom_id}: {message}" if custom_id is not None else message
+                text = _error_of(line)
             found.append(_shorten(text))
             if len(found) >= limit or read >= max_chars:
                 break
@@ -362,9 +363,23 @@ def first_errors(
     return found
 
 
+def _error_of(line: str) -> str:
+    """``custom_id: message`` of an error file's line, or the line itself if it is not one."""
+    try:
+        result = BatchResultLine.model_validate_json(line)
+    except ValidationError:
+        return f"(not a result line) {line}"
+    message = result.error_message or "no error"
+    return f"{result.custom_id}: {message}" if result.custom_id is not None else message
+
+
 def _shorten(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _ERROR_MAX_CHARS else text[: _ERROR_MAX_CHARS - 3] + "..."
+    # Spaces are collapsed in a bounded window: a huge text costs no more than a short one.
+    window = text[: _ERROR_MAX_CHARS * 4]
+    flat = " ".join(window.split())
+    if len(flat) <= _ERROR_MAX_CHARS and len(window) == len(text):
+        return flat
+    return flat[: _ERROR_MAX_CHARS - 3] + "..."
 
 
 def _with_first_errors(

@@ -40,7 +40,7 @@ from pydantic_core import PydanticSerializationError, to_json
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
 from airflow_provider_mistral_batch.models import BatchResultLine
-from airflow_provider_mistral_batch.utils.http.streams import UndecodableLineError
+from airflow_provider_mistral_batch.utils.http.streams import UndecodableLineError, replacing_file
 
 #: Missing custom_ids named in a summary (and in the hook's warning).
 MAX_NAMED_MISSING: Final = 20
@@ -146,9 +146,11 @@ def write_results(
         join = _Join(Path(workdir), keep_bodies=include_request)
         try:
             with _atomic_writer(destination) as out:
-                join.add_results(result_lines)
+                # The input first: an input refused as it is read (a repeated custom_id, say)
+                # fails before any result file is read.
                 if requests is not None:
                     join.add_requests(requests)
+                join.add_results(result_lines)
                 written = join.write(out)
         finally:
             join.close()
@@ -703,6 +705,8 @@ def is_object_storage(destination: Any) -> bool:
 def _atomic_writer(destination: Any) -> Iterator[IO[bytes]]:
     """A file that becomes ``destination`` when the block ends without error."""
     if is_object_storage(destination):
+        # Only a local path keeps the mode of the file it replaces: an object has none (who
+        # may read it is the store's policy), and fsspec's file:// filesystem keeps none.
         temp = destination.parent / f".{destination.name}.{uuid.uuid4().hex}.part"
         try:
             with temp.open("wb") as handle:
@@ -713,15 +717,8 @@ def _atomic_writer(destination: Any) -> Iterator[IO[bytes]]:
                 temp.unlink()
             raise
         return
-    final = Path(os.fspath(destination))
-    local = final.parent / f".{final.name}.{uuid.uuid4().hex}.part"
-    try:
-        with local.open("wb") as handle:
-            yield handle
-        os.replace(local, final)
-    except BaseException:
-        local.unlink(missing_ok=True)
-        raise
+    with replacing_file(Path(os.fspath(destination))) as handle:
+        yield handle
 
 
 def _check_local(path: Path) -> None:

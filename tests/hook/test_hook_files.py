@@ -147,6 +147,20 @@ def test_downloaded_file_gets_the_usual_permissions(hook: MistralBatchHook, tmp_
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+def test_a_downloaded_file_replacing_another_keeps_its_mode(
+    hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    source = tmp_path / "perm.jsonl"
+    write_jsonl(source, ["a"])
+    uploaded = hook.upload_file(source)
+    target = tmp_path / "private.jsonl"
+    target.write_text("earlier\n")
+    target.chmod(0o600)
+    hook.download_file(uploaded.id, target)
+    assert target.read_bytes() == source.read_bytes()
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
 def test_iter_results_parses_lines_and_names_a_bad_one(hook: MistralBatchHook) -> None:
     from airflow_provider_mistral_batch.exceptions import MistralBatchError
 

@@ -18,6 +18,7 @@ from airflow_provider_mistral_batch.operators.batch import (
     MistralBatchOperator,
     MistralBatchResultsOperator,
 )
+from airflow_provider_mistral_batch.utils.compat import AirflowFailException
 from mistral_batch_emulator import RunningEmulator
 from tests.helpers import wait_for_terminal, write_jsonl
 from tests.operators.support import CHAT, MODEL, FakeTaskInstance, OperatorLog, chat_requests
@@ -253,3 +254,106 @@ def test_results_operator_refuses_requests_that_are_not_objects(
     )
     with pytest.raises(MistralBatchInputError, match=r"requests\[0\] must be a"):
         op.execute({"ti": FakeTaskInstance()})
+
+
+def _requests(custom_ids: list[str]) -> list[dict[str, Any]]:
+    body = chat_requests(1)[0]["body"]
+    return [{"custom_id": custom_id, "body": body} for custom_id in custom_ids]
+
+
+def _ended_job(hook: MistralBatchHook, custom_ids: list[str]) -> str:
+    job = hook.create_batch_job(endpoint=CHAT, model=MODEL, requests=_requests(custom_ids))
+    return wait_for_terminal(hook, job.id).id
+
+
+def _result_reads(conn: RunningEmulator, hook: MistralBatchHook, job_id: str) -> list[str]:
+    """The requests that read the job's output or error file."""
+    job = hook.get_batch_job(job_id)
+    files = {f for f in (job.output_file, job.error_file) if f}
+    return [r.path for r in conn.requests if any(f in r.path for f in files)]
+
+
+def test_results_operator_refuses_repeated_custom_ids_in_requests_before_reading_results(
+    conn: RunningEmulator, hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    job_id = _ended_job(hook, ["a", "b"])
+    target = tmp_path / "r.jsonl"
+    conn.clear_requests()
+    op = MistralBatchResultsOperator(
+        task_id="results",
+        job_id=job_id,
+        results_path=str(target),
+        requests=_requests(["a", "a", "b"]),
+    )
+    with pytest.raises(MistralBatchInputError) as caught:
+        op.execute({"ti": FakeTaskInstance()})
+    assert str(caught.value) == (
+        "results: results cannot be joined with an input whose custom_ids repeat (1 repeat):\n"
+        'requests[1]: custom_id "a" repeats requests[0]'
+    )
+    assert isinstance(caught.value, AirflowFailException), "fatal: no retries"
+    assert _result_reads(conn, hook, job_id) == []
+    assert list(tmp_path.iterdir()) == [], "nothing written, no temporary file left"
+
+
+def test_results_operator_refuses_repeated_custom_ids_of_an_input_path(
+    conn: RunningEmulator, hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    job_id = _ended_job(hook, ["a", "b", "c"])
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, ["a", "b", "a", "c", "b"])
+    conn.clear_requests()
+    op = MistralBatchResultsOperator(
+        task_id="results",
+        job_id=job_id,
+        results_path=str(tmp_path / "r.jsonl"),
+        input_path=str(source),
+    )
+    with pytest.raises(MistralBatchInputError) as caught:
+        op.execute({"ti": FakeTaskInstance()})
+    assert str(caught.value).splitlines()[1:] == [
+        f'{source} line 3: custom_id "a" repeats {source} line 1',
+        f'{source} line 5: custom_id "b" repeats {source} line 2',
+    ]
+    assert "(2 repeats)" in str(caught.value)
+    assert _result_reads(conn, hook, job_id) == []
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_results_operator_refuses_a_custom_id_repeated_across_input_files(
+    conn: RunningEmulator, hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    job_id = _ended_job(hook, ["a", "b", "c"])
+    first, second = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    write_jsonl(first, ["a", "b"])
+    write_jsonl(second, ["c", "b"])
+    file_ids = [hook.upload_file(first).id, hook.upload_file(second).id]
+    conn.clear_requests()
+    op = MistralBatchResultsOperator(
+        task_id="results",
+        job_id=job_id,
+        results_path=str(tmp_path / "r.jsonl"),
+        input_files=file_ids,
+    )
+    with pytest.raises(MistralBatchInputError) as caught:
+        op.execute({"ti": FakeTaskInstance()})
+    assert str(caught.value).splitlines()[1:] == [
+        f'file {file_ids[1]} line 2: custom_id "b" repeats file {file_ids[0]} line 2'
+    ]
+    assert _result_reads(conn, hook, job_id) == []
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_results_operator_names_a_repeat_in_requests_given_as_a_one_shot_iterator(
+    conn: RunningEmulator, hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    job_id = _ended_job(hook, ["a", "b"])
+    op = MistralBatchResultsOperator(
+        task_id="results",
+        job_id=job_id,
+        results_path=str(tmp_path / "r.jsonl"),
+        requests=iter(_requests(["b", "a", "b"])),
+    )
+    with pytest.raises(MistralBatchInputError) as caught:
+        op.execute({"ti": FakeTaskInstance()})
+    assert str(caught.value).endswith('requests[2]: custom_id "b" repeats requests[0]')

@@ -25,6 +25,7 @@ from airflow_provider_mistral_batch.utils.input import (
     requests_of_lines,
     requests_of_path,
     temporary_files,
+    unique_requests,
 )
 
 CHAT = "/v1/chat/completions"
@@ -383,6 +384,30 @@ def test_ids_whose_hashes_are_equal_are_not_repeats(
         prepare_requests, repeated, endpoint=CHAT, model="mistral-small-latest", inline=False
     )
     assert message == 'invalid batch input (1 problems):\nrequests[30]: custom_id "7" repeats [7]'
+
+
+def test_unique_requests_pass_the_input_through_and_read_it_again_only_for_a_repeat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pairs = [(str(i), {"n": i}) for i in range(30)]
+
+    def unread() -> Iterator[tuple[str, str]]:
+        raise AssertionError("read again although no id repeats")
+
+    assert list(unique_requests(iter(pairs), unread, "task")) == pairs
+    places = [(custom_id, f"item {custom_id}") for custom_id, _ in pairs]
+    # Every id hashes alike: read again, and equal hashes of different ids are no repeat.
+    monkeypatch.setattr(batch_input, "hash", lambda value: 1, raising=False)
+    assert list(unique_requests(iter(pairs), lambda: iter(places), "task")) == pairs
+    repeated = [*pairs, ("7", None), ("3", None)]
+    places += [("7", "item 30"), ("3", "item 31")]
+    with pytest.raises(MistralBatchInputError) as caught:
+        list(unique_requests(iter(repeated), lambda: iter(places), "task"))
+    assert str(caught.value) == (
+        "task: results cannot be joined with an input whose custom_ids repeat (2 repeats):\n"
+        'item 30: custom_id "7" repeats item 7\n'
+        'item 31: custom_id "3" repeats item 3'
+    )
 
 
 def test_a_repeat_is_named_when_a_body_holds_nan(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.utils.http.streams import CutLine
 from airflow_provider_mistral_batch.utils.outcome import (
     JobVerdict,
     TriggerEventPayload,
@@ -393,6 +394,24 @@ def test_first_errors_reads_a_bounded_amount_of_a_file_of_long_lines() -> None:
     assert len(quoted) == 1
     assert quoted[0].endswith("...")
     assert len(quoted[0]) == 200
+
+
+def test_first_errors_quote_a_line_longer_than_their_budget_without_parsing_it() -> None:
+    # A message of a million words: parsed and collapsed whole, it would cost a list of a
+    # million strings; only the line's start is quoted, marked as cut.
+    huge = json.dumps({"custom_id": "r9", "error": {"message": "w " * 1_000_000}})
+    [quoted] = first_errors(iter([huge]))
+    assert quoted.startswith(
+        '(line cut at 4,096 characters) {"custom_id": "r9", "error": {"message": "w w w'
+    )
+    assert quoted.endswith("...")
+    assert len(quoted) == 200
+
+
+def test_first_errors_quote_a_line_its_reader_cut_as_cut() -> None:
+    assert first_errors(iter([CutLine('{"custom_id": "r1", "error": "bo')])) == [
+        '(line cut at 32 characters) {"custom_id": "r1", "error": "bo'
+    ]
 
 
 def test_first_errors_shows_a_line_it_cannot_read_as_it_is() -> None:

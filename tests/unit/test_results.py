@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
 import random
+import stat
 import sys
 import tracemalloc
 from collections.abc import Iterator
@@ -401,6 +404,39 @@ def test_an_existing_destination_is_replaced(tmp_path: Path) -> None:
     write_results([ok_line("a")], str(destination))
     assert [line["custom_id"] for line in read_lines(destination)] == ["a"]
     assert leftovers(tmp_path, keep="r.jsonl") == []
+
+
+def test_a_replaced_destination_keeps_its_mode_from_the_first_byte(tmp_path: Path) -> None:
+    destination = tmp_path / "r.jsonl"
+    destination.write_text("earlier run\n", encoding="utf-8")
+    destination.chmod(0o600)
+    modes: list[int] = []
+
+    def results() -> Iterator[str]:
+        # Seen while the new file is being written, beside the destination.
+        modes.extend(stat.S_IMODE(p.stat().st_mode) for p in tmp_path.glob(".r.jsonl.*.part"))
+        yield ok_line("a")
+
+    with umask(0o022):
+        write_results(results(), destination)
+    assert [line["custom_id"] for line in read_lines(destination)] == ["a"]
+    assert stat.S_IMODE(destination.stat().st_mode) == 0o600
+    assert modes == [0o600], "the file being written was never readable by others"
+
+
+def test_a_new_destination_gets_the_mode_the_umask_gives(tmp_path: Path) -> None:
+    with umask(0o027):
+        write_results([ok_line("a")], tmp_path / "r.jsonl")
+    assert stat.S_IMODE((tmp_path / "r.jsonl").stat().st_mode) == 0o640
+
+
+@contextlib.contextmanager
+def umask(mask: int) -> Iterator[None]:
+    earlier = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(earlier)
 
 
 def test_an_object_storage_path_destination(tmp_path: Path) -> None:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import os
+import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
-from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
+from airflow_provider_mistral_batch.exceptions import (
+    MistralBatchError,
+    MistralBatchFatalError,
+    MistralBatchInputError,
+)
 from airflow_provider_mistral_batch.models import MAX_FILE_BYTES
 
 #: A local file: a path, or a binary file object.
@@ -79,23 +84,44 @@ class DownloadSink(_PathOrStream):
         """A writable handle for one attempt; a path is replaced only when the attempt ends well."""
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._path.with_name(f".{self._path.name}.{uuid.uuid4().hex[:12]}.part")
-            # os.open with 0o666 lets the umask decide the mode, as for any new file.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    yield handle
-                os.replace(tmp, self._path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            with replacing_file(self._path) as handle:
+                yield handle
             return
         assert self._fileobj is not None
         if _seekable(self._fileobj):
             self._fileobj.seek(self._start)
             self._fileobj.truncate()
         yield self._fileobj
+
+
+@contextlib.contextmanager
+def replacing_file(path: Path) -> Iterator[BinaryIO]:
+    """A new file beside the local ``path``, renamed over it when the block ends without error
+    (removed on error): readers of ``path`` never see a partial file.
+
+    A file it replaces keeps its permission bits, set before anything is written, so content
+    meant for its owner alone is never in a file others may read; a new one gets ``0o666``
+    less the umask, as ``open()`` gives any new file (``tempfile.mkstemp`` would give
+    ``0o600``). Owner and group are this process's, as for any new file.
+    """
+    try:
+        kept: int | None = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        kept = None
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
+    # 0o666 lets the umask decide a new file's mode; 0o600 lets no one else in before the
+    # replaced file's mode is set.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if kept is None else 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if kept is not None:
+                os.fchmod(handle.fileno(), kept)
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 class UndecodableLineError(MistralBatchError):
@@ -118,35 +144,159 @@ class UndecodableLineError(MistralBatchError):
         return type(self), (self.source, self.number, self.reason)
 
 
-def jsonl_lines(chunks: Iterable[bytes], source: str = "") -> Iterator[str]:
+#: The longest line :func:`jsonl_lines` reads, in bytes (its line end not counted): 64 MiB.
+#: Result lines are large only by their bodies: a long chat answer is well under 1 MB even
+#: JSON-escaped, the embeddings of a request of many inputs a few MB, an OCR page with its
+#: images inline (``include_image_base64``) some MB more. 64 MiB leaves room above all of
+#: those, while a reader that meets a longer line (a broken or hostile file: one of 400 MB was
+#: seen) holds at most about this much of it, plus its text once decoded, and then stops.
+MAX_LINE_BYTES: Final = 64 * 1024 * 1024
+
+
+class LineTooLongError(MistralBatchFatalError):
+    """A line of a JSONL stream longer than the reader accepts; a retry reads the same line.
+
+    :param source: what the stream is, e.g. ``file <id>``; empty when unknown.
+    :param number: the line's number in its stream, blank lines not counted.
+    :param limit: the most bytes a line may have, its line end not counted.
+    """
+
+    def __init__(self, source: str, number: int, limit: int) -> None:
+        self.source = source
+        self.number = number
+        self.limit = limit
+        where = f"{source} line {number}" if source else f"line {number}"
+        super().__init__(
+            f"{where} is longer than {limit:,} bytes, the longest line accepted: reading "
+            "stopped there"
+        )
+
+    def __reduce__(self) -> tuple[type[LineTooLongError], tuple[str, int, int]]:
+        return type(self), (self.source, self.number, self.limit)
+
+
+def jsonl_lines(
+    chunks: Iterable[bytes], source: str = "", *, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[str]:
     """Lines of a JSONL byte stream, split on ``\n`` only, without line ends, blank ones skipped.
 
     Not ``str.splitlines``: JSON strings may hold U+2028, U+2029 or U+0085 unescaped, and a
-    split on them would cut one result in pieces.
+    split on them would cut one result in pieces. At most ``max_line_bytes`` of a line (and
+    one chunk) are held while it is read, then its text once decoded.
 
+    :param source: names the stream in errors, e.g. ``file <id>``; default none.
+    :param max_line_bytes: the longest line accepted, in bytes without its line end; default
+        :data:`MAX_LINE_BYTES` (64 MiB).
+    :raises UndecodableLineError: a line that is not UTF-8, with its number (blank lines not
+        counted; the lines before it are yielded first).
+    :raises LineTooLongError: a longer line, with its number, as soon as it is known to be too
+        long (the lines before it are yielded first).
+    """
+    room = max_line_bytes + 1  # + 1: the carriage return of a CRLF end
+    pending = bytearray()  # the start of the line being read, never longer than room
+    number = 0  # lines yielded so far
+    for chunk in chunks:
+        end = chunk.find(b"\n")
+        if len(pending) + (len(chunk) if end < 0 else end) > room:
+            raise LineTooLongError(source, number + 1, max_line_bytes)
+        if end < 0:
+            pending += chunk
+            continue
+        pending += memoryview(chunk)[:end]
+        *complete, rest = chunk[end + 1 :].split(b"\n")
+        text = _line_text(pending, source, number + 1, max_line_bytes)
+        if text.strip():
+            number += 1
+            yield text
+        # The lines within one chunk: the common case, decoded inline (a call per line costs
+        # a tenth of the time a line takes here).
+        for raw in complete:
+            if len(raw) > max_line_bytes:  # only with a limit below the chunk's size
+                text = _line_text(raw, source, number + 1, max_line_bytes)
+            else:
+                try:
+                    text = raw.removesuffix(b"\r").decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _undecodable(source, number + 1, exc) from None
+            if text.strip():
+                number += 1
+                yield text
+        if len(rest) > room:
+            raise LineTooLongError(source, number + 1, max_line_bytes)
+        pending = bytearray(rest)
+    text = _line_text(pending, source, number + 1, max_line_bytes)
+    if text.strip():
+        yield text
+
+
+def _line_text(raw: bytes | bytearray, source: str, number: int, limit: int) -> str:
+    """The text of line ``number``, of at most ``limit`` bytes without the carriage return of
+    a CRLF end (left out), decoded without copying its bytes first."""
+    length = len(raw) - 1 if raw.endswith(b"\r") else len(raw)
+    if length > limit:
+        raise LineTooLongError(source, number, limit)
+    try:
+        return str(memoryview(raw)[:length], "utf-8")
+    except UnicodeDecodeError as exc:
+        raise _undecodable(source, number, exc) from None
+
+
+class CutLine(str):
+    """The start of a line that a reading budget cut (:func:`head_lines`); the rest of the line
+    was not read. A ``str``, so it goes wherever a line goes."""
+
+    __slots__ = ()
+
+
+def head_lines(chunks: Iterable[bytes], max_bytes: int, source: str = "") -> Iterator[str]:
+    """The lines of the start of a JSONL byte stream, reading at most ``max_bytes`` of it.
+
+    For a preview: the lines are those :func:`jsonl_lines` gives, as far as the first
+    ``max_bytes`` bytes hold them; a line that goes on past them comes last, as a
+    :class:`CutLine` of its start (a character cut in two is left out). The stream is closed
+    once ``max_bytes`` (and one more byte, to tell whether the stream goes on) are read:
+    however long its lines, no more of it is downloaded or held.
+
+    :param max_bytes: how much of the stream to read at most, in bytes.
     :param source: names the stream in errors, e.g. ``file <id>``; default none.
     :raises UndecodableLineError: a line that is not UTF-8, with its number (blank lines not
         counted; the lines before it are yielded first).
     """
-    pending = b""
-    number = 0  # lines yielded so far
-    for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for raw in complete:
-            try:
-                line = raw.removesuffix(b"\r").decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise _undecodable(source, number + 1, exc) from None
-            if line.strip():
-                number += 1
-                yield line
+    head = bytearray()
+    iterator = iter(chunks)
     try:
-        last = pending.removesuffix(b"\r").decode("utf-8")
+        for chunk in iterator:
+            head += chunk[: max_bytes + 1 - len(head)]
+            if len(head) > max_bytes:
+                break
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None and len(head) > max_bytes:
+            close()  # ends the download
+    *complete, tail = head.split(b"\n")
+    if len(head) <= max_bytes:  # the whole stream: its last line is whole too
+        complete.append(tail)
+        tail = bytearray()
+    number = 0
+    for raw in complete:
+        line = _line_text(raw, source, number + 1, max_bytes)
+        if line.strip():
+            number += 1
+            yield line
+    # The byte past the budget ends the tail (a newline there would have ended it whole).
+    cut = tail[:-1]
+    if cut.strip():
+        yield CutLine(_decoded_start(cut, source, number + 1))
+
+
+def _decoded_start(raw: bytes | bytearray, source: str, number: int) -> str:
+    """The text of a line's start, without the part of a character it cuts off at its end."""
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _undecodable(source, number + 1, exc) from None
-    if last.strip():
-        yield last
+        if exc.reason != "unexpected end of data" or exc.end != len(raw):
+            raise _undecodable(source, number, exc) from None
+        return raw[: exc.start].decode("utf-8")
 
 
 def _undecodable(source: str, number: int, exc: UnicodeDecodeError) -> UndecodableLineError:
