@@ -1,4 +1,5 @@
-"""A real Airflow deployment for tests: api-server, scheduler, dag-processor and triggerer.
+"""A real Airflow deployment for tests and benches: api-server, scheduler, dag-processor and
+triggerer (or the api-server with some of the others).
 
 Each component is a separate ``airflow <component>`` process of this virtualenv, started in its
 own process group with the environment of a private ``AIRFLOW_HOME``: a SQLite DB migrated with
@@ -228,9 +229,24 @@ def _marked_processes(marker: str) -> list[psutil.Process]:
 
 
 class Deployment:
-    """The four Airflow components of one private home; :meth:`stop` ends all they started."""
+    """Airflow components of one private home; :meth:`stop` ends all they started.
 
-    def __init__(self, home: Path, extra_env: Mapping[str, str] | None = None) -> None:
+    :param components: which of :data:`COMPONENTS` to run; all four by default. The
+        api-server alone serves the UI, its plugins, the REST and Execution APIs.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        extra_env: Mapping[str, str] | None = None,
+        components: Iterable[str] = COMPONENTS,
+    ) -> None:
+        names = list(components)
+        if "api-server" not in names or not set(names) <= set(COMPONENTS):
+            # The api-server is how the others are checked and driven.
+            raise ValueError(
+                f"components: the api-server and any of {', '.join(COMPONENTS[1:])}, not {names}"
+            )
         self.home = home
         self.dags_folder = home / "dags"
         self.logs_folder = home / "component-logs"
@@ -240,8 +256,10 @@ class Deployment:
         self.trigger_log_port = free_port(exclude=[self.api_port, self.worker_log_port])
         self.base_url = f"http://127.0.0.1:{self.api_port}"
         self.env = self._environment(extra_env or {})
-        self.components = {
-            name: Component(name, self.env, self.logs_folder / f"{name}.log") for name in COMPONENTS
+        self.components: dict[str, Component] = {
+            name: Component(name, self.env, self.logs_folder / f"{name}.log")
+            for name in COMPONENTS
+            if name in names
         }
 
     def _environment(self, extra: Mapping[str, str]) -> dict[str, str]:
@@ -312,7 +330,7 @@ class Deployment:
         """Start every component at once and wait until the api-server reports them healthy."""
         for component in self.components.values():
             component.start()
-        self.wait_healthy(COMPONENTS)
+        self.wait_healthy(self.components)
 
     def wait_healthy(self, names: Iterable[str], timeout: float = START_TIMEOUT) -> None:
         """Wait until the api-server answers and reports ``names`` healthy (fail fast on exit)."""
@@ -805,6 +823,7 @@ def running_deployment(
     *,
     requests_per_second: float = 20.0,
     extra_env: Mapping[str, str] | None = None,
+    components: Iterable[str] = COMPONENTS,
 ) -> Iterator[RunningDeployment]:
     """An emulator, then Airflow in ``home`` pointed at it with ``dag_ids`` parsed and unpaused.
 
@@ -812,6 +831,8 @@ def running_deployment(
 
     :param requests_per_second: the emulator's pace when no test holds its jobs.
     :param extra_env: more environment variables for every Airflow process.
+    :param components: which Airflow components to run (all four by default); without the
+        dag-processor, ``dag_ids`` must be empty.
     """
     with run_emulator(EmulatorConfig(requests_per_second=requests_per_second)) as emulator:
         connection = {
@@ -824,7 +845,7 @@ def running_deployment(
             f"AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()}": json.dumps(connection),
             **(extra_env or {}),
         }
-        deployment = Deployment(home, env)
+        deployment = Deployment(home, env, components)
         api: AirflowApi | None = None
         try:
             deployment.prepare(*dag_folders)
