@@ -306,6 +306,9 @@ def _measure(running: RunningDeployment, args: argparse.Namespace) -> Figures:
             running.emulator.update_config(latency_seconds=args.delay)
             running.emulator.clear_requests()
             viewers, probes = await _under_load(clients, paths, args.interval, args.open_loop)
+        # The emulator logs a call when it ends: a call the plugin gave up on ends up to
+        # --delay s after the last viewer's answer.
+        await asyncio.sleep(args.delay + 0.5)
         return idle, viewers, probes
 
     idle, viewers, probes = asyncio.run(idle_then_load())
@@ -350,7 +353,7 @@ def _report(figures: Figures, args: argparse.Namespace, started: datetime, load:
         "",
         "Viewers (count x status, from send to answer):",
         *_viewer_lines(figures.viewers, figures.viewer_paths),
-        "- Mistral calls during the load: "
+        "- Mistral calls made during the load: "
         + (
             ", ".join(f"{count} x {call}" for call, count in sorted(figures.upstream.items()))
             or "none"
