@@ -69,6 +69,7 @@ from airflow_provider_mistral_batch.utils.http.streams import (
     LocalFile,
     UndecodableLineError,
     UploadSource,
+    head_lines,
     jsonl_lines,
 )
 from airflow_provider_mistral_batch.utils.redact import redact
@@ -89,6 +90,8 @@ DEFAULT_PAGE_SIZE: Final = 100
 # Margin for clock skew between this machine and the API when looking up a just-created job.
 _CREATE_LOOKUP_SKEW: Final = timedelta(minutes=10)
 _DOWNLOAD_CHUNK: Final = 1024 * 1024
+#: How much of a file :meth:`MistralBatchHook.iter_file_head_lines` reads by default.
+HEAD_BYTES: Final = 4096
 
 
 class MistralBatchHook(BaseHook):
@@ -799,6 +802,11 @@ class MistralBatchHook(BaseHook):
         that is not UTF-8 raises :class:`MistralBatchError` naming the file and the line.
         """
         yield from jsonl_lines(self.iter_file_content(file_id), f"file {file_id}")
+
+    def iter_file_head_lines(self, file_id: str, max_bytes: int = HEAD_BYTES) -> Iterator[str]:
+        """The lines of a file's first ``max_bytes`` bytes (default 4,096), to quote them: a
+        line they cut comes last as a ``CutLine`` of its start; the download stops there."""
+        return head_lines(self.iter_file_content(file_id), max_bytes, f"file {file_id}")
 
     def iter_results(self, file_id: str) -> Iterator[BatchResultLine]:
         """Stream a job's output or error file as typed result lines.

@@ -544,7 +544,7 @@ class MistralBatchOperator(BaseOperator):
             self.max_failed_ratio,
             self.log,
             write_results=writer,
-            file_lines=self.hook.iter_file_lines,
+            file_lines=self.hook.iter_file_head_lines,
             mask=self.hook.mask,
         )
 
@@ -751,7 +751,7 @@ class MistralBatchOperator(BaseOperator):
                 self.log,
                 batch_operator=True,
                 write_results=self._write_results if self.results_path is not None else None,
-                file_lines=self.hook.iter_file_lines,
+                file_lines=self.hook.iter_file_head_lines,
                 mask=self.hook.mask,
             )
         finally:

@@ -178,10 +178,11 @@ class Mistral:
         previews = _state().previews
         key = (self.conn_id, file_id)
         if key not in previews:
-            head, more = await self._bounded(
-                lambda hook: hook.aread_file_head(file_id, PREVIEW_BYTES)
+            # One byte more than shown tells whether the file goes on.
+            head, _ = await self._bounded(
+                lambda hook: hook.aread_file_head(file_id, PREVIEW_BYTES + 1)
             )
-            previews[key] = [self.mask(line) for line in preview_lines(head, more)]
+            previews[key] = [self.mask(line) for line in preview_lines(head, PREVIEW_BYTES)]
             while len(previews) > _PREVIEW_SIZE:
                 previews.popitem(last=False)
         previews.move_to_end(key)

@@ -117,7 +117,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
                 job,
                 self.max_failed_ratio,
                 self.log,
-                file_lines=self.hook.iter_file_lines,
+                file_lines=self.hook.iter_file_head_lines,
                 mask=self.hook.mask,
             )
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
@@ -165,7 +165,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
             step.job,
             self.max_failed_ratio,
             self.log,
-            file_lines=self.hook.iter_file_lines,
+            file_lines=self.hook.iter_file_head_lines,
             mask=self.hook.mask,
         )
         return PokeReturnValue(is_done=True, xcom_value=summary)
@@ -180,6 +180,6 @@ class MistralBatchJobSensor(BaseSensorOperator):
             self.max_failed_ratio,
             self.log,
             timeout_error=AirflowSensorTimeout,
-            file_lines=self.hook.iter_file_lines,
+            file_lines=self.hook.iter_file_head_lines,
             mask=self.hook.mask,
         )

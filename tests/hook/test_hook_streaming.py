@@ -185,3 +185,17 @@ def test_the_head_of_a_file_is_read_and_the_download_stopped(
     (head, more), (all_of_it, more_after_all) = asyncio.run(heads())
     assert (head, more) == (whole[:4096], True)
     assert (all_of_it, more_after_all) == (whole, False)
+
+
+def test_the_head_lines_of_a_file_stop_at_their_budget(hook: MistralBatchHook) -> None:
+    """What the operator and the sensor quote of an error file: its first 4,096 bytes, a huge
+    line marked as cut, never read whole."""
+    from airflow_provider_mistral_batch.utils.http.streams import CutLine
+
+    first = b'{"custom_id": "a", "error": "boom"}\n'
+    huge = b'{"custom_id": "b", "error": "' + b"x" * (8 * 1024 * 1024) + b'"}\n'
+    file_id = hook.upload_file(io.BytesIO(first + huge), filename="errors.jsonl").id
+    lines = list(hook.iter_file_head_lines(file_id))
+    assert lines[0] == first.decode().strip()
+    assert isinstance(lines[1], CutLine)
+    assert len(first) + len(lines[1]) == 4096
