@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -26,3 +27,13 @@ def _clean_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
     running.reset()
     yield
     running.set_faults([])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``MISTRAL_DEPLOYMENTS_LAST=1``: the deployment and browser tests run last.
+
+    scripts/test.sh sets it for the second of the two Airflow versions it tests at once, whose
+    deployments then come when the first run's (at the start) are long over.
+    """
+    if os.environ.get("MISTRAL_DEPLOYMENTS_LAST") == "1":
+        items.sort(key=lambda item: item.get_closest_marker("deployment") is not None)

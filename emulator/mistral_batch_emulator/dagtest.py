@@ -8,6 +8,7 @@ imported in the process.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -81,8 +82,23 @@ def set_mistral_connection(
     os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
 
 
+def reuse_execution_api() -> None:
+    """Make ``dag.test()`` build its in-process execution API once per process, not per task.
+
+    Airflow 3.3 caches it itself (apache/airflow#65235); 3.1 builds a whole FastAPI app for
+    every task it runs and every trigger, 2 to 3 s of CPU each. Idempotent.
+    """
+    from airflow.sdk.execution_time import supervisor
+
+    build = supervisor.in_process_api_server
+    if not hasattr(build, "cache_info"):  # not cached yet
+        supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(build)
+
+
 def load_dag(dag_folder: Path, dag_id: str) -> Any:
-    """Parse ``dag_folder`` and return one DAG; import errors are raised, not skipped."""
+    """Parse ``dag_folder`` and return one DAG, ready for ``dag.test()`` (see
+    :func:`reuse_execution_api`); import errors are raised, not skipped."""
+    reuse_execution_api()
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow 3.1

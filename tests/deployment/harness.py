@@ -13,6 +13,7 @@ tails end up in every startup or wait failure.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import secrets
@@ -49,6 +50,10 @@ VIEWER_PASSWORD: Final = "deployment-test-viewer"
 #: Every process a deployment starts, and all their descendants, carry this variable (with the
 #: deployment's own id): teardown finds any of them that left their parent's process tree.
 MARKER_ENV: Final = "MISTRAL_DEPLOYMENT_TEST_ID"
+
+#: The path of a lock file: while one deployment runs, another that names the same file waits
+#: for it to end (scripts/test.sh runs two Airflow versions' tests at once, each with its own).
+LOCK_ENV: Final = "MISTRAL_DEPLOYMENT_LOCK"
 
 #: Generous: two busy cores start four Airflow processes at once.
 START_TIMEOUT: Final = 180.0
@@ -816,6 +821,25 @@ class RunningDeployment:
 
 
 @contextmanager
+def one_deployment_at_a_time() -> Iterator[None]:
+    """Hold the lock named by ``MISTRAL_DEPLOYMENT_LOCK`` (if set) for as long as the block runs.
+
+    Two deployments on two cores at once would starve each other's scheduler and triggerer;
+    the lock serialises them across processes (released by the kernel if a process dies).
+    """
+    path = os.environ.get(LOCK_ENV)
+    if not path:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def running_deployment(
     home: Path,
     dag_folders: Iterable[Path],
@@ -834,7 +858,10 @@ def running_deployment(
     :param components: which Airflow components to run (all four by default); without the
         dag-processor, ``dag_ids`` must be empty.
     """
-    with run_emulator(EmulatorConfig(requests_per_second=requests_per_second)) as emulator:
+    with (
+        one_deployment_at_a_time(),
+        run_emulator(EmulatorConfig(requests_per_second=requests_per_second)) as emulator,
+    ):
         connection = {
             "conn_type": "mistral",
             "host": emulator.base_url,
