@@ -355,6 +355,7 @@ def test_a_watcher_is_shared_per_loop_and_connection_and_forgotten_after(
 
 MANY = 200
 SLOW_POLL = 0.5
+HELD_REQUESTS_PER_SECOND = 0.01
 
 
 @dataclass
@@ -378,7 +379,10 @@ def _many(
     """
     triggers: dict[str, MistralBatchJobTrigger] = {}
     expected: dict[str, Any] = {}
-    emulator.update_config(requests_per_second=5)
+    # Held (next to no progress) while they are made, released at the end: on a loaded machine
+    # making 200 jobs took longer than the jobs run, and most had ended before the triggers'
+    # first reads (240 reads for 200 triggers), leaving nothing for sweeps to answer.
+    emulator.update_config(requests_per_second=HELD_REQUESTS_PER_SECOND)
     for index in range(MANY - 10):
         job = create_embeddings_job(hook, count=shortest + index % 16)  # 1 to 4 s by default
         triggers[job.id] = _trigger(job.id, poll_interval=SLOW_POLL)
@@ -397,6 +401,7 @@ def _many(
         slow = create_embeddings_job(hook, count=400)  # 80 s at 5 requests a second
         triggers[slow.id] = _trigger(slow.id, poll_interval=SLOW_POLL, deadline=time.time() + 2)
         expected[slow.id] = ("timeout", "CANCELLED")
+    emulator.update_config(requests_per_second=5)
     return triggers, expected
 
 
