@@ -764,19 +764,19 @@ class MistralBatchHook(BaseHook):
             finally:
                 await response.aclose()
 
-    async def aread_file_head(self, file_id: str, max_bytes: int) -> tuple[bytes, bool]:
-        """The first ``max_bytes`` bytes of a file, and whether the file goes on after them;
-        the download stops there."""
+    async def aread_file_head(self, file_id: str, max_bytes: int) -> bytes:
+        """The first ``max_bytes`` bytes of a file (all of it when shorter); the download stops
+        there. Ask for one byte more than needed to know whether the file goes on."""
         head = bytearray()
         content = self.aiter_file_content(file_id)
         try:
             async for chunk in content:
                 head += chunk
-                if len(head) > max_bytes:
-                    return bytes(head[:max_bytes]), True
+                if len(head) >= max_bytes:
+                    break
         finally:
             await content.aclose()
-        return bytes(head), False
+        return bytes(head[:max_bytes])
 
     def _download_broke(
         self, file_id: str, path: str, delivered: int, breaks: int, exc: httpx2.RequestError

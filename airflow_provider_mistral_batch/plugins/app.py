@@ -24,6 +24,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Final, Literal, ParamSpec, TypeVar
 from urllib.parse import urlencode
 
@@ -138,13 +139,7 @@ async def _with_preview(mistral: Mistral, card: JobCard) -> JobCard:
         lines = await mistral.error_preview(card.view.job.error_file)
     except MistralBatchError as exc:
         lines = [f"(could not read the error file: {exc})"]
-    return JobCard(
-        job_id=card.job_id,
-        view=card.view,
-        error_lines=lines,
-        can_act=card.can_act,
-        needs=card.needs,
-    )
+    return replace(card, error_lines=lines)
 
 
 def _task_cards(

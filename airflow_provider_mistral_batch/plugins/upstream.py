@@ -33,7 +33,7 @@ from airflow_provider_mistral_batch.exceptions import MistralConnectionError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook, RetryPolicy
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobList, BatchJobStatus
 from airflow_provider_mistral_batch.plugins.error_preview import preview_lines
-from airflow_provider_mistral_batch.utils.redact import redact, secret_forms
+from airflow_provider_mistral_batch.utils.redact import REDACTED, redact, secret_forms
 
 #: A person waits for these pages: one retry at most, and a short Retry-After.
 UI_RETRIES: Final = RetryPolicy(max_attempts=2, initial_wait=0.5, max_wait=2.0, max_retry_after=5)
@@ -49,6 +49,7 @@ RECENT_SECONDS: Final = 2.0
 PREVIEW_BYTES: Final = 4096
 _RECENT_SIZE: Final = 1024
 _PREVIEW_SIZE: Final = 256
+_REDACTED_BYTES: Final = REDACTED.encode()
 
 ResultT = TypeVar("ResultT")
 
@@ -82,11 +83,6 @@ def _state() -> _LoopState:
     return state
 
 
-def forget_recent() -> None:
-    """Drop the running loop's recent answers and previews (tests and benches)."""
-    _states.pop(asyncio.get_running_loop(), None)
-
-
 class Mistral:
     """The upstream calls of one request, through one ``mistral`` connection."""
 
@@ -114,7 +110,7 @@ class Mistral:
         return self.mask(text)
 
     async def _bounded(self, call: Callable[[MistralBatchHook], Awaitable[ResultT]]) -> ResultT:
-        """``call`` under the per-loop bound and the time limit, its error text masked."""
+        """``call`` under the per-loop bound and the time limit (its turn included)."""
         hook = await self._ready()
         try:
             async with asyncio.timeout(UPSTREAM_SECONDS):
@@ -179,7 +175,7 @@ class Mistral:
         key = (self.conn_id, file_id)
         if key not in previews:
             # One byte more than shown tells whether the file goes on.
-            head, _ = await self._bounded(
+            head = await self._bounded(
                 lambda hook: hook.aread_file_head(file_id, PREVIEW_BYTES + 1)
             )
             previews[key] = [self.mask(line) for line in preview_lines(head, PREVIEW_BYTES)]
@@ -253,7 +249,7 @@ async def _after(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterat
 
 def _mask_bytes(data: bytes, forms: list[bytes]) -> bytes:
     for form in forms:
-        data = data.replace(form, b"***")
+        data = data.replace(form, _REDACTED_BYTES)
     return data
 
 
@@ -266,5 +262,4 @@ __all__ = [
     "UPSTREAM_SECONDS",
     "Mistral",
     "UpstreamBusyError",
-    "forget_recent",
 ]
