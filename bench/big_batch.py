@@ -170,14 +170,14 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: list[Path]) -> int:
         )
         from airflow.sdk import ObjectStoragePath
 
-        from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-        from airflow_provider_mistral_batch.utils.input import (
+        from airflow_provider_mistral_batch.batch.input import (
             FileInput,
             ShardedInput,
             prepare_requests,
             requests_of_path,
             temporary_files,
         )
+        from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
         hook = MistralBatchHook()
         hook.get_conn()

@@ -1,6 +1,6 @@
 """Bench: many viewers of the UI plugin with a slow Mistral, and what Airflow's own routes feel.
 
-Starts a real api-server (tests/deployment/harness.py; with ``--task-tab`` the whole
+Starts a real api-server (tests/system/deployment/harness.py; with ``--task-tab`` the whole
 deployment) in a private home, its ``mistral_default`` connection pointing at the emulator,
 which answers every API call after ``--delay`` seconds. Logs in as the admin, fires
 ``--viewers`` concurrent GETs of the plugin's jobs page (with ``--task-tab``, every other one
@@ -44,7 +44,7 @@ import httpx2
 
 REPO: Final = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from tests.deployment.harness import (  # noqa: E402  (the repository's test harness)
+from tests.system.deployment.harness import (  # noqa: E402  (the repository's test harness)
     COMPONENTS,
     RunningDeployment,
     running_deployment,

@@ -146,7 +146,7 @@ def main() -> int:
     if args.requests < 1 or args.runs < 1:
         parser.error("--requests and --runs must be at least 1")
 
-    from airflow_provider_mistral_batch.utils.input import prepare_requests, temporary_files
+    from airflow_provider_mistral_batch.batch.input import prepare_requests, temporary_files
 
     trim_heap()
     before = _rss()

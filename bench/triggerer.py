@@ -241,7 +241,7 @@ async def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
 
     polls = 0  # counted here for ours; the server's GETs for the OpenAI trigger
     if not args.openai:
-        from airflow_provider_mistral_batch.utils import watch as watch_module
+        from airflow_provider_mistral_batch.batch import waiting as watch_module
 
         original_record = watch_module.JobWatch.record
 
@@ -296,7 +296,7 @@ async def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
     stop.set()
     await asyncio.gather(*monitors)
     if not args.openai:
-        from airflow_provider_mistral_batch.utils.http.clients import close_shared_async_clients
+        from airflow_provider_mistral_batch.hooks.http.clients import close_shared_async_clients
 
         await close_shared_async_clients()
         watch_module.JobWatch.record = original_record  # type: ignore[method-assign]

@@ -39,9 +39,9 @@ def main() -> int:
         os.environ["AIRFLOW_CONN_MISTRAL_DEFAULT"] = json.dumps(
             {"conn_type": "mistral", "host": base_url, "password": API_KEY}
         )
+        from airflow_provider_mistral_batch.hooks.http import clients as http_clients
         from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
-        from airflow_provider_mistral_batch.utils.http import clients as http_clients
 
         hook = MistralBatchHook()
         requests = [{"custom_id": str(i), "body": {"input": ["x"]}} for i in range(1000)]

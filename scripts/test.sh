@@ -7,8 +7,8 @@
 # The two pytest runs share the machine: the newest's output streams as it comes, the lowest's
 # is kept and printed after it. Their deployment and browser tests (timing-sensitive: a real
 # Airflow, Chromium) never overlap: a deployment waits for the other run's to end
-# (MISTRAL_DEPLOYMENT_LOCK, tests/deployment/harness.py), and the lowest's run takes them last
-# (MISTRAL_DEPLOYMENTS_LAST, tests/conftest.py) while the newest's takes them first, so that
+# (MISTRAL_DEPLOYMENT_LOCK, tests/system/deployment/harness.py), and the lowest's run takes them last
+# (MISTRAL_DEPLOYMENTS_LAST, the root conftest.py) while the newest's takes them first, so that
 # neither waits in practice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,7 +71,7 @@ if ! command -v chromium >/dev/null 2>&1; then
     if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium; } \
         >"$apt_log" 2>&1; then
         cat "$apt_log" >&2
-        echo "error: could not install chromium with apt-get (needed by tests/browser)" >&2
+        echo "error: could not install chromium with apt-get (needed by tests/system/browser)" >&2
         exit 1
     fi
     rm -f "$apt_log"

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mistral_batch.hooks.http.retry import RetryPolicy
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJob
-from airflow_provider_mistral_batch.utils.http.retry import RetryPolicy
 from mistral_batch_emulator import RunningEmulator
 
 CONN_ID = "mistral_emulator"

@@ -34,7 +34,7 @@ from typing import Any, Final, NamedTuple
 
 #: The fake API key of the hostile connection; no page or answer may carry it.
 KEY: Final = "sk-test-SECRET-1234567890"
-#: The connection the tests point at the server (also named in tests/plugin/dag_files).
+#: The connection the tests point at the server (also named in tests/integration/plugins/dag_files).
 CONN_ID: Final = "mistral_hostile"
 ROUTES: Final = ("list", "job", "cancel", "content")
 SUCCESS_SHAPES: Final = ("clean", "echoing")

@@ -22,6 +22,8 @@ import httpx2
 from airflow.sdk import BaseHook
 from pydantic import BaseModel, ValidationError
 
+from airflow_provider_mistral_batch.batch.results import ResultsSummary, parse_result_line
+from airflow_provider_mistral_batch.batch.results import write_results as join_results
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralBatchError,
@@ -29,6 +31,33 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralConnectionError,
     describe_error,
     validation_problems,
+)
+from airflow_provider_mistral_batch.hooks.connection import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONN_ID,
+    ConnectionSettings,
+)
+from airflow_provider_mistral_batch.hooks.http import calls
+from airflow_provider_mistral_batch.hooks.http.calls import (
+    ApiCall,
+    FileFilters,
+    JobFilters,
+    QueryParams,
+)
+from airflow_provider_mistral_batch.hooks.http.clients import new_sync_client, shared_async_client
+from airflow_provider_mistral_batch.hooks.http.errors import parse_response, raise_for_response
+from airflow_provider_mistral_batch.hooks.http.retry import (
+    RetryPolicy,
+    is_retryable,
+    request_never_reached_server,
+)
+from airflow_provider_mistral_batch.hooks.http.streams import (
+    DownloadSink,
+    LocalFile,
+    UndecodableLineError,
+    UploadSource,
+    head_lines,
+    jsonl_lines,
 )
 from airflow_provider_mistral_batch.models import (
     DEFAULT_TIMEOUT_HOURS,
@@ -45,36 +74,7 @@ from airflow_provider_mistral_batch.models import (
     FileVisibility,
     RetrievedFile,
 )
-from airflow_provider_mistral_batch.utils.connection import (
-    DEFAULT_BASE_URL,
-    DEFAULT_CONN_ID,
-    ConnectionSettings,
-)
-from airflow_provider_mistral_batch.utils.http import calls
-from airflow_provider_mistral_batch.utils.http.calls import (
-    ApiCall,
-    FileFilters,
-    JobFilters,
-    QueryParams,
-)
-from airflow_provider_mistral_batch.utils.http.clients import new_sync_client, shared_async_client
-from airflow_provider_mistral_batch.utils.http.errors import parse_response, raise_for_response
-from airflow_provider_mistral_batch.utils.http.retry import (
-    RetryPolicy,
-    is_retryable,
-    request_never_reached_server,
-)
-from airflow_provider_mistral_batch.utils.http.streams import (
-    DownloadSink,
-    LocalFile,
-    UndecodableLineError,
-    UploadSource,
-    head_lines,
-    jsonl_lines,
-)
 from airflow_provider_mistral_batch.utils.redact import redact
-from airflow_provider_mistral_batch.utils.results import ResultsSummary, parse_result_line
-from airflow_provider_mistral_batch.utils.results import write_results as join_results
 from airflow_provider_mistral_batch.utils.wording import plural
 
 # RetryPolicy is what the ``retry_policy`` argument takes: importable from here.
@@ -140,14 +140,14 @@ class MistralBatchHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Connection form for Airflow 3.1 (3.2+ reads the provider info instead)."""
-        from airflow_provider_mistral_batch.utils.connection import UI_FIELD_BEHAVIOUR
+        from airflow_provider_mistral_batch.hooks.connection import UI_FIELD_BEHAVIOUR
 
         return UI_FIELD_BEHAVIOUR
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the connection form for Airflow 3.1 (needs wtforms)."""
-        from airflow_provider_mistral_batch.utils.connection import wtforms_widgets
+        from airflow_provider_mistral_batch.hooks.connection import wtforms_widgets
 
         return wtforms_widgets()
 
@@ -539,7 +539,7 @@ class MistralBatchHook(BaseHook):
 
         :param filters: keyword filters, each optional: ``status``, ``model``, ``agent_id``,
             ``metadata``, ``created_after``, ``created_by_me``, ``order_by`` (described on
-            :class:`~airflow_provider_mistral_batch.utils.http.calls.JobFilters`); an unknown
+            :class:`~airflow_provider_mistral_batch.hooks.http.calls.JobFilters`); an unknown
             name raises ``TypeError``.
         :param page_size: jobs per request; default 100.
         """
@@ -660,7 +660,7 @@ class MistralBatchHook(BaseHook):
 
         :param filters: keyword filters, each optional: ``purpose``, ``sample_type``,
             ``source``, ``search``, ``mimetypes`` (described on
-            :class:`~airflow_provider_mistral_batch.utils.http.calls.FileFilters`); an unknown
+            :class:`~airflow_provider_mistral_batch.hooks.http.calls.FileFilters`); an unknown
             name raises ``TypeError``.
         :param page_size: files per request; default 100.
         """

@@ -14,6 +14,15 @@ from typing import TYPE_CHECKING, Any, Final
 from airflow.sdk import BaseOperator
 from pydantic import ValidationError
 
+from airflow_provider_mistral_batch.batch.wait_options import (
+    DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_MAX_FAILED_RATIO,
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    check_wait_options,
+    is_finite_number,
+    is_whole_number,
+)
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralBatchInputError,
@@ -25,6 +34,7 @@ from airflow_provider_mistral_batch.exceptions import (
     refused_job_error,
     validation_problems,
 )
+from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.models import (
     DEFAULT_TIMEOUT_HOURS,
@@ -37,16 +47,6 @@ from airflow_provider_mistral_batch.models import (
     FilePurpose,
 )
 from airflow_provider_mistral_batch.utils.compat import AirflowTaskTimeout, conf
-from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.utils.options import (
-    DEFAULT_MAX_CONSECUTIVE_ERRORS,
-    DEFAULT_MAX_FAILED_RATIO,
-    DEFAULT_MAX_POLL_INTERVAL,
-    DEFAULT_POLL_INTERVAL,
-    check_wait_options,
-    is_finite_number,
-    is_whole_number,
-)
 from airflow_provider_mistral_batch.utils.wording import plural
 
 # utils.input, utils.outcome, utils.reattach, utils.results_path and the waiting core
@@ -56,14 +56,20 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import DAG, Context
 
-    from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-    from airflow_provider_mistral_batch.utils.input import (
+    from airflow_provider_mistral_batch.batch.input import (
         FileInput,
         InlineInput,
         PreparedInput,
         UploadedInput,
     )
-    from airflow_provider_mistral_batch.utils.watch import Answer, Ended, GaveUp, JobWatch, Outcome
+    from airflow_provider_mistral_batch.batch.waiting import (
+        Answer,
+        Ended,
+        GaveUp,
+        JobWatch,
+        Outcome,
+    )
+    from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
 # Extra time, past the job's own timeout_hours, to wait for Mistral to report the timeout.
 _WAIT_MARGIN = timedelta(hours=1)
@@ -356,7 +362,7 @@ class MistralBatchOperator(BaseOperator):
         return endpoint, metadata
 
     def _prepare_input(self, endpoint: str) -> PreparedInput:
-        from airflow_provider_mistral_batch.utils.input import (
+        from airflow_provider_mistral_batch.batch.input import (
             prepare_file,
             prepare_file_ids,
             prepare_requests,
@@ -422,12 +428,12 @@ class MistralBatchOperator(BaseOperator):
             self.hook.close()
 
     def _execute(self, context: Context) -> Any:
-        from airflow_provider_mistral_batch.utils.input import (
+        from airflow_provider_mistral_batch.batch.input import (
             ShardedInput,
             UploadedInput,
             temporary_files,
         )
-        from airflow_provider_mistral_batch.utils.outcome import (
+        from airflow_provider_mistral_batch.batch.outcome import (
             XCOM_CONN_ID,
             XCOM_INPUT_ERROR,
             XCOM_JOB_ID,
@@ -440,7 +446,7 @@ class MistralBatchOperator(BaseOperator):
             endpoint, metadata = self._checked_options()
             if self.results_path is not None:
                 # Before the input is read: a bad path is reported at once, nothing to clean.
-                from airflow_provider_mistral_batch.utils.results_path import (
+                from airflow_provider_mistral_batch.utils.paths import (
                     check_not_shared,
                     prepare_destination,
                 )
@@ -486,7 +492,7 @@ class MistralBatchOperator(BaseOperator):
         deadline = time.time() + self._wait_seconds()
         if self.deferrable:
             self._defer(jobs, deadline)
-        from airflow_provider_mistral_batch.utils.watch import JobWatch, TimedOut
+        from airflow_provider_mistral_batch.batch.waiting import JobWatch, TimedOut
 
         ended: list[BatchJob] = []
         timed_out: list[TimedOut] = []
@@ -535,7 +541,7 @@ class MistralBatchOperator(BaseOperator):
                 )
 
     def _finish(self, context: Context, jobs: Sequence[BatchJob]) -> dict[str, Any]:
-        from airflow_provider_mistral_batch.utils.outcome import finish_with_jobs
+        from airflow_provider_mistral_batch.batch.outcome import finish_with_jobs
 
         writer = self._write_results if self.results_path is not None else None
         return finish_with_jobs(
@@ -550,7 +556,7 @@ class MistralBatchOperator(BaseOperator):
 
     def _write_results(self, jobs: Sequence[BatchJob]) -> dict[str, Any]:
         """Join the jobs' output and error files with the input at ``results_path``."""
-        from airflow_provider_mistral_batch.utils.results_path import destination, make_folders
+        from airflow_provider_mistral_batch.utils.paths import destination, make_folders
 
         file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
         if not file_ids:
@@ -592,7 +598,7 @@ class MistralBatchOperator(BaseOperator):
         parts: Sequence[InlineInput | FileInput | UploadedInput],
     ) -> list[BatchJob]:
         """One job per part: the one an earlier try made with the same key, else a new one."""
-        from airflow_provider_mistral_batch.utils.reattach import (
+        from airflow_provider_mistral_batch.batch.identity import (
             find_job_to_reattach,
             task_identity,
             task_key,
@@ -654,7 +660,7 @@ class MistralBatchOperator(BaseOperator):
         prepared: InlineInput | FileInput | UploadedInput,
         metadata: dict[str, str],
     ) -> BatchJob:
-        from airflow_provider_mistral_batch.utils.input import InlineInput, UploadedInput
+        from airflow_provider_mistral_batch.batch.input import InlineInput, UploadedInput
 
         common: dict[str, Any] = {
             "endpoint": endpoint,
@@ -716,8 +722,8 @@ class MistralBatchOperator(BaseOperator):
             self.log.info("Deleted uploaded file %s: no job was created from it", file_id)
 
     def _defer(self, jobs: Sequence[BatchJob], deadline: float) -> None:
+        from airflow_provider_mistral_batch.batch.deferral import hold_events_until
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
-        from airflow_provider_mistral_batch.utils.deferral import hold_events_until
 
         self.defer(
             trigger=MistralBatchJobTrigger(
@@ -741,7 +747,7 @@ class MistralBatchOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, write results, apply the failure policy."""
-        from airflow_provider_mistral_batch.utils.outcome import finish_with_event
+        from airflow_provider_mistral_batch.batch.outcome import finish_with_event
 
         try:
             return finish_with_event(
@@ -759,7 +765,7 @@ class MistralBatchOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Cancel the jobs when the task is killed (not on an execution timeout)."""
-        from airflow_provider_mistral_batch.utils.reattach import is_reattachable, jobs_of_key
+        from airflow_provider_mistral_batch.batch.identity import is_reattachable, jobs_of_key
 
         job_ids = self.job_ids or ([self.job_id] if self.job_id is not None else [])
         keys = self._task_keys or ([self._task_key] if self._task_key is not None else [])
@@ -840,8 +846,12 @@ class MistralBatchCancelJobOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel the job unless it already ended; optionally wait for it to end."""
-        from airflow_provider_mistral_batch.utils.outcome import job_summary
-        from airflow_provider_mistral_batch.utils.watch import JobWatch, TimedOut, ended_on_its_own
+        from airflow_provider_mistral_batch.batch.outcome import job_summary
+        from airflow_provider_mistral_batch.batch.waiting import (
+            JobWatch,
+            TimedOut,
+            ended_on_its_own,
+        )
 
         try:
             job = self.hook.get_batch_job(self.job_id)
@@ -880,7 +890,7 @@ class MistralBatchCancelJobOperator(BaseOperator):
         return job_summary(job)
 
     def _already_ended(self, job: BatchJob) -> dict[str, Any]:
-        from airflow_provider_mistral_batch.utils.outcome import job_summary
+        from airflow_provider_mistral_batch.batch.outcome import job_summary
 
         self.log.info(
             "Mistral batch job %s already ended with status %s; nothing to cancel",
@@ -1027,8 +1037,8 @@ def wait_blocking(
 
     :param job: the job as last read, judged first; None reads it at once.
     """
-    from airflow_provider_mistral_batch.utils.reattach import jobs_of_key
-    from airflow_provider_mistral_batch.utils.watch import (
+    from airflow_provider_mistral_batch.batch.identity import jobs_of_key
+    from airflow_provider_mistral_batch.batch.waiting import (
         Cancel,
         CancelDuplicate,
         Ended,
@@ -1062,7 +1072,7 @@ def _requests_of_files(
     hook: MistralBatchHook, file_ids: Iterable[str], *, with_body: bool
 ) -> Iterator[tuple[str, Any]]:
     """``(custom_id, body)`` of the request lines of uploaded input files, streamed in order."""
-    from airflow_provider_mistral_batch.utils.input import requests_of_lines
+    from airflow_provider_mistral_batch.batch.input import requests_of_lines
 
     for file_id in file_ids:
         yield from requests_of_lines(hook.iter_file_lines(file_id), with_body=with_body)
@@ -1080,7 +1090,7 @@ def _requests_of_items(task_id: str, items: Iterable[Any]) -> Iterator[tuple[str
 
 def _ended_job(outcome: Ended | GaveUp) -> BatchJob:
     """The ended job, or the error that ended polling raised as it came."""
-    from airflow_provider_mistral_batch.utils.watch import GaveUp
+    from airflow_provider_mistral_batch.batch.waiting import GaveUp
 
     if isinstance(outcome, GaveUp):
         raise outcome.error
@@ -1180,7 +1190,7 @@ class MistralBatchResultsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the jobs ended and the path is writable, then stream and join the results."""
-        from airflow_provider_mistral_batch.utils.results_path import (
+        from airflow_provider_mistral_batch.utils.paths import (
             check_not_shared,
             prepare_destination,
         )
@@ -1225,7 +1235,7 @@ class MistralBatchResultsOperator(BaseOperator):
     def _input_requests(self) -> Iterator[tuple[str, Any]] | None:
         """The input's ``(custom_id, body)`` in order, refused at its end if an id repeats
         (the join reads it before any result file); None without an input."""
-        from airflow_provider_mistral_batch.utils.input import requests_of_path, unique_requests
+        from airflow_provider_mistral_batch.batch.input import requests_of_path, unique_requests
 
         requests: Iterator[tuple[str, Any]]
         if self.requests is not None:
@@ -1249,7 +1259,7 @@ class MistralBatchResultsOperator(BaseOperator):
 
     def _input_places(self) -> Iterator[tuple[str, str]]:
         """Each input request's custom_id and where it is, in input order, read again."""
-        from airflow_provider_mistral_batch.utils.input import (
+        from airflow_provider_mistral_batch.batch.input import (
             numbered_requests_of_lines,
             numbered_requests_of_path,
         )

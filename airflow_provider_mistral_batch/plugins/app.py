@@ -38,6 +38,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralBatchError,
     MistralNotFoundError,
 )
+from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 from airflow_provider_mistral_batch.plugins.auth import Access, AccessDep, same_origin_json
 from airflow_provider_mistral_batch.plugins.job_view import format_time, job_view
@@ -56,7 +57,6 @@ from airflow_provider_mistral_batch.plugins.views import (
     render,
     status_options,
 )
-from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
 
 PAGE_SIZE: Final = 50
 #: Task states in which a job may still appear or change: the tab keeps refreshing.

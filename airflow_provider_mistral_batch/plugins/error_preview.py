@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from airflow_provider_mistral_batch.batch.outcome import first_errors
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
-from airflow_provider_mistral_batch.utils.http.streams import head_lines
-from airflow_provider_mistral_batch.utils.outcome import first_errors
+from airflow_provider_mistral_batch.hooks.http.streams import head_lines
 
 MAX_LINES: Final = 5
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import quote
 
+from airflow_provider_mistral_batch.batch.waiting import format_duration
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
-from airflow_provider_mistral_batch.utils.watch import format_duration
 
 #: The job metadata keys naming the task instance that made a job (written by the operator).
 TASK_METADATA_KEYS: Final = ("airflow_dag_id", "airflow_run_id", "airflow_task_id")

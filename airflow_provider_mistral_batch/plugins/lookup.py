@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.links import MistralBatchJobLink
-from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.utils.outcome import (
+from airflow_provider_mistral_batch.batch.outcome import (
     XCOM_CONN_ID,
     XCOM_INPUT_ERROR,
     XCOM_JOB_ID,
     XCOM_JOB_IDS,
 )
+from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.links import MistralBatchJobLink
 
 CONN_TYPE: Final = "mistral"
 #: The shape of a connection id the plugin accepts from a request.

@@ -9,25 +9,25 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_mistral_batch.exceptions import MistralAPIError, given_job_error
-from airflow_provider_mistral_batch.links import MistralBatchJobLink
-from airflow_provider_mistral_batch.utils.compat import AirflowSensorTimeout, conf
-from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.utils.options import (
+from airflow_provider_mistral_batch.batch.wait_options import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_MAX_FAILED_RATIO,
     DEFAULT_POLL_INTERVAL,
     check_wait_options,
 )
+from airflow_provider_mistral_batch.exceptions import MistralAPIError, given_job_error
+from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.links import MistralBatchJobLink
+from airflow_provider_mistral_batch.utils.compat import AirflowSensorTimeout, conf
 
 # utils.outcome and the waiting core (utils.watch) are imported where they are used: every DAG
 # file that uses the sensor pays its imports at every parse, and only a run needs them.
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_mistral_batch.batch.waiting import JobWatch
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
     from airflow_provider_mistral_batch.models import BatchJob
-    from airflow_provider_mistral_batch.utils.watch import JobWatch
 
 
 class MistralBatchJobSensor(BaseSensorOperator):
@@ -95,7 +95,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Poke, or defer to :class:`MistralBatchJobTrigger` unless the job already ended."""
-        from airflow_provider_mistral_batch.utils.outcome import (
+        from airflow_provider_mistral_batch.batch.outcome import (
             XCOM_CONN_ID,
             XCOM_JOB_ID,
             finish_with_job,
@@ -120,8 +120,8 @@ class MistralBatchJobSensor(BaseSensorOperator):
                 file_lines=self.hook.iter_file_head_lines,
                 mask=self.hook.mask,
             )
+        from airflow_provider_mistral_batch.batch.deferral import hold_events_until
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
-        from airflow_provider_mistral_batch.utils.deferral import hold_events_until
 
         timeout = float(self.timeout) if self.timeout else None
         self.defer(
@@ -142,8 +142,8 @@ class MistralBatchJobSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """One poll: False while the job runs; the verdict once it ended."""
-        from airflow_provider_mistral_batch.utils.outcome import finish_with_job
-        from airflow_provider_mistral_batch.utils.watch import Ended, GaveUp, JobWatch
+        from airflow_provider_mistral_batch.batch.outcome import finish_with_job
+        from airflow_provider_mistral_batch.batch.waiting import Ended, GaveUp, JobWatch
 
         if self._watch is None:
             # No deadline here: the sensor's own timeout ends the wait.
@@ -172,7 +172,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, apply the failure policy, push XCom."""
-        from airflow_provider_mistral_batch.utils.outcome import finish_with_event
+        from airflow_provider_mistral_batch.batch.outcome import finish_with_event
 
         return finish_with_event(
             context,

@@ -8,16 +8,13 @@ from typing import Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.utils.connection import DEFAULT_CONN_ID
-from airflow_provider_mistral_batch.utils.options import (
+from airflow_provider_mistral_batch.batch.identity import ajobs_of_key
+from airflow_provider_mistral_batch.batch.outcome import make_event
+from airflow_provider_mistral_batch.batch.wait_options import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
 )
-from airflow_provider_mistral_batch.utils.outcome import make_event
-from airflow_provider_mistral_batch.utils.reattach import ajobs_of_key
-from airflow_provider_mistral_batch.utils.shared_watch import SharedJobWatcher, shared_watcher
-from airflow_provider_mistral_batch.utils.watch import (
+from airflow_provider_mistral_batch.batch.waiting import (
     Answer,
     Cancel,
     CancelDuplicate,
@@ -29,6 +26,9 @@ from airflow_provider_mistral_batch.utils.watch import (
     Sleep,
     TimedOut,
 )
+from airflow_provider_mistral_batch.batch.watcher import SharedJobWatcher, shared_watcher
+from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
 _ON_KILL_SECONDS: Final = 20.0
 # Airflow 3.3+ calls a trigger's on_kill when its task is marked or cleared.
@@ -74,12 +74,12 @@ class MistralBatchJobTrigger(BaseTrigger):
         event is not yielded before then, however soon the jobs end: the operator and the
         sensor pass the moment from which Airflow has surely seen the deferring task's process
         end (an event sooner can make the scheduler fail the resumed task; see
-        :mod:`~airflow_provider_mistral_batch.utils.deferral`). ``dag.test()`` runs the trigger
+        :mod:`~airflow_provider_mistral_batch.batch.deferral`). ``dag.test()`` runs the trigger
         in line once the task has ended, with no executor to race: no hold there.
 
     Every sleep is the interval within +-10% (random jitter). All triggers of one triggerer
     that watch jobs on one connection read them through one shared watcher
-    (:mod:`~airflow_provider_mistral_batch.utils.shared_watch`): with 20 jobs or more, one
+    (:mod:`~airflow_provider_mistral_batch.batch.watcher`): with 20 jobs or more, one
     listing of the active jobs, page by page, answers them all, and only the jobs that left it
     are read one by one. While listing fails, each trigger reads its own job at its own
     interval, and only reads of its own job count as its failed polls.

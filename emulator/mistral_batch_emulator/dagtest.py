@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 # The provider's default connection id (MistralBatchHook.default_conn_name), written out so
-# that this module imports nothing of the provider; tests/emulator checks that they agree.
+# that this module imports nothing of the provider; emulator/tests checks that they agree.
 DEFAULT_CONN_ID = "mistral_default"
 
 

@@ -1,4 +1,14 @@
-"""Who may import whom inside the provider (DESIGN.md's layers), read from the source."""
+"""Who may import whom inside the provider (DESIGN.md's floors), read from the source.
+
+Floors, lowest first; a module imports only from its own floor or lower ones:
+0. ``models``, ``utils.compat``, ``utils.redact``, ``utils.wording``: import nothing of ours
+   (but each other).
+1. ``exceptions`` and the other ``utils`` helpers (paths, templating).
+2. ``hooks``: the hook, its HTTP transport (``hooks.http``) and its connection settings.
+3. ``batch``: the domain (input, identity, waiting, watcher, results, verdict, manifest).
+4. the faces: ``operators``, ``sensors``, ``triggers``, ``decorators``, ``plugins``, ``links``.
+5. ``get_provider_info`` and the package itself.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +21,13 @@ import pytest
 
 PACKAGE = "airflow_provider_mistral_batch"
 ROOT = Path(__file__).resolve().parents[2] / PACKAGE
+
+FLOOR_0 = ("models", "utils.compat", "utils.redact", "utils.wording")
+FLOOR_1 = ("exceptions", "utils")
+FLOOR_2 = ("hooks",)
+FLOOR_3 = ("batch",)
+FLOOR_4 = ("operators", "sensors", "triggers", "decorators", "plugins", "links")
+FLOOR_5 = ("get_provider_info", "")
 
 
 def _module_name(path: Path) -> str:
@@ -35,6 +52,17 @@ def _imports_of(path: Path) -> set[str]:
 IMPORTS = {_module_name(path): _imports_of(path) for path in ROOT.rglob("*.py")}
 
 
+def floor_of(module: str) -> int:
+    """The floor of one of our modules (see the module docstring)."""
+    local = module.removeprefix(PACKAGE).removeprefix(".")
+    for floor, prefixes in enumerate((FLOOR_0, FLOOR_1, FLOOR_2, FLOOR_3, FLOOR_4)):
+        if any(local == prefix or local.startswith(prefix + ".") for prefix in prefixes):
+            return floor
+    if local in FLOOR_5:
+        return 5
+    raise AssertionError(f"{module} is on no floor: add it to tests/unit/test_layering.py")
+
+
 def _importers_of(prefix: str) -> set[str]:
     return {
         module
@@ -48,6 +76,31 @@ def test_the_source_was_read() -> None:
     assert f"{PACKAGE}.models" in IMPORTS[f"{PACKAGE}.hooks.mistral_batch"]
 
 
+def test_floor_of_knows_the_floors() -> None:
+    assert floor_of(f"{PACKAGE}.models") == 0
+    assert floor_of(f"{PACKAGE}.utils.paths") == 1
+    assert floor_of(f"{PACKAGE}.hooks.http.calls") == 2
+    assert floor_of(f"{PACKAGE}.batch.waiting") == 3
+    assert floor_of(f"{PACKAGE}.operators.batch") == 4
+    with pytest.raises(AssertionError, match="on no floor"):
+        floor_of(f"{PACKAGE}.somewhere_new")
+
+
+def test_every_module_is_on_a_floor() -> None:
+    for module in IMPORTS:
+        floor_of(module)
+
+
+def test_no_module_imports_from_a_floor_above_it() -> None:
+    upward = sorted(
+        f"{module} (floor {floor_of(module)}) imports {name} (floor {floor_of(name)})"
+        for module, imported in IMPORTS.items()
+        for name in imported
+        if floor_of(name) > floor_of(module)
+    )
+    assert upward == []
+
+
 def test_models_import_nothing_of_ours() -> None:
     assert IMPORTS[f"{PACKAGE}.models"] == set()
 
@@ -56,54 +109,37 @@ def test_exceptions_import_only_the_airflow_compat_names() -> None:
     assert IMPORTS[f"{PACKAGE}.exceptions"] <= {f"{PACKAGE}.utils.compat"}
 
 
-@pytest.mark.parametrize("upper", ["operators", "sensors", "triggers", "plugins"])
-def test_the_hook_and_the_shared_helpers_never_import_upwards(upper: str) -> None:
-    low = {m for m in IMPORTS if m.startswith((f"{PACKAGE}.hooks", f"{PACKAGE}.utils"))}
-    assert not (_importers_of(f"{PACKAGE}.{upper}") & low)
-
-
 def test_http_mechanics_do_not_import_the_hook() -> None:
-    http = {m for m in IMPORTS if m.startswith(f"{PACKAGE}.utils.http")}
+    http = {m for m in IMPORTS if m.startswith(f"{PACKAGE}.hooks.http")}
     assert http
-    assert not (_importers_of(f"{PACKAGE}.hooks") & http)
+    assert not (_importers_of(f"{PACKAGE}.hooks.mistral_batch") & http)
 
 
 def test_only_the_api_server_loads_the_ui_plugin() -> None:
     # Operators, sensors and triggers run in workers and triggerers, which never serve the UI;
-    # the plugin reads what they leave (XCom keys, job metadata) from utils, never from them.
+    # the plugin reads what they leave (XCom keys, job metadata) from the domain, never from them.
     plugin = {m for m in IMPORTS if m.startswith(f"{PACKAGE}.plugins")}
     assert plugin
     assert _importers_of(f"{PACKAGE}.plugins") <= plugin
-    for task_side in ("operators", "sensors", "triggers"):
-        assert not (_importers_of(f"{PACKAGE}.{task_side}") & plugin), task_side
+    for face in ("operators", "sensors", "triggers"):
+        assert not (_importers_of(f"{PACKAGE}.{face}") & plugin), face
 
 
 def test_operators_and_sensors_never_import_each_other() -> None:
-    assert not (_importers_of(f"{PACKAGE}.sensors") & {f"{PACKAGE}.operators.batch"})
-    assert not (_importers_of(f"{PACKAGE}.operators") & {f"{PACKAGE}.sensors.batch"})
-
-
-def test_the_waiting_core_makes_no_calls_of_its_own() -> None:
-    # reattach gives it the rule of which duplicate job to keep; reattach names the hook
-    # for its types only, so no HTTP code comes along (checked at run time below).
-    assert IMPORTS[f"{PACKAGE}.utils.watch"] <= {
-        f"{PACKAGE}.exceptions",
-        f"{PACKAGE}.models",
-        f"{PACKAGE}.utils.options",
-        f"{PACKAGE}.utils.reattach",
-    }
-    assert IMPORTS[f"{PACKAGE}.utils.options"] <= {f"{PACKAGE}.exceptions"}
-    assert IMPORTS[f"{PACKAGE}.utils.reattach"] <= {
-        f"{PACKAGE}.models",
-        f"{PACKAGE}.hooks.mistral_batch",
-    }
+    operators = {m for m in IMPORTS if m.startswith(f"{PACKAGE}.operators")}
+    sensors = {m for m in IMPORTS if m.startswith(f"{PACKAGE}.sensors")}
+    assert operators
+    assert sensors
+    assert not (_importers_of(f"{PACKAGE}.sensors") & operators)
+    assert not (_importers_of(f"{PACKAGE}.operators") & sensors)
 
 
 def test_importing_the_waiting_core_loads_neither_the_hook_nor_our_http_code() -> None:
+    # The waiting core decides and does no I/O: the trigger, the blocking wait and the sensor
+    # drive it. Nothing of the hook or the HTTP transport comes along with it.
     code = (
-        f"import sys, {PACKAGE}.utils.watch; "
-        f"print(sorted(m for m in sys.modules if m.startswith(('{PACKAGE}.hooks', "
-        f"'{PACKAGE}.utils.http'))))"
+        f"import sys, {PACKAGE}.batch.waiting; "
+        f"print(sorted(m for m in sys.modules if m.startswith('{PACKAGE}.hooks')))"
     )
     result = subprocess.run(  # noqa: S603 (this interpreter, fixed arguments)
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT.parent
@@ -116,14 +152,17 @@ def test_nothing_in_the_provider_imports_the_emulator() -> None:
         assert "mistral_batch_emulator" not in path.read_text(encoding="utf-8"), path
 
 
+#: What a DAG file may load of the domain: the options its operators check at parse time.
+PARSE_TIME_DOMAIN = (f"{PACKAGE}.batch.wait_options",)
+
+
 @pytest.mark.parametrize("module", ["operators.batch", "sensors.batch"])
-def test_a_dag_file_does_not_load_the_waiting_core_or_the_hook(module: str) -> None:
+def test_a_dag_file_does_not_load_the_domain_or_the_hook(module: str) -> None:
     # Every DAG file that uses these pays their import at every parse; only a run needs these.
     code = (
         f"import sys, {PACKAGE}.{module}; "
-        f"print(sorted(m for m in sys.modules if m in ('{PACKAGE}.utils.watch', "
-        f"'{PACKAGE}.utils.reattach', '{PACKAGE}.hooks.mistral_batch', "
-        f"'{PACKAGE}.utils.input', '{PACKAGE}.utils.outcome')))"
+        f"print(sorted(m for m in sys.modules if m.startswith(('{PACKAGE}.batch.', "
+        f"'{PACKAGE}.hooks.mistral_batch')) and m not in {PARSE_TIME_DOMAIN!r}))"
     )
     result = subprocess.run(  # noqa: S603 (this interpreter, fixed arguments)
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT.parent

@@ -32,11 +32,20 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from airflow_provider_mistral_batch.batch.outcome import (
+    finish_with_job,
+    judge_job,
+    judge_jobs,
+    make_event,
+    parse_event,
+)
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralBatchError,
     MistralBatchJobError,
 )
+from airflow_provider_mistral_batch.hooks.connection import ConnectionSettings
+from airflow_provider_mistral_batch.hooks.http.retry import RetryPolicy
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import (
     BatchJob,
@@ -45,15 +54,6 @@ from airflow_provider_mistral_batch.models import (
     FileList,
     FileObject,
     RetrievedFile,
-)
-from airflow_provider_mistral_batch.utils.connection import ConnectionSettings
-from airflow_provider_mistral_batch.utils.http.retry import RetryPolicy
-from airflow_provider_mistral_batch.utils.outcome import (
-    finish_with_job,
-    judge_job,
-    judge_jobs,
-    make_event,
-    parse_event,
 )
 
 # Deterministic and quick: the same examples on every run and in CI, nothing saved between runs.

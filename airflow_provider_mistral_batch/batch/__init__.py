@@ -1,0 +1,1 @@
+"""The batch domain: input, identity, waiting, results and the verdict."""
