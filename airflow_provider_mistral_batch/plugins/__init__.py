@@ -8,7 +8,9 @@ imports this module, task runners included (for macros), so it stays light: the 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
 
 from airflow.plugins_manager import AirflowPlugin
 
@@ -22,14 +24,16 @@ TAB_URL_ROUTE: Final = "mistral-batch"
 #: The UI's route name of the jobs page (``/plugin/mistral-batch-jobs``).
 PAGE_URL_ROUTE: Final = "mistral-batch-jobs"
 
-# A small stacked-layers icon; a data URI needs no route (every route needs a login).
-_ICON: Final = (
-    "data:image/svg+xml;utf8,"
-    "%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24' fill='none' "
-    "stroke='%23f97316' stroke-width='2' stroke-linejoin='round'%3E"
-    "%3Cpath d='M12 3 3 8l9 5 9-5-9-5Z'/%3E%3Cpath d='m3 13 9 5 9-5'/%3E"
-    "%3Cpath d='m3 17.5 9 5 9-5' opacity='.5'/%3E%3C/svg%3E"
-)
+
+def _icon() -> str:
+    """The views' icon, ``static/icon.svg`` (stacked layers), as a data URI: a data URI needs
+    no route (and every route of the plugin needs a login)."""
+    svg = (Path(__file__).parent / "static" / "icon.svg").read_text(encoding="utf-8")
+    compact = "".join(line.strip() for line in svg.splitlines())
+    return "data:image/svg+xml;utf8," + quote(compact, safe="/:=' ")
+
+
+_ICON: Final = _icon()
 
 
 class _LazyApp(Mapping[str, Any]):

@@ -108,6 +108,15 @@ def test_provider_wheel_holds_the_provider_and_no_emulator(
         "hooks/http/calls.py",
     ):
         assert f"{PROVIDER}/{private}" in names
+    # The UI plugin's pages, style, script and icon are package data, read from the package.
+    plugin_files = sorted(
+        path.relative_to(REPO).as_posix()
+        for folder in ("templates", "static")
+        for path in (REPO / PROVIDER / "plugins" / folder).iterdir()
+    )
+    assert f"{PROVIDER}/plugins/templates/task_tab.html" in plugin_files
+    assert f"{PROVIDER}/plugins/static/plugin.js" in plugin_files
+    assert [path for path in plugin_files if path not in names] == []
     in_emulator_folder = [
         name for name in names if any("emulator" in folder for folder in name.split("/")[:-1])
     ]

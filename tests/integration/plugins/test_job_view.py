@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
+from airflow_provider_mistral_batch.plugins import views
 from airflow_provider_mistral_batch.plugins.job_view import (
     eta_seconds,
     format_time,
@@ -138,10 +140,10 @@ def test_the_type_of_a_connection_given_as_an_environment_variable(
     assert _env_conn_type(value) == expected
 
 
-def _task_tab(card: JobCard) -> str:
+def _task_tab(card: JobCard, *, fragment: bool = True) -> str:
     return render(
         "task_tab.html",
-        fragment=True,
+        fragment=fragment,
         base="./",
         title="t",
         conn_id="mistral_default",
@@ -198,3 +200,17 @@ def test_the_access_a_viewer_lacks_is_said_once_per_page() -> None:
     )
     assert html.count("needs edit access to DAG &#39;d&#39;") == 1
     assert "data-cancel=" not in html
+
+
+def test_a_whole_page_carries_its_style_and_script_inline_and_loads_nothing_else() -> None:
+    # One self-contained answer: no route serves static files (every route needs a login).
+    job = running_job()
+    html = _task_tab(
+        JobCard(job_id=job.id, view=job_view(job, STARTED), can_act=True), fragment=False
+    )
+    static = Path(views.__file__).parent / "static"
+    assert html.startswith("<!doctype html>\n")
+    assert f"<style>\n{(static / 'plugin.css').read_text()}</style>" in html
+    assert f"<script>\n{(static / 'plugin.js').read_text()}</script>" in html
+    assert not re.search(r"<(link|script|img)\b[^>]*\b(href|src)=", html)
+    assert html.count('<div id="content" data-refresh="5">') == 1

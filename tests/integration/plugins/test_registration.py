@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from importlib.metadata import entry_points
+from urllib.parse import unquote
+from xml.etree import ElementTree
 
 from airflow_provider_mistral_batch.get_provider_info import get_provider_info
 from airflow_provider_mistral_batch.plugins import URL_PREFIX, MistralBatchPlugin
@@ -39,6 +41,21 @@ def test_airflow_loads_the_plugin_with_its_app_and_views() -> None:
     routes = [view["url_route"] for view in views.values()]
     assert len(set(routes)) == 2
     assert all(routes)
+
+
+def test_both_views_show_the_icon_of_static_as_a_data_uri() -> None:
+    # A data URI needs no route (every route needs a login); the UI puts it in an <img src>.
+    icons = {view["icon"] for view in MistralBatchPlugin.external_views}
+    (icon,) = icons
+    prefix = "data:image/svg+xml;utf8,"
+    assert icon.startswith(prefix)
+    svg = unquote(icon.removeprefix(prefix))
+    # Escaped: a "#" would end the URI.
+    assert "<" not in icon
+    assert "#" not in icon
+    root = ElementTree.fromstring(svg)  # noqa: S314 (a file of the package)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert len(root.findall("{http://www.w3.org/2000/svg}path")) == 3
 
 
 def test_loading_the_plugin_does_not_import_fastapi() -> None:
