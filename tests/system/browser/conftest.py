@@ -48,7 +48,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDeploym
         "MISTRAL_EXAMPLE_POLL_SECONDS": "1",
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the connection list's Test button
     }
-    folders = [REPO / "example_dags", REPO / "tests" / "plugin" / "dag_files"]
+    folders = [REPO / "example_dags", REPO / "tests" / "integration" / "plugins" / "dag_files"]
     dag_ids = [CHAT, BAD_INPUT, HOSTILE]
     with running_deployment(home, folders, dag_ids, extra_env=env) as running:
         yield running
