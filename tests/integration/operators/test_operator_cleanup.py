@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_mistral_batch.batch import input as batch_input
 from airflow_provider_mistral_batch.exceptions import MistralBatchFatalError, MistralValidationError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
-from airflow_provider_mistral_batch.batch import input as batch_input
 from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import set_connection, wait_for_terminal, write_jsonl
 from tests.integration.operators.support import FakeTaskInstance, chat_requests

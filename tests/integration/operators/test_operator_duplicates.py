@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mistral_batch.batch import identity as reattach
 from airflow_provider_mistral_batch.hooks.mistral_batch import (
     IDEMPOTENCY_METADATA_KEY,
     MistralBatchHook,
 )
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
-from airflow_provider_mistral_batch.batch import identity as reattach
 from mistral_batch_emulator import RunningEmulator
 from tests.helpers import wait_for_terminal
 from tests.integration.operators.support import (

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mistral_batch.batch import waiting as watch
+from airflow_provider_mistral_batch.batch import watcher as shared_watch
 from airflow_provider_mistral_batch.hooks.http.clients import close_shared_async_clients
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobList, BatchJobStatus
 from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
-from airflow_provider_mistral_batch.batch import waiting as watch
-from airflow_provider_mistral_batch.batch import watcher as shared_watch
 from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import CONN_ID, create_embeddings_job
 from tests.integration.triggers.conftest import fast_hook

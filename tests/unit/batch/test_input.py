@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_mistral_batch.batch import input as batch_input
 from airflow_provider_mistral_batch.batch.input import (
     FileInput,
     InlineInput,
@@ -26,7 +27,6 @@ from airflow_provider_mistral_batch.batch.input import (
     unique_requests,
 )
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
-from airflow_provider_mistral_batch.batch import input as batch_input
 
 CHAT = "/v1/chat/completions"
 BODY = {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}

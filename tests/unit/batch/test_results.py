@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mistral_batch.batch import results as results_module
 from airflow_provider_mistral_batch.batch.results import (
     NO_RESULT,
     ResultsSummary,
@@ -26,7 +27,6 @@ from airflow_provider_mistral_batch.batch.results import (
 from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
 from airflow_provider_mistral_batch.hooks.http.streams import jsonl_lines
 from airflow_provider_mistral_batch.models import BatchResultLine
-from airflow_provider_mistral_batch.batch import results as results_module
 
 CHAT_BODY: dict[str, Any] = {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
 
