@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_mistral_batch import __version__
-from airflow_provider_mistral_batch.hooks.connection import (
+from airflow_provider_mistral_batch.connection_form import (
     provider_conn_fields,
     provider_ui_field_behaviour,
 )

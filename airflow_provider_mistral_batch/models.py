@@ -27,6 +27,21 @@ TIMEOUT_HOURS_MIN: Final = 1
 TIMEOUT_HOURS_MAX: Final = 168
 DEFAULT_TIMEOUT_HOURS: Final = 24
 
+# The job metadata keys this provider writes, declared here because every floor reads them:
+# the hook tags each job it creates with the create's idempotency key (a retried create looks
+# for it); the operator tags its jobs with its task (reattach and duplicates use the task key;
+# the UI links a job to its task and authorizes by its DAG).
+#: The idempotency key of the create call that made the job.
+IDEMPOTENCY_KEY_METADATA: Final = "airflow_idempotency_key"
+#: The task key (task instance and input) that a retry of the task reattaches by.
+TASK_KEY_METADATA: Final = "airflow_task_key"
+DAG_ID_METADATA: Final = "airflow_dag_id"
+RUN_ID_METADATA: Final = "airflow_run_id"
+TASK_ID_METADATA: Final = "airflow_task_id"
+MAP_INDEX_METADATA: Final = "airflow_map_index"
+#: ``index/count`` of a job that is one shard of a task's input.
+SHARD_METADATA: Final = "airflow_shard"
+
 #: A job's request counts: the contract says only "integer"; the server's are 64-bit. A larger
 #: one is refused (an unexpected response), so counts never overflow the float arithmetic
 #: of a job's progress and failed share.
@@ -82,6 +97,12 @@ class BatchJobStatus(OpenStrEnum):
         """Whether the job ended successfully; an unknown status is never success."""
         return self is BatchJobStatus.SUCCESS
 
+    @classmethod
+    def active(cls) -> tuple[BatchJobStatus, ...]:
+        """The known statuses of a job that has not ended, in the order a job goes through
+        them: QUEUED, RUNNING, CANCELLATION_REQUESTED."""
+        return _ACTIVE_STATUSES
+
 
 _TERMINAL_STATUSES: Final = frozenset(
     {
@@ -90,6 +111,11 @@ _TERMINAL_STATUSES: Final = frozenset(
         BatchJobStatus.TIMEOUT_EXCEEDED,
         BatchJobStatus.CANCELLED,
     }
+)
+_ACTIVE_STATUSES: Final = (
+    BatchJobStatus.QUEUED,
+    BatchJobStatus.RUNNING,
+    BatchJobStatus.CANCELLATION_REQUESTED,
 )
 
 
@@ -386,12 +412,19 @@ class BatchResultLine(_Response):
 
 
 __all__ = [
+    "DAG_ID_METADATA",
     "DEFAULT_TIMEOUT_HOURS",
+    "IDEMPOTENCY_KEY_METADATA",
+    "MAP_INDEX_METADATA",
     "MAX_FILE_BYTES",
     "MAX_INLINE_REQUESTS",
     "MAX_REQUESTS_PER_JOB",
     "METADATA_KEY_MAX_LENGTH",
     "METADATA_VALUE_MAX_LENGTH",
+    "RUN_ID_METADATA",
+    "SHARD_METADATA",
+    "TASK_ID_METADATA",
+    "TASK_KEY_METADATA",
     "TIMEOUT_HOURS_MAX",
     "TIMEOUT_HOURS_MIN",
     "ApiEndpoint",

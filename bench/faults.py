@@ -53,7 +53,7 @@ DEFERRED_DAG_ID = "bench_faults_deferred"
 TASK_ID = "batch"
 # Longest wait for one job, and for every job to end once the faults are off.
 JOB_DEADLINE_SECONDS = 300.0
-SETTLE_DEADLINE_SECONDS = 180.0
+JOBS_END_DEADLINE = 180.0
 # utils/results.py NO_RESULT: the error of a request no result file answers.
 NO_RESULT = "no result returned"
 
@@ -351,11 +351,11 @@ class Duplicate:
     job: Any
 
 
-def wait_until_settled(hook: Any, pending_commit_seconds: float) -> tuple[list[Any], float]:
+def wait_until_jobs_end(hook: Any, pending_commit_seconds: float) -> tuple[list[Any], float]:
     """Every job, once late commits landed and every job ended (or the deadline passed)."""
     started = time.monotonic()
     time.sleep(pending_commit_seconds)
-    deadline = started + SETTLE_DEADLINE_SECONDS
+    deadline = started + JOBS_END_DEADLINE
     while True:
         jobs = list(hook.list_batch_jobs())
         if all(job.status.is_terminal for job in jobs) or time.monotonic() > deadline:
@@ -626,7 +626,6 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         seed=args.seed,
         data_dir=workdir / "emulator",
     )
-    settle_window = 2 * args.timeout
     paths = " + ".join(
         f"{args.lifecycles} {path}" for path in ("hook", "operator") if args.only in (None, path)
     )
@@ -643,16 +642,10 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         f"lifecycles: {paths} (operator: blocking and deferrable in turn), "
         f"{args.workers} at a time, {args.requests} requests each; "
         f"emulator {args.rps:g} requests/s: a job runs {job_seconds:.1f} s\n"
-        f"connection: timeout {args.timeout:g} s, max_retries {args.max_retries}; the hook's "
-        f"create settle window 2 x timeout = {settle_window:g} s; poll interval "
+        f"connection: timeout {args.timeout:g} s, max_retries {args.max_retries}; poll interval "
         f"{args.poll_interval:g} s; task retries {args.task_retries}",
         flush=True,
     )
-    if job_seconds <= settle_window:
-        print(
-            f"note: a job ({job_seconds:.1f} s) ends within the settle window "
-            f"({settle_window:g} s): a late duplicate may finish before anything can cancel it"
-        )
     elapsed: dict[str, float] = {}
     with run_emulator(config) as emulator:
         set_mistral_connection(
@@ -691,13 +684,13 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         print("faults off; waiting for late commits and for every job to end ...", flush=True)
         late = args.slow_commit_seconds + 1.0 if args.slow_commits else 1.0
         with MistralBatchHook() as hook:
-            jobs, elapsed["settling"] = wait_until_settled(hook, late)
+            jobs, elapsed["jobs ending"] = wait_until_jobs_end(hook, late)
             files = list(hook.list_files())
             jobs_by_name = group_jobs(jobs)
             in_files = lost_in_job_files(hook, [*hook_results, *operator_results], jobs_by_name)
         running = [job for job in jobs if not job.status.is_terminal]
         if running:
-            print(f"note: {len(running)} jobs had not ended {SETTLE_DEADLINE_SECONDS:.0f} s later")
+            print(f"note: {len(running)} jobs had not ended {JOBS_END_DEADLINE:.0f} s later")
         files_by_name: Counter[str] = Counter()
         for uploaded in files:
             match = re.fullmatch(r"faults-((?:hook|op)-\d{3})\.jsonl", uploaded.filename)

@@ -2,7 +2,8 @@
 
 Starts the emulator in a child process, creates N slow jobs, then runs N triggers (one per job)
 concurrently in this process for a fixed time and prints: polls made, CPU time per poll, memory
-per trigger, shared HTTP clients, and how long each trigger waited beyond its interval.
+per trigger, and the TCP connections open to the API (counted by the OS, not by the provider: a
+shared client keeps them within its pool of 100, a client per trigger would open one each).
 Loopback only; bounded in count and time.
 
     .venv/bin/python bench/triggers_many.py [--triggers 1000] [--seconds 20] [--interval 2]
@@ -19,10 +20,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from emulator_common import API_KEY, emulator_process, rss_mb
+
+
+def connections_to(port: int) -> int:
+    """This process's established TCP connections to ``port``."""
+    import psutil
+
+    return sum(
+        1
+        for conn in psutil.Process().net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+    )
 
 
 def main() -> int:
@@ -53,15 +66,27 @@ def main() -> int:
         ]
         print(f"created {len(job_ids)} running jobs on {base_url}")
 
-        polls = 0
-        original = MistralBatchHook.aget_batch_job
+        # Counted here, around the provider's methods (it keeps no counters of its own): each
+        # job read a trigger was answered ("polls": from a GET or a sweep's listing), and the
+        # API calls made for them.
+        from airflow_provider_mistral_batch.batch.watcher import SharedJobWatcher
 
-        async def counting_get(self: MistralBatchHook, job_id: str, **kwargs: bool) -> object:
-            nonlocal polls
-            polls += 1
-            return await original(self, job_id, **kwargs)
+        counts = {"polls": 0, "get": 0, "list": 0}
 
-        MistralBatchHook.aget_batch_job = counting_get  # type: ignore[method-assign,assignment]
+        def counting(cls: Any, name: str, key: str) -> None:
+            original = getattr(cls, name)
+
+            async def counted(*args: Any, **kwargs: Any) -> Any:
+                answer = await original(*args, **kwargs)
+                counts[key] += 1  # once answered: a read still waiting at the end is no poll
+                return answer
+
+            setattr(cls, name, counted)
+
+        counting(SharedJobWatcher, "read", "polls")
+        counting(SharedJobWatcher, "read_after", "polls")
+        counting(MistralBatchHook, "aget_batch_job", "get")
+        counting(MistralBatchHook, "alist_batch_jobs_page", "list")
 
         async def run_all() -> tuple[float, int]:
             triggers = [
@@ -75,33 +100,36 @@ def main() -> int:
 
             tasks = [asyncio.create_task(drive(trigger)) for trigger in triggers]
             await asyncio.sleep(args.seconds)
-            clients = http_clients.shared_async_client_count()
+            connections = connections_to(int(base_url.rsplit(":", 1)[1]))
             rss = rss_mb()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await http_clients.close_shared_async_clients()
-            return rss, clients
+            return rss, connections
 
         rss_before = rss_mb()
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         wall_start = time.monotonic()
-        rss_during, clients = asyncio.run(run_all())
+        rss_during, connections = asyncio.run(run_all())
         wall = time.monotonic() - wall_start
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
             cpu_after.ru_stime - cpu_before.ru_stime
         )
 
+    polls, calls = counts["polls"], counts["get"] + counts["list"]
     expected = args.triggers * args.seconds / args.interval
     print(f"triggers:               {args.triggers} (poll interval {args.interval:g} s)")
     print(f"run time:               {wall:.1f} s")
     print(f"polls made:             {polls:,} ({polls / expected:.0%} of {expected:,.0f} ideal)")
+    listed, got = counts["list"], counts["get"]
+    print(f"API calls:              {calls:,} ({listed:,} list pages, {got:,} GETs)")
     print(f"CPU in this process:    {cpu:.2f} s = {100 * cpu / wall:.0f}% of one core")
     print(f"CPU per poll:           {1000 * cpu / max(polls, 1):.2f} ms")
     print(f"RSS before / during:    {rss_before:.0f} MB / {rss_during:.0f} MB")
     print(f"memory per trigger:     {1000 * (rss_during - rss_before) / args.triggers:.0f} kB")
-    print(f"shared HTTP clients:    {clients}")
+    print(f"connections to the API: {connections} (one shared client's pool: at most 100)")
     return 0
 
 

@@ -1,26 +1,37 @@
-"""Find the job an earlier try of the same task created, instead of paying for a second one.
+"""A job's identity: the task it belongs to, and the one rule for duplicate jobs.
 
 The job's metadata carries a key built from the task's identity (dag_id, task_id, run_id,
 map_index) and a fingerprint of its input. A later try with the same identity and the same
 input finds that job while it is queued, running or succeeded, and reattaches to it.
 
-When one key has several such jobs (a try died while its create was in flight, the server
-committed that create late, and the retry had already made its own), :func:`settle` keeps one
-and the others are cancelled: when a try reattaches, and while a job is watched during its
-first minutes (see :class:`~airflow_provider_mistral_batch.batch.waiting.JobWatch`).
+Duplicates are jobs made for one thing: of one task key (a try died while its create was in
+flight, the server committed that create late, and the retry had already made its own), or of
+one create's idempotency key (two ambiguous attempts of one create both became jobs).
+:func:`choose_kept` is the one rule for them: keep a succeeded job, else the oldest; the
+others still queued or running are cancelled, each with a warning naming both ids. It is
+applied when a try reattaches (:func:`find_job_to_reattach`), when a retried create finds
+several jobs with its idempotency key (:func:`duplicate_chooser`, handed to the hook), and
+while a job is watched during its first minutes
+(:class:`~airflow_provider_mistral_batch.batch.waiting.JobWatch`), which also catches a job
+that an ambiguous create made after the create returned.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from airflow_provider_mistral_batch.models import (
+    DAG_ID_METADATA,
+    MAP_INDEX_METADATA,
     METADATA_VALUE_MAX_LENGTH,
+    RUN_ID_METADATA,
+    TASK_ID_METADATA,
+    TASK_KEY_METADATA,
     TIMEOUT_HOURS_MAX,
     BatchJob,
     BatchJobStatus,
@@ -28,8 +39,6 @@ from airflow_provider_mistral_batch.models import (
 
 if TYPE_CHECKING:
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-
-TASK_KEY_METADATA: Final = "airflow_task_key"
 
 
 def is_reattachable(status: BatchJobStatus) -> bool:
@@ -72,76 +81,96 @@ def task_metadata(identity: tuple[str, str, str, int], key: str) -> dict[str, st
     limit = METADATA_VALUE_MAX_LENGTH
     return {
         TASK_KEY_METADATA: key,
-        "airflow_dag_id": dag_id[:limit],
-        "airflow_task_id": task_id[:limit],
-        "airflow_run_id": run_id[:limit],
-        "airflow_map_index": str(map_index),
+        DAG_ID_METADATA: dag_id[:limit],
+        TASK_ID_METADATA: task_id[:limit],
+        RUN_ID_METADATA: run_id[:limit],
+        MAP_INDEX_METADATA: str(map_index),
     }
 
 
-@dataclass(frozen=True)
-class Settlement:
-    """Which of the jobs tagged with one task key to keep, and which to cancel.
+def with_task_key(jobs: Iterable[BatchJob], key: str) -> list[BatchJob]:
+    """The jobs tagged with task key ``key`` (checked here even when the server filtered)."""
+    return [job for job in jobs if (job.metadata or {}).get(TASK_KEY_METADATA) == key]
 
-    :param kept: the job the task follows, or None when none may still give results.
-    :param to_cancel: other jobs of the key still queued or running: duplicates.
+
+@dataclass(frozen=True)
+class KeptJob:
+    """Which of several duplicate jobs to keep, and which to cancel.
+
+    :param kept: the job to follow, or None when none may still give results.
+    :param to_cancel: the other jobs still queued or running: duplicates.
     """
 
     kept: BatchJob | None
     to_cancel: tuple[BatchJob, ...]
 
 
-def settle(jobs: Iterable[BatchJob], key: str) -> Settlement:
-    """Keep one job of ``key``: a succeeded one if any, else the oldest still running.
+def choose_kept(jobs: Iterable[BatchJob]) -> KeptJob:
+    """The rule for duplicates (jobs made for one thing): keep a succeeded job if any, else
+    the oldest that may still give results; cancel the others still queued or running.
 
-    Two jobs with one key happen when a try dies while its create is in flight, the server
-    commits that create late and the retry has already made its own. The rule only depends on
-    the jobs, never on who looks, so every watcher of the key keeps the same job.
+    The rule only depends on the jobs, never on who looks, so every watcher of a key keeps
+    the same job.
     """
-    live = [
-        job
-        for job in {job.id: job for job in jobs}.values()
-        if (job.metadata or {}).get(TASK_KEY_METADATA) == key and is_reattachable(job.status)
-    ]
+    live = [job for job in {job.id: job for job in jobs}.values() if is_reattachable(job.status)]
     if not live:
-        return Settlement(None, ())
+        return KeptJob(None, ())
     # A succeeded job already did the work; among the others the oldest is furthest along.
     live.sort(key=lambda job: (not job.status.is_success, job.created_at, job.id))
     kept = live[0]
-    return Settlement(kept, tuple(job for job in live[1:] if not job.status.is_terminal))
+    return KeptJob(kept, tuple(job for job in live[1:] if not job.status.is_terminal))
 
 
 def duplicate_warning(duplicate: BatchJob, kept: BatchJob) -> str:
-    """The line logged when a duplicate job of a task is cancelled."""
+    """The line logged when a duplicate job is cancelled."""
+    why = "it succeeded" if kept.status.is_success else "it is the older"
     return (
-        f"Cancelling Mistral batch job {duplicate.id}: a duplicate of job {kept.id} with the "
-        f"same task key {(kept.metadata or {}).get(TASK_KEY_METADATA)} (the older is kept)"
+        f"Cancelling Mistral batch job {duplicate.id}: a duplicate of job {kept.id}, which is "
+        f"kept ({why})"
     )
+
+
+def keep_one(hook: MistralBatchHook, jobs: Iterable[BatchJob], log: Any) -> BatchJob | None:
+    """Apply :func:`choose_kept` to ``jobs``: cancel the duplicates, each with a warning, and
+    return the job kept (None when none may still give results)."""
+    choice = choose_kept(jobs)
+    if choice.kept is not None:
+        for duplicate in choice.to_cancel:
+            log.warning("%s", duplicate_warning(duplicate, choice.kept))
+            try:
+                hook.cancel_batch_job(duplicate.id)
+            except Exception as exc:
+                log.warning("Could not cancel Mistral batch job %s: %s", duplicate.id, exc)
+    return choice.kept
+
+
+def duplicate_chooser(hook: MistralBatchHook, log: Any) -> Callable[[list[BatchJob]], BatchJob]:
+    """The ``choose`` of :meth:`MistralBatchHook.create_batch_job`: among the jobs a retried
+    create finds with its idempotency key, keep one by :func:`keep_one`; when none may still
+    give results, the oldest (its status then tells the wait what became of it)."""
+
+    def choose(jobs: list[BatchJob]) -> BatchJob:
+        kept = keep_one(hook, jobs, log)
+        return kept if kept is not None else min(jobs, key=lambda job: (job.created_at, job.id))
+
+    return choose
 
 
 def jobs_of_key(hook: MistralBatchHook, key: str) -> list[BatchJob]:
     """Every job tagged with ``key`` that can still exist (newer than the longest timeout)."""
     created_after = datetime.now(UTC) - _LOOKBACK
     listing = hook.list_batch_jobs(metadata={TASK_KEY_METADATA: key}, created_after=created_after)
-    return list(listing)
+    return with_task_key(listing, key)
 
 
 async def ajobs_of_key(hook: MistralBatchHook, key: str) -> list[BatchJob]:
     """Async twin of :func:`jobs_of_key`."""
     created_after = datetime.now(UTC) - _LOOKBACK
     listing = hook.alist_batch_jobs(metadata={TASK_KEY_METADATA: key}, created_after=created_after)
-    return [job async for job in listing]
+    return with_task_key([job async for job in listing], key)
 
 
 def find_job_to_reattach(hook: MistralBatchHook, key: str, log: Any) -> BatchJob | None:
-    """The job tagged with ``key`` that succeeded or still runs, if any; duplicates of it
-    (see :func:`settle`) are cancelled, each with a warning."""
-    settlement = settle(jobs_of_key(hook, key), key)
-    if settlement.kept is not None:
-        for duplicate in settlement.to_cancel:
-            log.warning("%s", duplicate_warning(duplicate, settlement.kept))
-            try:
-                hook.cancel_batch_job(duplicate.id)
-            except Exception as exc:
-                log.warning("Could not cancel Mistral batch job %s: %s", duplicate.id, exc)
-    return settlement.kept
+    """The job tagged with ``key`` that succeeded or still runs, if any; its duplicates are
+    cancelled (see :func:`keep_one`)."""
+    return keep_one(hook, jobs_of_key(hook, key), log)

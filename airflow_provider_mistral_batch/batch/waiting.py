@@ -14,7 +14,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from airflow_provider_mistral_batch.batch.identity import duplicate_warning, settle
+from airflow_provider_mistral_batch.batch.identity import (
+    choose_kept,
+    duplicate_warning,
+    with_task_key,
+)
+from airflow_provider_mistral_batch.batch.progress import (
+    describe_progress,
+    eta_seconds,
+    without_eta,
+)
 from airflow_provider_mistral_batch.batch.wait_options import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
@@ -55,8 +64,9 @@ class Cancel:
 
 @dataclass(frozen=True)
 class ListTaskJobs:
-    """List the jobs tagged with the task key ``key`` (see :mod:`..reattach`) and hand the list
-    (or the error) to :meth:`JobWatch.record`.
+    """List the jobs tagged with the task key ``key`` (see
+    :mod:`~airflow_provider_mistral_batch.batch.identity`) and hand the list (or the error) to
+    :meth:`JobWatch.record`.
 
     :param follow: False for a check for duplicates of a job still running (every queued,
         running or succeeded job of the key is what it needs); True when the job ended
@@ -111,7 +121,9 @@ Answer = BatchJob | Sequence[BatchJob] | BaseException
 Outcome = Ended | GaveUp | TimedOut
 Step = Action | Outcome
 
-_Settling = Literal["cancel", "reread", "read"]
+# What the watch did at the deadline, waiting for its answer: a cancel, a read after a refused
+# cancel, or a read (no cancel wanted).
+_AtDeadline = Literal["cancel", "reread", "read"]
 # Why the task's jobs were listed: a check for duplicates while the job is young, or, once the
 # job ended CANCELLED, a look for the job a duplicate check elsewhere kept instead.
 _Listing = Literal["check", "follow"]
@@ -128,7 +140,7 @@ class JobWatch:
     :param max_consecutive_errors: failed polls in a row before giving up.
     :param task_key: the task key in the job's metadata (operators' jobs only): until
         ``check_duplicates_until`` every poll also lists the jobs with this key, and the ones
-        :func:`~airflow_provider_mistral_batch.batch.identity.settle` does not keep are
+        :func:`~airflow_provider_mistral_batch.batch.identity.choose_kept` does not keep are
         cancelled; when the kept job is another one, the watch follows it (``job_id``
         changes). A job of the key that ends CANCELLED is also followed to the kept one.
     :param check_duplicates_until: epoch seconds; None never checks while the job runs.
@@ -178,10 +190,9 @@ class JobWatch:
         self.rand = rand
         self.consecutive_errors = 0
         self.last_job: BatchJob | None = None
-        self._settling: _Settling | None = None
-        self._settle_error: BaseException | None = None
+        self._at_deadline: _AtDeadline | None = None
+        self._deadline_error: BaseException | None = None
         self._last_line: str | None = None
-        self._first_seen: tuple[float, int] | None = None
         self._listing: _Listing | None = None
         self._follow_errors = 0
         self._switched = False
@@ -211,8 +222,8 @@ class JobWatch:
             return self._duplicate_cancelled(answer)
         if isinstance(answer, Sequence):
             raise TypeError("a list of jobs answers ListTaskJobs only")
-        if self._settling is not None:
-            return self._settled(answer)
+        if self._at_deadline is not None:
+            return self._deadline_answered(answer)
         if isinstance(answer, BaseException):
             return self._failed(answer)
         return self._seen(answer)
@@ -265,7 +276,7 @@ class JobWatch:
         if self._checking_duplicates():
             self._listing = "check"
             return ListTaskJobs(self.task_key)  # type: ignore[arg-type]
-        return self._wait_or_settle()
+        return self._sleep_or_deadline()
 
     def _checking_duplicates(self) -> bool:
         until = self.check_duplicates_until
@@ -285,14 +296,14 @@ class JobWatch:
         if not is_transient(error) or self.consecutive_errors >= self.max_consecutive_errors:
             message = f"gave up polling Mistral batch job {self.job_id}: {error}"
             return GaveUp(error, self.last_job, message)
-        return self._wait_or_settle()
+        return self._sleep_or_deadline()
 
-    def _wait_or_settle(self) -> Step:
+    def _sleep_or_deadline(self) -> Step:
         now = self.clock()
         if self.deadline is None:
             return Sleep(self._jittered(self.interval()))
         if now >= self.deadline:
-            self._settling = "cancel" if self.cancel_on_deadline else "read"
+            self._at_deadline = "cancel" if self.cancel_on_deadline else "read"
             return Cancel() if self.cancel_on_deadline else Poll()
         return Sleep(max(0.0, min(self._jittered(self.interval()), self.deadline - now)))
 
@@ -324,10 +335,10 @@ class JobWatch:
         if isinstance(answer, BatchJob):
             raise TypeError("ListTaskJobs is answered with a list of jobs")
         self._follow_errors = 0
-        settlement = settle([*answer, job], self.task_key)
-        kept = settlement.kept
+        choice = choose_kept(with_task_key([*answer, job], self.task_key))
+        kept = choice.kept
         if kept is None:
-            return Ended(job) if listing == "follow" else self._wait_or_settle()
+            return Ended(job) if listing == "follow" else self._sleep_or_deadline()
         if kept.id != self.job_id:
             self.log.warning(
                 "Following Mistral batch job %s instead of %s: both carry this task's key and %s",
@@ -338,10 +349,9 @@ class JobWatch:
             self.job_id = kept.id
             self.last_job = None
             self._last_line = None
-            self._first_seen = None
             self._switched = True
         self._kept = kept
-        self._duplicates = list(settlement.to_cancel)
+        self._duplicates = list(choice.to_cancel)
         return self._next_duplicate()
 
     def _listing_failed(
@@ -354,7 +364,7 @@ class JobWatch:
                 self.job_id,
                 describe_error(error),
             )
-            return self._wait_or_settle()
+            return self._sleep_or_deadline()
         self._follow_errors += 1
         self.log.warning(
             "Mistral batch job %s was cancelled; looking for another job of this task failed "
@@ -377,7 +387,7 @@ class JobWatch:
         if self._switched:
             self._switched = False
             return Poll()  # read the job followed now
-        return self._wait_or_settle()
+        return self._sleep_or_deadline()
 
     def _duplicate_cancelled(self, answer: Answer) -> Step:
         duplicate, self._cancelling = self._cancelling, None
@@ -390,16 +400,16 @@ class JobWatch:
 
     # ---------------------------------------------------------------- the deadline
 
-    def _settled(self, answer: BatchJob | BaseException) -> Step:
+    def _deadline_answered(self, answer: BatchJob | BaseException) -> Step:
         """The answer to the cancel (or read) at the deadline; a refused cancel reads once more."""
         if isinstance(answer, BaseException):
-            if self._settling == "cancel":
+            if self._at_deadline == "cancel":
                 # The job may have just ended, and an ended job cannot be cancelled: look.
-                self._settle_error = answer
-                self._settling = "reread"
+                self._deadline_error = answer
+                self._at_deadline = "reread"
                 return Poll()
-            if self._settling == "read":
-                self._settle_error = answer
+            if self._at_deadline == "read":
+                self._deadline_error = answer
             return self._deadline_outcome(None)
         return self._deadline_outcome(answer)
 
@@ -411,7 +421,7 @@ class JobWatch:
             self._log_progress(job)
             return Ended(job)
         message = deadline_message(
-            self.job_id, last_seen, self.cancel_on_deadline, self._settle_error
+            self.job_id, last_seen, self.cancel_on_deadline, self._deadline_error
         )
         self.log.warning("%s", message)
         return TimedOut(job, message)
@@ -425,26 +435,13 @@ class JobWatch:
 
     def progress_line(self, job: BatchJob) -> str | None:
         """A progress line when the counts or status changed since the last one, else None."""
-        line = describe_progress(job, self._eta_seconds(job, self.clock()))
+        line = describe_progress(job, eta_seconds(job, self.clock()))
         # The ETA changes on every poll; only report when the counts or status change.
-        key = line.split(", ETA")[0]
+        key = without_eta(line)
         if key == self._last_line:
             return None
         self._last_line = key
         return line
-
-    def _eta_seconds(self, job: BatchJob, now: float) -> float | None:
-        if job.total_requests <= 0:
-            return None
-        if self._first_seen is None:
-            self._first_seen = (now, job.completed_requests)
-            return None
-        started, completed_then = self._first_seen
-        done = job.completed_requests - completed_then
-        if done <= 0 or now <= started:
-            return None
-        rate = done / (now - started)
-        return max(0.0, (job.total_requests - job.completed_requests) / rate)
 
 
 def _what_ended(outcome: Outcome) -> str:
@@ -488,29 +485,3 @@ def deadline_message(
     if error is not None:
         return f"{message}; could not {'cancel' if cancel_on_deadline else 'fetch'} it: {error}"
     return f"{message}; cancellation requested" if cancel_on_deadline else message
-
-
-def describe_progress(job: BatchJob, eta_seconds: float | None = None) -> str:
-    """``job 1a2b: RUNNING, completed 12,345/100,000 (12.3%), 40 failed, ETA 3m``."""
-    head = f"job {job.id}: {job.status}"
-    if job.total_requests <= 0:
-        return f"{head}, input not validated yet"
-    share = 100.0 * job.completed_requests / job.total_requests
-    line = (
-        f"{head}, completed {job.completed_requests:,}/{job.total_requests:,} ({share:.1f}%), "
-        f"{job.failed_requests:,} failed"
-    )
-    if eta_seconds is not None and not job.status.is_terminal:
-        line += f", ETA {format_duration(eta_seconds)}"
-    return line
-
-
-def format_duration(seconds: float) -> str:
-    """A short human duration: ``45s``, ``3m``, ``2h05m``."""
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    minutes = whole // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    return f"{minutes // 60}h{minutes % 60:02d}m"

@@ -8,10 +8,10 @@ the :class:`SharedJobWatcher` of their loop and connection, which decides how:
 - few jobs watched (fewer than :data:`LIST_MIN_JOBS`): each read is a GET of the job, after
   the trigger's own sleep, exactly as a trigger alone would poll;
 - many jobs: reads wait for the next *sweep*, one listing of the workspace's active jobs
-  (QUEUED, RUNNING, CANCELLATION_REQUESTED), its pages fetched a few at a time. A job in the
-  listing is answered with its listed snapshot; only jobs missing from it (they ended, or
-  were never listed) are read with a GET of their own. A job is therefore only ever seen
-  ended in its own GET, never inferred from a listing.
+  (:meth:`~airflow_provider_mistral_batch.models.BatchJobStatus.active`), its pages fetched
+  a few at a time. A job in the listing is answered with its listed snapshot; only jobs
+  missing from it (they ended, or were never listed) are read with a GET of their own: a job
+  is only ever seen ended in its own GET, never inferred from a listing.
 
 Sweeps run as often as the shortest poll interval among the reads waiting (at least every
 :data:`MIN_SWEEP_GAP`); each serves the reads due within half that interval. Answers are
@@ -19,16 +19,14 @@ handed out a chunk at a time, so thousands of triggers never wake in one loop it
 
 When listing fails (an HTTP error, no answer within :data:`LIST_TIME_LIMIT`, a body that does
 not parse, pages that never end or cost more calls than reading each job), the sweep is the
-watcher's problem, not the triggers': the reads it served take the jobs it did list, and the
-others read their own job with a GET when it is due, as alone. Until the listing is tried again
-(after :func:`list_retry_delay`: exponential, capped, with jitter) every read is a GET after
-the trigger's own sleep. One warning says that sweeping stopped, why and when it is tried
-again; one info line says when it works again.
+watcher's problem, not the triggers': the reads it served take the jobs it did list, the others
+read their own job with a GET when due. Until listing is tried again (after
+:func:`list_retry_delay`: exponential, capped, with jitter) every read is a GET after the
+trigger's own sleep. One warning says that sweeping stopped, why and when it is tried again;
+one info line says when it works again.
 
-The watcher holds no state a trigger needs to survive a restart: a rebuilt trigger just reads
-through the watcher of its new loop. Answers are jobs or the error the job's own GET raised (an
-:data:`~airflow_provider_mistral_batch.batch.waiting.Answer` for the waiting core), so a trigger's
-count of failed polls only ever counts reads of its own job.
+The watcher holds no state a trigger needs across a restart. Answers are jobs or the error the
+job's own GET raised, so a trigger's count of failed polls only ever counts reads of its own job.
 """
 
 from __future__ import annotations
@@ -51,12 +49,6 @@ from airflow_provider_mistral_batch.models import BatchJob, BatchJobList, BatchJ
 if TYPE_CHECKING:
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
-#: Statuses of the jobs a sweep lists: every status a job can leave.
-ACTIVE_STATUSES: Final = (
-    BatchJobStatus.QUEUED,
-    BatchJobStatus.RUNNING,
-    BatchJobStatus.CANCELLATION_REQUESTED,
-)
 #: From this many jobs watched on one connection, reads are answered by sweeps.
 LIST_MIN_JOBS: Final = 20
 #: Jobs per page of a sweep.
@@ -98,11 +90,8 @@ _OWN_READ: Final = _OwnRead()
 
 
 def list_retry_delay(failures: int, rand: float) -> float:
-    """Seconds before listing is tried again after ``failures`` failed listings in a row.
-
-    :param failures: failed listings in a row, from 1.
-    :param rand: a random number in [0, 1), for the jitter.
-    """
+    """Seconds before listing is tried again after ``failures`` (from 1) failed listings in a
+    row; ``rand``, a random number in [0, 1), gives the jitter."""
     base = min(LIST_RETRY_MAX, LIST_RETRY_FIRST * 2.0 ** min(failures - 1, 30))
     return base * (1.0 + LIST_RETRY_JITTER * (2.0 * rand - 1.0))
 
@@ -153,8 +142,6 @@ class SharedJobWatcher:
         self._list_retry_at = -math.inf  # monotonic: no sweep before this
         self._fetching: dict[str, asyncio.Task[None]] = {}
         self._get_limit = asyncio.Semaphore(GET_CONCURRENCY)
-        #: API calls made: ``get`` (one job) and ``list`` (one page of a sweep); for benches.
-        self.calls = {"get": 0, "list": 0}
 
     # ---------------------------------------------------------------- who is watched
 
@@ -222,7 +209,6 @@ class SharedJobWatcher:
         return await self._read_in_sweep(job_id, seconds, period, now=False)
 
     async def _get(self, job_id: str) -> Answer:
-        self.calls["get"] += 1
         try:
             job = await self.hook.aget_batch_job(job_id)
         except Exception as exc:  # the waiting core tells a blip from a lasting failure
@@ -365,7 +351,8 @@ class SharedJobWatcher:
         pages do not end (:class:`ListingError`).
         """
         hook = self.hook
-        filters: dict[str, Any] = {"status": ACTIVE_STATUSES, "order_by": "created"}
+        # Every status a job can leave.
+        filters: dict[str, Any] = {"status": BatchJobStatus.active(), "order_by": "created"}
         if self._created:
             # Older jobs are not watched: leave them out (a second of margin for rounding).
             oldest = min(self._created.values()) - 1
@@ -385,7 +372,6 @@ class SharedJobWatcher:
                 if job.id in watched and not job.status.is_terminal:
                     listed.setdefault(job.id, job)
 
-        self.calls["list"] += 1
         first = await hook.alist_batch_jobs_page(page=0, page_size=self.page_size, **filters)
         take(0, first)
         size = len(first.data)  # a server may cap the page size below the one asked for
@@ -397,7 +383,6 @@ class SharedJobWatcher:
 
         async def page(number: int) -> BatchJobList:
             async with limit:
-                self.calls["list"] += 1
                 return await hook.alist_batch_jobs_page(
                     page=number, page_size=self.page_size, **filters
                 )

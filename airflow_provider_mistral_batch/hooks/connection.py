@@ -1,82 +1,36 @@
-"""A ``mistral`` connection: its defaults, its form in the UI and the settings read from it.
-
-Imports nothing that imports Airflow at module level: ``get_provider_info`` reads the form
-while Airflow itself may still be starting.
+"""The settings of a ``mistral`` connection, read from its fields with a clear error for a
+bad value. Its defaults and its form in the UI are in
+:mod:`~airflow_provider_mistral_batch.connection_form`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 from urllib.parse import urlsplit
 
-DEFAULT_CONN_ID: Final = "mistral_default"
-DEFAULT_BASE_URL: Final = "https://api.mistral.ai"
-DEFAULT_CONSOLE_URL: Final = "https://console.mistral.ai"
-DEFAULT_TIMEOUT: Final = 60.0
-DEFAULT_CONNECT_TIMEOUT: Final = 10.0
-DEFAULT_MAX_RETRIES: Final = 4
+from airflow_provider_mistral_batch.connection_form import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONN_ID,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_CONSOLE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+)
 
-#: Hidden fields, labels and placeholders of the form (hook / Airflow 3.1 spelling).
-UI_FIELD_BEHAVIOUR: Final[dict[str, Any]] = {
-    "hidden_fields": ["schema", "port", "login"],
-    "relabeling": {"password": "API Key", "host": "Base URL"},
-    "placeholders": {
-        "host": DEFAULT_BASE_URL,
-        "password": "your Mistral API key",
-        "timeout": str(int(DEFAULT_TIMEOUT)),
-        "connect_timeout": str(int(DEFAULT_CONNECT_TIMEOUT)),
-        "max_retries": str(DEFAULT_MAX_RETRIES),
-        "console_url": DEFAULT_CONSOLE_URL,
-    },
-}
-
-#: Extra fields: name -> (label, JSON schema type, description).
-EXTRA_FIELDS: Final[dict[str, tuple[str, str, str]]] = {
-    "timeout": ("Timeout (seconds)", "number", "Read/write timeout of one request."),
-    "connect_timeout": ("Connect timeout (seconds)", "number", "Timeout to open a connection."),
-    "max_retries": (
-        "Max retries",
-        "integer",
-        "Retries of a request that failed with 429, 5xx, a timeout or a connection error.",
-    ),
-    "console_url": (
-        "Console URL",
-        "string",
-        "Root of the web console for links to batch jobs; default Mistral's console, or the "
-        "API's own root when it runs on a loopback address (the emulator).",
-    ),
-}
-
-
-def provider_ui_field_behaviour() -> dict[str, Any]:
-    """The form behaviour in the provider-info spelling (Airflow 3.2+)."""
-    return {
-        "hidden-fields": UI_FIELD_BEHAVIOUR["hidden_fields"],
-        "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
-        "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
-    }
-
-
-def provider_conn_fields() -> dict[str, Any]:
-    """The extra fields in the provider-info ``conn-fields`` spelling (Airflow 3.2+)."""
-    return {
-        name: {"label": label, "description": description, "schema": {"type": [kind, "null"]}}
-        for name, (label, kind, description) in EXTRA_FIELDS.items()
-    }
-
-
-def wtforms_widgets() -> dict[str, Any]:
-    """The extra fields as wtforms fields, for Airflow 3.1; empty when wtforms is absent."""
-    try:
-        from wtforms import IntegerField, StringField
-    except ImportError:
-        return {}
-    widgets: dict[str, Any] = {}
-    for name, (label, kind, description) in EXTRA_FIELDS.items():
-        field_class = IntegerField if kind == "integer" else StringField
-        widgets[name] = field_class(label, description=description)
-    return widgets
+# The defaults are read from here too, where the settings are.
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_CONN_ID",
+    "DEFAULT_CONSOLE_URL",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "ConnectionSettings",
+    "checked_api_key",
+    "console_url_of",
+    "normalize_base_url",
+]
 
 
 @dataclass(frozen=True)

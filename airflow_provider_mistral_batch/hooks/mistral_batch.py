@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import (
     AsyncGenerator,
@@ -61,6 +60,7 @@ from airflow_provider_mistral_batch.hooks.http.streams import (
 )
 from airflow_provider_mistral_batch.models import (
     DEFAULT_TIMEOUT_HOURS,
+    IDEMPOTENCY_KEY_METADATA,
     BatchJob,
     BatchJobList,
     BatchRequest,
@@ -78,14 +78,12 @@ from airflow_provider_mistral_batch.utils.redact import redact
 from airflow_provider_mistral_batch.utils.wording import plural
 
 # RetryPolicy is what the ``retry_policy`` argument takes: importable from here.
-__all__ = ["IDEMPOTENCY_METADATA_KEY", "MistralBatchHook", "RetryPolicy"]
+__all__ = ["MistralBatchHook", "RetryPolicy"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ResultT = TypeVar("ResultT")
 PageT = TypeVar("PageT", BatchJobList, FileList)
 
-#: Metadata key that tags a created job so an ambiguous create can find it instead of repeating.
-IDEMPOTENCY_METADATA_KEY: Final = "airflow_idempotency_key"
 DEFAULT_PAGE_SIZE: Final = 100
 # Margin for clock skew between this machine and the API when looking up a just-created job.
 _CREATE_LOOKUP_SKEW: Final = timedelta(minutes=10)
@@ -107,9 +105,6 @@ class MistralBatchHook(BaseHook):
 
     :param mistral_conn_id: Airflow connection id of type ``mistral``; default ``mistral_default``.
     :param retry_policy: overrides the retry policy built from the connection's ``max_retries``.
-    :param create_settle_seconds: after an ambiguous create (a timeout, a dropped connection,
-        a 5xx), how long to wait from that request before checking for a late duplicate job;
-        default twice the connection's read timeout.
     """
 
     conn_name_attr = "mistral_conn_id"
@@ -122,13 +117,11 @@ class MistralBatchHook(BaseHook):
         mistral_conn_id: str = default_conn_name,
         *,
         retry_policy: RetryPolicy | None = None,
-        create_settle_seconds: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.mistral_conn_id = mistral_conn_id
         self._retry_policy = retry_policy
-        self.create_settle_seconds = create_settle_seconds
         self._settings: ConnectionSettings | None = None
         self._client: httpx2.Client | None = None
         # Sleep functions used between retries; None means tenacity's own (tests swap them).
@@ -140,14 +133,14 @@ class MistralBatchHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Connection form for Airflow 3.1 (3.2+ reads the provider info instead)."""
-        from airflow_provider_mistral_batch.hooks.connection import UI_FIELD_BEHAVIOUR
+        from airflow_provider_mistral_batch.connection_form import UI_FIELD_BEHAVIOUR
 
         return UI_FIELD_BEHAVIOUR
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the connection form for Airflow 3.1 (needs wtforms)."""
-        from airflow_provider_mistral_batch.hooks.connection import wtforms_widgets
+        from airflow_provider_mistral_batch.connection_form import wtforms_widgets
 
         return wtforms_widgets()
 
@@ -245,7 +238,7 @@ class MistralBatchHook(BaseHook):
         uncertain_note: str,
         find_earlier: Callable[[], ResultT | None] | None = None,
         max_attempts: int | None = None,
-    ) -> tuple[ResultT, float | None]:
+    ) -> tuple[ResultT, bool]:
         """:meth:`_with_retries` for a request that creates something (a job, a file).
 
         An attempt that failed in a way that leaves open whether the server acted on it (a
@@ -254,15 +247,13 @@ class MistralBatchHook(BaseHook):
         When every attempt failed and one was ambiguous, the final error (a connection or an
         API error) carries ``uncertain_note``.
 
-        :return: the result, and when the first ambiguous attempt started (monotonic clock)
-            or None when there was none.
+        :return: the result, and whether an attempt was ambiguous.
         """
-        ambiguous_since: float | None = None
+        ambiguous = False
 
         def attempt() -> ResultT:
-            nonlocal ambiguous_since
-            started = time.monotonic()
-            if ambiguous_since is not None and find_earlier is not None:
+            nonlocal ambiguous
+            if ambiguous and find_earlier is not None:
                 earlier = find_earlier()
                 if earlier is not None:
                     return earlier
@@ -270,20 +261,20 @@ class MistralBatchHook(BaseHook):
                 return send()
             except Exception as exc:
                 if is_retryable(exc) and not request_never_reached_server(exc):
-                    ambiguous_since = ambiguous_since or started
+                    ambiguous = True
                 raise
 
         try:
             result = self._with_retries(attempt, method, path, max_attempts=max_attempts)
         except MistralConnectionError as exc:
-            if ambiguous_since is None:
+            if not ambiguous:
                 raise
             raise MistralConnectionError(f"{exc} {uncertain_note}") from exc.__cause__
         except MistralAPIError as exc:
-            if ambiguous_since is None:
+            if not ambiguous:
                 raise
             raise exc.with_note(uncertain_note) from exc
-        return result, ambiguous_since
+        return result, ambiguous
 
     async def _awith_retries(
         self, attempt_fn: Callable[[], Awaitable[ResultT]], method: str, path: str
@@ -366,14 +357,23 @@ class MistralBatchHook(BaseHook):
         timeout_hours: int = DEFAULT_TIMEOUT_HOURS,
         agent_id: str | None = None,
         idempotency_key: str | None = None,
+        choose: Callable[[list[BatchJob]], BatchJob] | None = None,
     ) -> BatchJob:
         """Create a batch job, never two for one call.
 
         The job's metadata gets ``airflow_idempotency_key``. When an attempt fails in a way that
         leaves open whether the server created the job (a timeout, a dropped connection, a 5xx),
-        the next attempt first looks for a job with that key and returns it if found. Once a job
-        exists, a late duplicate (a request the server finished after the client gave up) is
-        looked for after ``create_settle_seconds`` and cancelled: the oldest job is kept.
+        the next attempt first looks for jobs with that key and returns one if found, instead of
+        creating another.
+
+        The hook never decides between duplicate jobs: when that look finds several (two
+        ambiguous attempts both became jobs), ``choose`` says which one to return, and cancels
+        the others if it wants to; without it, the first one created is returned and nothing
+        is cancelled. A job that an ambiguous attempt makes only after the create returned
+        (the server committed a request the client had given up on) is not waited for here:
+        a warning names the key to look for. The operators pass the duplicate rule as
+        ``choose`` (:func:`~airflow_provider_mistral_batch.batch.identity.duplicate_chooser`)
+        and their wait cancels such a late job.
 
         :param endpoint: API endpoint of the requests, e.g. ``/v1/chat/completions``.
         :param input_files: ids of uploaded JSONL files (exactly one of this and ``requests``).
@@ -383,11 +383,13 @@ class MistralBatchHook(BaseHook):
         :param timeout_hours: hours before the job times out, 1 to 168; default 24.
         :param agent_id: agent to run the requests (deprecated by Mistral).
         :param idempotency_key: tag for duplicate detection; a random one when not given.
+        :param choose: given the jobs found with the idempotency key after an ambiguous
+            attempt (oldest first, at least one), the one to return; default the first.
         :return: the created job (status QUEUED), or the one an earlier attempt created.
         """
         metadata = dict(metadata or {})
-        token = idempotency_key or metadata.get(IDEMPOTENCY_METADATA_KEY) or uuid.uuid4().hex
-        metadata[IDEMPOTENCY_METADATA_KEY] = token
+        token = idempotency_key or metadata.get(IDEMPOTENCY_KEY_METADATA) or uuid.uuid4().hex
+        metadata[IDEMPOTENCY_KEY_METADATA] = token
         body = _validated_create_body(
             endpoint=endpoint,
             input_files=list(input_files) if input_files is not None else None,
@@ -404,23 +406,20 @@ class MistralBatchHook(BaseHook):
             existing = self._jobs_with_key(token, created_after)
             if not existing:
                 return None
-            self.log.info(
-                "An earlier attempt created batch job %s; not creating another", existing[0].id
-            )
-            return existing[0]
+            job = choose(existing) if choose is not None else existing[0]
+            self.log.info("An earlier attempt created batch job %s; not creating another", job.id)
+            return job
 
-        job, ambiguous_since = self._with_retries_tracked(
+        job, ambiguous = self._with_retries_tracked(
             lambda: self._send(call),
             call.method,
             call.path,
             find_earlier=earlier_job,
             uncertain_note=(
                 f"The batch job may or may not have been created: look for metadata "
-                f"{IDEMPOTENCY_METADATA_KEY}={token} before creating it again."
+                f"{IDEMPOTENCY_KEY_METADATA}={token} before creating it again."
             ),
         )
-        if ambiguous_since is not None:
-            job = self._settle_duplicates(token, created_after, job, ambiguous_since)
         self.log.info(
             "Created Mistral batch job %s (endpoint %s, model %s, status %s)",
             job.id,
@@ -428,6 +427,15 @@ class MistralBatchHook(BaseHook):
             job.model,
             job.status,
         )
+        if ambiguous:
+            # The server may still turn a request the client gave up on into a job.
+            self.log.warning(
+                "An attempt to create batch job %s was ambiguous: another job with metadata "
+                "%s=%s may appear later; it is a duplicate of this one",
+                job.id,
+                IDEMPOTENCY_KEY_METADATA,
+                token,
+            )
         return job
 
     def _jobs_with_key(self, token: str, created_after: datetime) -> list[BatchJob]:
@@ -435,56 +443,11 @@ class MistralBatchHook(BaseHook):
         jobs = [
             job
             for job in self.list_batch_jobs(
-                metadata={IDEMPOTENCY_METADATA_KEY: token}, created_after=created_after
+                metadata={IDEMPOTENCY_KEY_METADATA: token}, created_after=created_after
             )
-            if (job.metadata or {}).get(IDEMPOTENCY_METADATA_KEY) == token
+            if (job.metadata or {}).get(IDEMPOTENCY_KEY_METADATA) == token
         ]
         return sorted(jobs, key=lambda job: (job.created_at, job.id))
-
-    def _settle_duplicates(
-        self, token: str, created_after: datetime, chosen: BatchJob, ambiguous_since: float
-    ) -> BatchJob:
-        """Keep one job after an ambiguous create: the oldest; cancel any other.
-
-        A request the server received in full may still be turned into a job after the client
-        gave up on it, so this waits ``create_settle_seconds`` from that request before looking.
-        """
-        settle = self.create_settle_seconds
-        if settle is None:
-            settle = 2 * self.settings.timeout
-        remaining = ambiguous_since + settle - time.monotonic()
-        if remaining > 0:
-            self.log.info(
-                "Waiting %.1f s for a possibly late job of an ambiguous create before checking "
-                "for duplicates",
-                remaining,
-            )
-            time.sleep(remaining)
-        try:
-            jobs = self._jobs_with_key(token, created_after) or [chosen]
-        except Exception as exc:
-            # The job exists: the caller must get it, even if duplicates could not be checked.
-            self.log.warning(
-                "Could not check for a duplicate of batch job %s (%s); look for other jobs "
-                "with metadata %s=%s and cancel all but the oldest",
-                chosen.id,
-                describe_error(exc),
-                IDEMPOTENCY_METADATA_KEY,
-                token,
-            )
-            return chosen
-        keep = jobs[0]
-        for duplicate in jobs[1:]:
-            self.log.warning(
-                "Cancelling batch job %s: a duplicate of batch job %s made by a retried create",
-                duplicate.id,
-                keep.id,
-            )
-            try:
-                self.cancel_batch_job(duplicate.id)
-            except Exception as exc:
-                self.log.warning("Could not cancel duplicate batch job %s: %s", duplicate.id, exc)
-        return keep
 
     def get_batch_job(self, job_id: str, *, inline: bool = False) -> BatchJob:
         """Get a batch job.
@@ -598,7 +561,7 @@ class MistralBatchHook(BaseHook):
             raise_for_response(response)
             return parse_response(FileObject, response)
 
-        uploaded, ambiguous_since = self._with_retries_tracked(
+        uploaded, ambiguous = self._with_retries_tracked(
             send_upload,
             "POST",
             "/v1/files",
@@ -608,7 +571,7 @@ class MistralBatchHook(BaseHook):
                 f"{source.filename!r} (purpose {purpose}) before uploading it again."
             ),
         )
-        if ambiguous_since is not None:
+        if ambiguous:
             self.log.warning(
                 "An earlier attempt to upload %s may have stored a copy too; file %s is the one "
                 "used",

@@ -39,6 +39,7 @@ from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.models import (
     DEFAULT_TIMEOUT_HOURS,
     MAX_REQUESTS_PER_JOB,
+    SHARD_METADATA,
     TIMEOUT_HOURS_MAX,
     TIMEOUT_HOURS_MIN,
     ApiEndpoint,
@@ -631,7 +632,7 @@ class MistralBatchOperator(BaseOperator):
             else:
                 tags = {**metadata, **task_metadata(identity, key)}
                 if count > 1:
-                    tags["airflow_shard"] = f"{index}/{count}"
+                    tags[SHARD_METADATA] = f"{index}/{count}"
                 job = self._create(endpoint, part, tags)
             jobs.append(job)
         return jobs
@@ -660,6 +661,7 @@ class MistralBatchOperator(BaseOperator):
         prepared: InlineInput | FileInput | UploadedInput,
         metadata: dict[str, str],
     ) -> BatchJob:
+        from airflow_provider_mistral_batch.batch.identity import duplicate_chooser
         from airflow_provider_mistral_batch.batch.input import InlineInput, UploadedInput
 
         common: dict[str, Any] = {
@@ -681,7 +683,8 @@ class MistralBatchOperator(BaseOperator):
             file_id = self._upload(prepared)
             source = {"input_files": [file_id]}
         try:
-            return self.hook.create_batch_job(**source, **common)
+            choose = duplicate_chooser(self.hook, self.log)
+            return self.hook.create_batch_job(**source, **common, choose=choose)
         except MistralAPIError as exc:
             # Refused for good, and no earlier attempt may have made a job from it: the upload
             # is of no more use. After an ambiguous attempt (the error carries a note), a job

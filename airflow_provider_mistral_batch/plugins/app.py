@@ -50,7 +50,6 @@ from airflow_provider_mistral_batch.plugins.lookup import (
 )
 from airflow_provider_mistral_batch.plugins.upstream import Mistral, UpstreamBusyError
 from airflow_provider_mistral_batch.plugins.views import (
-    ACTIVE_STATUSES,
     REFRESH_SECONDS,
     JobCard,
     missing_access,
@@ -252,7 +251,8 @@ async def jobs_page(
             conn_ids = sorted([*conn_ids, conn_id])
         statuses: list[BatchJobStatus] | None = None
         if status_filter == "active":
-            statuses = list(ACTIVE_STATUSES)
+            # The "active" filter: jobs that may still change.
+            statuses = list(BatchJobStatus.active())
         elif status_filter:
             statuses = [BatchJobStatus(status_filter)]
         try:

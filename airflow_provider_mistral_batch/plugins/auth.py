@@ -27,7 +27,7 @@ resource these jobs belong to.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Annotated, Final
+from typing import TYPE_CHECKING, Annotated
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
@@ -39,14 +39,11 @@ from airflow.api_fastapi.auth.managers.models.resource_details import (
 from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, HTTPException, Request, status
 
-from airflow_provider_mistral_batch.models import BatchJob
+from airflow_provider_mistral_batch.models import DAG_ID_METADATA, BatchJob
 from airflow_provider_mistral_batch.plugins.job_view import made_by
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.base_auth_manager import ResourceMethod
-
-#: The job metadata key naming the DAG that made the job (written by the operator).
-DAG_ID_METADATA: Final = "airflow_dag_id"
 
 
 def job_dag_id(job: BatchJob) -> str | None:
@@ -204,7 +201,6 @@ def same_origin_json(request: Request, _access: AccessDep) -> None:
 
 
 __all__ = [
-    "DAG_ID_METADATA",
     "Access",
     "AccessDep",
     "current_access",

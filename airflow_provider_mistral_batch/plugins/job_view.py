@@ -10,12 +10,18 @@ from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import quote
 
-from airflow_provider_mistral_batch.batch.waiting import format_duration
-from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.batch.progress import eta_seconds, format_duration
+from airflow_provider_mistral_batch.models import (
+    DAG_ID_METADATA,
+    MAP_INDEX_METADATA,
+    RUN_ID_METADATA,
+    TASK_ID_METADATA,
+    BatchJob,
+    BatchJobStatus,
+)
 
 #: The job metadata keys naming the task instance that made a job (written by the operator).
-TASK_METADATA_KEYS: Final = ("airflow_dag_id", "airflow_run_id", "airflow_task_id")
-MAP_INDEX_METADATA: Final = "airflow_map_index"
+TASK_METADATA_KEYS: Final = (DAG_ID_METADATA, RUN_ID_METADATA, TASK_ID_METADATA)
 
 
 @dataclass(frozen=True)
@@ -111,17 +117,6 @@ def job_view(job: BatchJob, now: float) -> JobView:
     )
 
 
-def eta_seconds(job: BatchJob, now: float) -> float | None:
-    """Seconds left for a running job at its average rate since it started, or None."""
-    if job.status != BatchJobStatus.RUNNING or job.started_at is None:
-        return None
-    done, total = job.completed_requests, job.total_requests
-    elapsed = now - job.started_at
-    if done <= 0 or total <= done or elapsed <= 0:
-        return None
-    return (total - done) * elapsed / done
-
-
 def made_by(job: BatchJob) -> MadeBy | None:
     """The task instance named by the job's metadata, or None when it names none."""
     metadata = job.metadata or {}
@@ -147,4 +142,4 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-__all__ = ["JobView", "MadeBy", "eta_seconds", "format_time", "job_view", "made_by"]
+__all__ = ["JobView", "MadeBy", "format_time", "job_view", "made_by"]

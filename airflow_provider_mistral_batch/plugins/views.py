@@ -23,12 +23,6 @@ from airflow_provider_mistral_batch.plugins.job_view import JobView
 _HERE: Final = Path(__file__).resolve().parent
 #: Seconds between two refreshes of a page with a job that may still change.
 REFRESH_SECONDS: Final = 5
-#: The "active" status filter of the jobs page: jobs that may still change.
-ACTIVE_STATUSES: Final = (
-    BatchJobStatus.QUEUED,
-    BatchJobStatus.RUNNING,
-    BatchJobStatus.CANCELLATION_REQUESTED,
-)
 
 
 @dataclass(frozen=True)
@@ -122,7 +116,6 @@ def status_options() -> list[tuple[str, str]]:
 
 
 __all__ = [
-    "ACTIVE_STATUSES",
     "REFRESH_SECONDS",
     "JobCard",
     "missing_access",

@@ -1,8 +1,8 @@
 """Who may import whom inside the provider (DESIGN.md's floors), read from the source.
 
 Floors, lowest first; a module imports only from its own floor or lower ones:
-0. ``models``, ``utils.compat``, ``utils.redact``, ``utils.wording``: import nothing of ours
-   (but each other).
+0. ``models``, ``connection_form``, ``utils.compat``, ``utils.redact``, ``utils.wording``:
+   import nothing of ours (but each other).
 1. ``exceptions`` and the other ``utils`` helpers (paths, templating).
 2. ``hooks``: the hook, its HTTP transport (``hooks.http``) and its connection settings.
 3. ``batch``: the domain (input, identity, waiting, watcher, results, verdict, manifest).
@@ -22,7 +22,7 @@ import pytest
 PACKAGE = "airflow_provider_mistral_batch"
 ROOT = Path(__file__).resolve().parents[2] / PACKAGE
 
-FLOOR_0 = ("models", "utils.compat", "utils.redact", "utils.wording")
+FLOOR_0 = ("models", "connection_form", "utils.compat", "utils.redact", "utils.wording")
 FLOOR_1 = ("exceptions", "utils")
 FLOOR_2 = ("hooks",)
 FLOOR_3 = ("batch",)

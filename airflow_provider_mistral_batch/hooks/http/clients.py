@@ -99,11 +99,6 @@ def shared_async_client(
     return client
 
 
-def shared_async_client_count() -> int:
-    """How many shared async clients exist for the running loop (for tests and benches)."""
-    return len(_shared.get(asyncio.get_running_loop(), {}))
-
-
 async def close_shared_async_clients() -> None:
     """Close the running loop's shared clients (call before the loop ends, e.g. in tests)."""
     clients = _shared.pop(asyncio.get_running_loop(), {})

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_mistral_batch.batch.identity import TASK_KEY_METADATA
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.models import TASK_KEY_METADATA
 from mistral_batch_emulator import RunningEmulator
 from mistral_batch_emulator.dagtest import load_dag, task_states, xcom_value
 

@@ -21,6 +21,6 @@ def hook(
     emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch, sleeps: SleepRecorder
 ) -> Iterator[MistralBatchHook]:
     set_connection(monkeypatch, emulator, extra={"timeout": 5})
-    with MistralBatchHook(CONN_ID, retry_policy=FAST_RETRIES, create_settle_seconds=0.2) as made:
+    with MistralBatchHook(CONN_ID, retry_policy=FAST_RETRIES) as made:
         made._sleep = sleeps
         yield made

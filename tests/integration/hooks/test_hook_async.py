@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 
 from airflow_provider_mistral_batch.exceptions import MistralNotFoundError
-from airflow_provider_mistral_batch.hooks.http.clients import (
-    close_shared_async_clients,
-    shared_async_client_count,
-)
+from airflow_provider_mistral_batch.hooks.http.clients import close_shared_async_clients
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from mistral_batch_emulator import Fault, RunningEmulator
@@ -59,21 +58,36 @@ def test_async_twins_match_the_sync_methods(hook: MistralBatchHook, tmp_path: Pa
     asyncio.run(scenario())
 
 
-def test_many_hooks_in_one_loop_share_one_client(hook: MistralBatchHook) -> None:
+def _connections_to(emulator: RunningEmulator) -> set[tuple[str, int]]:
+    """This process's open TCP connections to the emulator, by local address."""
+    port = urlsplit(emulator.base_url).port
+    return {
+        (conn.laddr.ip, conn.laddr.port)
+        for conn in psutil.Process().net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+    }
+
+
+def test_many_hooks_in_one_loop_share_one_client(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
     job = hook.create_batch_job(
         endpoint="/v1/embeddings", requests=[{"custom_id": "1", "body": {"input": ["x"]}}]
     )
+    before = _connections_to(emulator)  # the sync hook's
 
-    async def scenario() -> tuple[int, list[BatchJobStatus]]:
+    async def scenario() -> tuple[set[tuple[str, int]], list[BatchJobStatus]]:
         hooks = [_async_hook() for _ in range(50)]
         try:
-            jobs = await asyncio.gather(*(h.aget_batch_job(job.id) for h in hooks))
-            return shared_async_client_count(), [j.status for j in jobs]
+            # One after the other: a client per hook would keep a connection open per hook,
+            # one shared client reuses its one kept-alive connection.
+            jobs = [await h.aget_batch_job(job.id) for h in hooks]
+            return _connections_to(emulator) - before, [j.status for j in jobs]
         finally:
             await close_shared_async_clients()
 
-    count, statuses = asyncio.run(scenario())
-    assert count == 1
+    opened, statuses = asyncio.run(scenario())
+    assert len(opened) == 1
     assert len(statuses) == 50
 
 

@@ -16,11 +16,8 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralValidationError,
 )
 from airflow_provider_mistral_batch.hooks.http.clients import close_shared_async_clients
-from airflow_provider_mistral_batch.hooks.mistral_batch import (
-    IDEMPOTENCY_METADATA_KEY,
-    MistralBatchHook,
-)
-from airflow_provider_mistral_batch.models import BatchJobStatus
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.models import IDEMPOTENCY_KEY_METADATA, BatchJobStatus
 from mistral_batch_emulator import RunningEmulator
 from tests.helpers import FAST_RETRIES, set_connection, wait_for_terminal, write_jsonl
 
@@ -48,7 +45,7 @@ def test_job_from_file_runs_to_success_with_every_custom_id(
     assert job.input_files == [file_id]
     assert job.metadata is not None
     assert job.metadata["team"] == "data"
-    assert IDEMPOTENCY_METADATA_KEY in job.metadata
+    assert IDEMPOTENCY_KEY_METADATA in job.metadata
 
     done = wait_for_terminal(hook, job.id)
     assert done.status == BatchJobStatus.SUCCESS
@@ -136,9 +133,7 @@ def test_list_jobs_created_by_me_and_agent_id(
     emulator.update_config(api_key=None)
     set_connection(monkeypatch, emulator, conn_id="mistral_other_user", api_key="other-user-key")
     one = [{"custom_id": "1", "body": {"input": ["x"]}}]
-    with MistralBatchHook(
-        "mistral_other_user", retry_policy=FAST_RETRIES, create_settle_seconds=0.2
-    ) as other:
+    with MistralBatchHook("mistral_other_user", retry_policy=FAST_RETRIES) as other:
         mine = hook.create_batch_job(endpoint="/v1/embeddings", requests=one, model="mistral-embed")
         theirs = other.create_batch_job(endpoint="/v1/embeddings", requests=one, agent_id="ag-7")
         assert theirs.agent_id == "ag-7"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 import pytest
@@ -14,11 +15,8 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralConnectionError,
     MistralServerError,
 )
-from airflow_provider_mistral_batch.hooks.mistral_batch import (
-    IDEMPOTENCY_METADATA_KEY,
-    MistralBatchHook,
-)
-from airflow_provider_mistral_batch.models import BatchJobStatus
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.models import IDEMPOTENCY_KEY_METADATA, BatchJob, BatchJobStatus
 from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import (
     CONN_ID,
@@ -110,7 +108,7 @@ def _jobs_with_key(hook: MistralBatchHook, token: str) -> list[str]:
     return [
         job.id
         for job in hook.list_batch_jobs()
-        if (job.metadata or {}).get(IDEMPOTENCY_METADATA_KEY) == token
+        if (job.metadata or {}).get(IDEMPOTENCY_KEY_METADATA) == token
     ]
 
 
@@ -181,7 +179,7 @@ def test_final_5xx_after_ambiguous_creates_says_the_job_may_exist(
     assert caught.value.status_code == 503
     assert str(caught.value).endswith(
         "The batch job may or may not have been created: look for metadata "
-        f"{IDEMPOTENCY_METADATA_KEY}={token} before creating it again."
+        f"{IDEMPOTENCY_KEY_METADATA}={token} before creating it again."
     )
 
 
@@ -233,62 +231,86 @@ def test_test_connection_succeeds(hook: MistralBatchHook, emulator: RunningEmula
     assert emulator.base_url in message
 
 
-def test_create_the_server_finished_after_the_client_gave_up_leaves_one_live_job(
+def test_a_job_the_server_commits_after_the_create_returned_is_not_waited_for_but_named(
     emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch, sleeps: SleepRecorder
 ) -> None:
     # The first POST is read in full, then turned into a job only after the client timed out
-    # and already sent the create again: two jobs exist for a moment.
+    # and its retry made a job: the create returns that job at once (no wait in the worker
+    # slot for the late one) and warns of it; the hook cancels nothing, the domain does.
     set_connection(monkeypatch, emulator, extra={"timeout": 0.5})
     emulator.update_config(queue_seconds=60)
-    hook = MistralBatchHook(CONN_ID, retry_policy=FAST_RETRIES, create_settle_seconds=2.0)
+    hook = MistralBatchHook(CONN_ID, retry_policy=FAST_RETRIES)
     hook._sleep = sleeps
     token = uuid.uuid4().hex
     emulator.set_faults(
-        [Fault(kind="slow_commit", delay_seconds=1.0, method="POST", path_prefix=JOBS)]
+        [Fault(kind="slow_commit", delay_seconds=3.0, method="POST", path_prefix=JOBS)]
     )
-    job = hook.create_batch_job(
-        endpoint="/v1/embeddings",
-        model="mistral-embed",
-        requests=ONE_REQUEST,
-        idempotency_key=token,
-    )
-    jobs = {j.id: j.status for j in hook.list_batch_jobs()}
-    tagged = _jobs_with_key(hook, token)
-    assert len(tagged) == 2, "the late job was created too"
-    live = [
-        job_id
-        for job_id in tagged
-        if jobs[job_id] not in (BatchJobStatus.CANCELLATION_REQUESTED, BatchJobStatus.CANCELLED)
-    ]
-    assert live == [job.id]
-
-
-def test_create_returns_its_job_when_the_duplicate_check_fails(
-    hook: MistralBatchHook,
-    emulator: RunningEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    token = uuid.uuid4().hex
-    emulator.set_faults([Fault(kind="drop_before", method="POST", path_prefix=JOBS)])
-    lookups = hook._jobs_with_key
-    calls: list[int] = []
-
-    def listing_fails_when_settling(*args: object, **kwargs: object) -> list[object]:
-        calls.append(1)
-        if len(calls) > 1:  # the look for a late duplicate, after the job exists
-            raise MistralServerError(503, "listing unavailable")
-        return lookups(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(hook, "_jobs_with_key", listing_fails_when_settling)
+    started = time.monotonic()
     with structlog.testing.capture_logs() as logs:
         job = hook.create_batch_job(
-            endpoint="/v1/embeddings", requests=ONE_REQUEST, idempotency_key=token
+            endpoint="/v1/embeddings",
+            model="mistral-embed",
+            requests=ONE_REQUEST,
+            idempotency_key=token,
         )
-    assert job.id
-    assert len(calls) == 2
+    assert time.monotonic() - started < 3.0, "the create waited for the late job"
+    assert _jobs_with_key(hook, token) == [job.id]
     warnings = [entry["event"] for entry in logs if entry.get("log_level") == "warning"]
     assert (
-        f"Could not check for a duplicate of batch job {job.id} (HTTP 503: listing unavailable); "
-        f"look for other jobs with metadata {IDEMPOTENCY_METADATA_KEY}={token} and cancel all "
-        "but the oldest"
+        f"An attempt to create batch job {job.id} was ambiguous: another job with metadata "
+        f"{IDEMPOTENCY_KEY_METADATA}={token} may appear later; it is a duplicate of this one"
     ) in warnings
+    deadline = time.monotonic() + 20
+    while len(tagged := _jobs_with_key(hook, token)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(tagged) == 2, "the late job was created too"
+    statuses = {j.id: j.status for j in hook.list_batch_jobs()}
+    assert all(statuses[job_id] == BatchJobStatus.QUEUED for job_id in tagged)
+
+
+def _twins(hook: MistralBatchHook, token: str) -> list[BatchJob]:
+    """Two jobs with one idempotency key (as two ambiguous attempts of one create make them),
+    the older first."""
+    older = hook.create_batch_job(
+        endpoint="/v1/embeddings", requests=ONE_REQUEST, idempotency_key=token
+    )
+    time.sleep(1.1)  # the emulator's creation times are whole seconds
+    younger = hook.create_batch_job(
+        endpoint="/v1/embeddings", requests=ONE_REQUEST, idempotency_key=token
+    )
+    return [older, younger]
+
+
+def test_a_retried_create_that_finds_several_jobs_returns_the_one_choose_picks(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    token = uuid.uuid4().hex
+    older, younger = _twins(hook, token)
+    seen: list[list[str]] = []
+
+    def choose(jobs: list[BatchJob]) -> BatchJob:
+        seen.append([job.id for job in jobs])
+        return jobs[-1]
+
+    emulator.set_faults([Fault(kind="status", status_code=503, method="POST", path_prefix=JOBS)])
+    emulator.clear_requests()
+    job = hook.create_batch_job(
+        endpoint="/v1/embeddings", requests=ONE_REQUEST, idempotency_key=token, choose=choose
+    )
+    assert seen == [[older.id, younger.id]], "choose gets every job of the key, oldest first"
+    assert job.id == younger.id
+    assert len(_calls(emulator, "POST", JOBS)) == 1, "no second job was created"
+
+
+def test_without_choose_a_retried_create_returns_the_first_job_and_cancels_nothing(
+    hook: MistralBatchHook, emulator: RunningEmulator
+) -> None:
+    token = uuid.uuid4().hex
+    older, younger = _twins(hook, token)
+    emulator.set_faults([Fault(kind="status", status_code=503, method="POST", path_prefix=JOBS)])
+    emulator.clear_requests()
+    job = hook.create_batch_job(
+        endpoint="/v1/embeddings", requests=ONE_REQUEST, idempotency_key=token
+    )
+    assert job.id == older.id
+    assert not _calls(emulator, "POST", f"{JOBS}/{younger.id}/cancel")

@@ -11,11 +11,10 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_mistral_batch.batch import input as batch_input
-from airflow_provider_mistral_batch.batch.identity import TASK_KEY_METADATA
 from airflow_provider_mistral_batch.exceptions import MistralAPIError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
-from airflow_provider_mistral_batch.models import BatchJobStatus
+from airflow_provider_mistral_batch.models import TASK_KEY_METADATA, BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.utils.compat import AirflowFailException
 from mistral_batch_emulator import Fault, RunningEmulator

@@ -1,5 +1,6 @@
-"""Two jobs with one task key (a try died while its create was in flight, the server committed
-that create late, and the retry made its own): one is kept, the other cancelled."""
+"""Duplicate jobs (a try died while its create was in flight, the server committed that create
+late, and the retry made its own; or an ambiguous create whose first attempt became a job after
+the retry made one): one is kept by the one rule of batch.identity, the other cancelled."""
 
 from __future__ import annotations
 
@@ -10,15 +11,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.batch import identity as reattach
-from airflow_provider_mistral_batch.hooks.mistral_batch import (
-    IDEMPOTENCY_METADATA_KEY,
-    MistralBatchHook,
-)
-from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.batch import identity
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+from airflow_provider_mistral_batch.models import IDEMPOTENCY_KEY_METADATA, BatchJob, BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
-from mistral_batch_emulator import RunningEmulator
-from tests.helpers import wait_for_terminal
+from mistral_batch_emulator import Fault, RunningEmulator
+from tests.helpers import FAST_RETRIES, set_connection, wait_for_terminal
 from tests.integration.operators.support import (
     CHAT,
     MODEL,
@@ -36,7 +34,7 @@ def _twin_of(hook: MistralBatchHook, job: BatchJob, count: int) -> BatchJob:
     """A job with ``job``'s task key, as the late create of a dead try would make it."""
     # The emulator's creation times are whole seconds: make the twin the younger for sure.
     time.sleep(1.1)
-    metadata = {k: v for k, v in (job.metadata or {}).items() if k != IDEMPOTENCY_METADATA_KEY}
+    metadata = {k: v for k, v in (job.metadata or {}).items() if k != IDEMPOTENCY_KEY_METADATA}
     return hook.create_batch_job(
         endpoint=CHAT, model=MODEL, requests=chat_requests(count), metadata=metadata
     )
@@ -115,7 +113,7 @@ def test_a_wait_that_follows_the_older_job_reports_it_in_xcom(
     )
     # A listing that lags behind the create (the older job not listed yet when the retry
     # looks): the retry makes its own, younger job.
-    monkeypatch.setattr(reattach, "find_job_to_reattach", lambda *args: None)
+    monkeypatch.setattr(identity, "find_job_to_reattach", lambda *args: None)
     time.sleep(1.1)  # creation times are whole seconds: the retry's job is the younger
     retry = make_op(requests=chat_requests(20), poll_interval=0.1)
     log = capture_log(retry)
@@ -131,4 +129,79 @@ def test_a_wait_that_follows_the_older_job_reports_it_in_xcom(
     assert (
         f"Following Mistral batch job {older['job_id']} instead of {mine[0].id}: both carry "
         "this task's key and the former is kept"
+    ) in log.at("warning")
+
+
+def test_a_job_an_ambiguous_create_makes_after_it_returned_is_cancelled_by_the_wait(
+    capture_log: Callable[[Any], OperatorLog],
+    make_op: Callable[..., MistralBatchOperator],
+    hook: MistralBatchHook,
+    conn: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The create's first POST times out and becomes a job only later, after the retry made
+    # one: the create returns at once (no wait in the worker slot) and the wait's duplicate
+    # check finds the late job and cancels it.
+    set_connection(
+        monkeypatch, conn, conn_id="mistral_default", extra={"timeout": 0.5, "max_retries": 2}
+    )
+    conn.update_config(requests_per_second=5)
+    conn.set_faults(
+        [Fault(kind="slow_commit", delay_seconds=1.0, method="POST", path_prefix="/v1/batch/jobs")]
+    )
+    op = make_op(requests=chat_requests(30), poll_interval=0.1)
+    log = capture_log(op)
+    result = op.execute({"ti": FakeTaskInstance()})
+
+    assert result["status"] == "SUCCESS"
+    jobs = list(hook.list_batch_jobs())
+    assert len(jobs) == 2, "the late job was created too"
+    (late,) = [job for job in jobs if job.id != result["job_id"]]
+    late = wait_for_terminal(hook, late.id)
+    assert late.status == BatchJobStatus.CANCELLED
+    assert late.completed_requests < late.total_requests
+    assert any(
+        line.startswith(
+            f"Cancelling Mistral batch job {late.id}: a duplicate of job {result['job_id']}, "
+        )
+        for line in log.at("warning")
+    )
+
+
+def test_a_retried_create_that_finds_two_jobs_keeps_one_by_the_rule_and_cancels_the_other(
+    capture_log: Callable[[Any], OperatorLog],
+    make_op: Callable[..., MistralBatchOperator],
+    hook: MistralBatchHook,
+    conn: RunningEmulator,
+) -> None:
+    # Two ambiguous attempts of one create both became jobs; the third finds them by its
+    # idempotency key, and the domain's chooser keeps the older and cancels the younger.
+    conn.update_config(queue_seconds=60)
+    token = "t" * 32
+    older = hook.create_batch_job(
+        endpoint=CHAT, model=MODEL, requests=chat_requests(2), idempotency_key=token
+    )
+    time.sleep(1.1)  # creation times are whole seconds: the second is the younger
+    younger = hook.create_batch_job(
+        endpoint=CHAT, model=MODEL, requests=chat_requests(2), idempotency_key=token
+    )
+    conn.set_faults(
+        [Fault(kind="status", status_code=503, method="POST", path_prefix="/v1/batch/jobs")]
+    )
+    op = make_op()  # for its logger
+    log = capture_log(op)
+    with MistralBatchHook("mistral_default", retry_policy=FAST_RETRIES) as retrying:
+        job = retrying.create_batch_job(
+            endpoint=CHAT,
+            model=MODEL,
+            requests=chat_requests(2),
+            idempotency_key=token,
+            choose=identity.duplicate_chooser(retrying, op.log),
+        )
+    assert job.id == older.id
+    assert wait_for_terminal(hook, younger.id).status == BatchJobStatus.CANCELLED
+    assert hook.get_batch_job(older.id).status == BatchJobStatus.QUEUED
+    assert (
+        f"Cancelling Mistral batch job {younger.id}: a duplicate of job {older.id}, which is "
+        "kept (it is the older)"
     ) in log.at("warning")

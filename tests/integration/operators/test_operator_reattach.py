@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.batch.identity import TASK_KEY_METADATA
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.models import BatchJobStatus
+from airflow_provider_mistral_batch.models import TASK_KEY_METADATA, BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from mistral_batch_emulator import RunningEmulator
 from tests.helpers import wait_for_terminal, write_jsonl

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.batch.identity import TASK_KEY_METADATA
 from airflow_provider_mistral_batch.batch.outcome import make_event
 from airflow_provider_mistral_batch.exceptions import (
     MistralBatchError,
@@ -16,7 +15,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralBatchJobFatalError,
 )
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
+from airflow_provider_mistral_batch.models import TASK_KEY_METADATA, BatchJob, BatchJobStatus
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
 from airflow_provider_mistral_batch.utils.compat import TaskDeferred

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_mistral_batch.batch.progress import eta_seconds
 from airflow_provider_mistral_batch.plugins import views
 from airflow_provider_mistral_batch.plugins.job_view import (
-    eta_seconds,
     format_time,
     job_view,
     made_by,

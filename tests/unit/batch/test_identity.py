@@ -1,5 +1,5 @@
-"""Duplicate jobs of one task: which one is kept (reattach.settle) and what the waiting core
-does about the others, step by step with a fake clock."""
+"""Duplicate jobs: which one is kept (identity.choose_kept) and what the waiting core does
+about the others, step by step with a fake clock."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.batch.identity import TASK_KEY_METADATA, settle
+from airflow_provider_mistral_batch.batch.identity import (
+    choose_kept,
+    duplicate_warning,
+    with_task_key,
+)
 from airflow_provider_mistral_batch.batch.waiting import (
     CancelDuplicate,
     Ended,
@@ -18,7 +22,7 @@ from airflow_provider_mistral_batch.batch.waiting import (
     Sleep,
 )
 from airflow_provider_mistral_batch.exceptions import MistralServerError
-from airflow_provider_mistral_batch.models import BatchJob
+from airflow_provider_mistral_batch.models import TASK_KEY_METADATA, BatchJob
 from tests.helpers import running_job
 
 KEY = "k" * 40
@@ -49,17 +53,17 @@ def watch_of(job_id: str, clock: Clock, **options: Any) -> JobWatch:
 
 
 def test_the_oldest_running_job_is_kept_and_the_younger_cancelled() -> None:
-    settlement = settle([job("young", 20), job("old", 10)], KEY)
-    assert settlement.kept is not None
-    assert settlement.kept.id == "old"
-    assert [each.id for each in settlement.to_cancel] == ["young"]
+    choice = choose_kept([job("young", 20), job("old", 10)])
+    assert choice.kept is not None
+    assert choice.kept.id == "old"
+    assert [each.id for each in choice.to_cancel] == ["young"]
 
 
 def test_a_succeeded_job_is_kept_over_an_older_running_one() -> None:
-    settlement = settle([job("old", 10), job("done", 20, "SUCCESS")], KEY)
-    assert settlement.kept is not None
-    assert settlement.kept.id == "done"
-    assert [each.id for each in settlement.to_cancel] == ["old"]
+    choice = choose_kept([job("old", 10), job("done", 20, "SUCCESS")])
+    assert choice.kept is not None
+    assert choice.kept.id == "done"
+    assert [each.id for each in choice.to_cancel] == ["old"]
 
 
 def test_ended_cancelling_and_other_keys_jobs_are_neither_kept_nor_cancelled() -> None:
@@ -71,28 +75,38 @@ def test_ended_cancelling_and_other_keys_jobs_are_neither_kept_nor_cancelled() -
         job("second-success", 5, "SUCCESS"),
         job("first-success", 4, "SUCCESS"),
     ]
-    settlement = settle(jobs, KEY)
-    assert settlement.kept is not None
-    assert settlement.kept.id == "first-success"
+    choice = choose_kept(with_task_key(jobs, KEY))
+    assert choice.kept is not None
+    assert choice.kept.id == "first-success"
     # A SUCCESS duplicate cannot be cancelled any more; only the running one is.
-    assert [each.id for each in settlement.to_cancel] == ["mine"]
+    assert [each.id for each in choice.to_cancel] == ["mine"]
 
 
 def test_the_same_creation_time_is_broken_by_id_so_every_watcher_agrees() -> None:
     one, two = job("b", 10), job("a", 10)
-    assert settle([one, two], KEY).kept == settle([two, one], KEY).kept == two
+    assert choose_kept([one, two]).kept == choose_kept([two, one]).kept == two
 
 
 def test_the_latest_snapshot_of_a_job_counts() -> None:
     # The listing may be older than the job just read: the later entry wins.
-    settlement = settle([job("old", 10), job("young", 20), job("old", 10, "CANCELLED")], KEY)
-    assert settlement.kept is not None
-    assert settlement.kept.id == "young"
-    assert settlement.to_cancel == ()
+    choice = choose_kept([job("old", 10), job("young", 20), job("old", 10, "CANCELLED")])
+    assert choice.kept is not None
+    assert choice.kept.id == "young"
+    assert choice.to_cancel == ()
 
 
 def test_no_live_job_keeps_nothing() -> None:
-    assert settle([job("gone", 1, "CANCELLED")], KEY).kept is None
+    assert choose_kept([job("gone", 1, "CANCELLED")]).kept is None
+
+
+def test_the_warning_names_both_jobs_and_why_the_kept_one_is_kept() -> None:
+    assert duplicate_warning(job("young", 20), job("old", 10)) == (
+        "Cancelling Mistral batch job young: a duplicate of job old, which is kept (it is the "
+        "older)"
+    )
+    assert duplicate_warning(job("old", 10), job("done", 20, "SUCCESS")) == (
+        "Cancelling Mistral batch job old: a duplicate of job done, which is kept (it succeeded)"
+    )
 
 
 # ---------------------------------------------------------------- the waiting core
@@ -197,3 +211,13 @@ def test_a_list_answer_to_a_poll_is_a_programming_error() -> None:
     watch.start()
     with pytest.raises(TypeError):
         watch.record([job("mine", 10)])
+
+
+def test_a_job_of_another_key_in_the_listing_is_left_alone() -> None:
+    # The server filters the listing by key; the watch checks again and never cancels a job
+    # that is not its task's.
+    clock = Clock()
+    watch = watch_of("mine", clock)
+    assert watch.record(job("mine", 10)) == ListTaskJobs(KEY)
+    assert watch.record([job("mine", 10), job("stranger", 5, key="x" * 40)]) == Sleep(30)
+    assert watch.job_id == "mine"

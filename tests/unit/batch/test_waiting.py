@@ -17,9 +17,7 @@ from airflow_provider_mistral_batch.batch.waiting import (
     Sleep,
     TimedOut,
     deadline_message,
-    describe_progress,
     ended_on_its_own,
-    format_duration,
     is_transient,
 )
 from airflow_provider_mistral_batch.exceptions import (
@@ -58,55 +56,6 @@ def watch_of(clock: Clock | None = None, **options: Any) -> JobWatch:
     return JobWatch(JOB_ID, log=LOG, clock=clock or Clock(), **options)
 
 
-# ---------------------------------------------------------------- describe_progress
-
-
-def test_progress_line_format() -> None:
-    assert describe_progress(running_job(), 180) == (
-        "job 1a2b: RUNNING, completed 12,345/100,000 (12.3%), 40 failed, ETA 3m"
-    )
-    assert describe_progress(running_job()) == (
-        "job 1a2b: RUNNING, completed 12,345/100,000 (12.3%), 40 failed"
-    )
-
-
-def test_progress_before_validation() -> None:
-    job = running_job(status="QUEUED", total_requests=0, completed_requests=0, failed_requests=0)
-    assert describe_progress(job, 60) == "job 1a2b: QUEUED, input not validated yet"
-
-
-def test_progress_of_an_ended_job_has_no_eta() -> None:
-    job = running_job(status="SUCCESS", completed_requests=100_000, failed_requests=1_234)
-    assert describe_progress(job, 60) == (
-        "job 1a2b: SUCCESS, completed 100,000/100,000 (100.0%), 1,234 failed"
-    )
-
-
-def test_progress_percent_rounds_to_one_decimal() -> None:
-    job = running_job(total_requests=3, completed_requests=2, failed_requests=0)
-    assert describe_progress(job) == "job 1a2b: RUNNING, completed 2/3 (66.7%), 0 failed"
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (0, "0s"),
-        (0.4, "0s"),
-        (44.6, "45s"),
-        (59, "59s"),
-        (59.6, "1m"),
-        (60, "1m"),
-        (179, "2m"),
-        (3599, "59m"),
-        (3600, "1h00m"),
-        (7500, "2h05m"),
-        (90_061, "25h01m"),
-    ],
-)
-def test_format_duration(seconds: float, text: str) -> None:
-    assert format_duration(seconds) == text
-
-
 # ---------------------------------------------------------------- progress lines and ETA
 
 
@@ -138,53 +87,41 @@ def test_progress_is_logged_only_when_counts_or_status_change(
     assert len(lines) == 4
 
 
-def test_eta_appears_after_a_second_observation_with_progress() -> None:
-    clock = Clock(1000.0)
+def test_the_eta_is_the_jobs_average_rate_since_it_started() -> None:
+    # The same estimate as the UI's, from the job alone: a wait started again after a restart
+    # shows it from its first line.
+    clock = Clock(1010.0)
     watch = watch_of(clock)
-    job = running_job(total_requests=1000, completed_requests=0, failed_requests=0)
-    assert watch.progress_line(job) == "job 1a2b: RUNNING, completed 0/1,000 (0.0%), 0 failed"
     # 100 requests in 10 s: 900 left at 10 per second.
-    clock.now = 1010.0
-    line = watch.progress_line(running_job(total_requests=1000, completed_requests=100))
+    line = watch.progress_line(
+        running_job(total_requests=1000, completed_requests=100, started_at=1000)
+    )
     assert line == "job 1a2b: RUNNING, completed 100/1,000 (10.0%), 40 failed, ETA 1m"
     clock.now = 1099.0
-    line = watch.progress_line(running_job(total_requests=1000, completed_requests=990))
+    line = watch.progress_line(
+        running_job(total_requests=1000, completed_requests=990, started_at=1000)
+    )
     assert line == "job 1a2b: RUNNING, completed 990/1,000 (99.0%), 40 failed, ETA 1s"
 
 
-def test_no_eta_without_progress_since_the_first_observation() -> None:
-    clock = Clock(1000.0)
+def test_no_eta_before_the_job_started_or_did_anything() -> None:
+    clock = Clock(1100.0)
     watch = watch_of(clock)
-    watch.progress_line(running_job())
-    clock.now = 1100.0
-    line = watch.progress_line(running_job(failed_requests=41))
+    line = watch.progress_line(running_job())  # no started_at
+    assert line is not None
+    assert "ETA" not in line
+    line = watch.progress_line(running_job(completed_requests=0, started_at=1000))
     assert line is not None
     assert "ETA" not in line
 
 
-def test_eta_starts_counting_once_the_input_is_validated() -> None:
-    clock = Clock(1000.0)
-    watch = watch_of(clock)
-    queued = running_job(status="QUEUED", total_requests=0, completed_requests=0, failed_requests=0)
-    assert watch.progress_line(queued) == "job 1a2b: QUEUED, input not validated yet"
-    clock.now = 2000.0
-    running = running_job(total_requests=100, completed_requests=10, failed_requests=0)
-    assert "ETA" not in (watch.progress_line(running) or "")
-    clock.now = 2010.0
-    line = watch.progress_line(running_job(total_requests=100, completed_requests=20))
-    assert line is not None
-    assert line.endswith("ETA 1m")  # 10 per 10 s, 80 left: 80 s
-
-
 def test_a_change_in_eta_alone_is_not_reported() -> None:
-    clock = Clock(1000.0)
+    clock = Clock(1001.0)
     watch = watch_of(clock)
-    watch.progress_line(running_job(completed_requests=0))
-    clock.now = 1001.0
-    assert watch.progress_line(running_job(completed_requests=10)) is not None
+    assert watch.progress_line(running_job(completed_requests=10, started_at=1000)) is not None
     # Same counts, later: the ETA would differ, the line is not repeated.
     clock.now = 1500.0
-    assert watch.progress_line(running_job(completed_requests=10)) is None
+    assert watch.progress_line(running_job(completed_requests=10, started_at=1000)) is None
 
 
 # ---------------------------------------------------------------- polls: sleep or end
