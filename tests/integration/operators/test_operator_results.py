@@ -67,7 +67,7 @@ def test_results_in_input_order_with_failures_and_usage(
     assert lines[1]["response"] is None
     assert lines[1]["error"]
     assert lines[0]["response"]["choices"][0]["message"]["content"]
-    assert set(lines[0]) == {"custom_id", "ok", "status_code", "response", "error"}
+    assert set(lines[0]) == {"custom_id", "status", "ok", "status_code", "response", "error"}
     assert result["results_path"] == str(target)
     assert result["missing_requests"] == 0
     assert result["usage"] == _usage_of_output(hook, ti.pushed["output_files"])

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mistral_batch.batch.event import make_event
 from airflow_provider_mistral_batch.batch.identity import TASK_KEY_METADATA
-from airflow_provider_mistral_batch.batch.outcome import make_event
 from airflow_provider_mistral_batch.exceptions import (
     MistralBatchError,
     MistralBatchInputError,

@@ -197,3 +197,15 @@ def test_a_list_answer_to_a_poll_is_a_programming_error() -> None:
     watch.start()
     with pytest.raises(TypeError):
         watch.record([job("mine", 10)])
+
+
+def test_reattachable_statuses_include_unknown_running_ones() -> None:
+    from airflow_provider_mistral_batch.batch.identity import is_reattachable
+    from airflow_provider_mistral_batch.models import BatchJobStatus
+
+    assert is_reattachable(BatchJobStatus.QUEUED)
+    assert is_reattachable(BatchJobStatus.RUNNING)
+    assert is_reattachable(BatchJobStatus.SUCCESS)
+    assert is_reattachable(BatchJobStatus("VALIDATING"))
+    for status in ("CANCELLATION_REQUESTED", "CANCELLED", "FAILED", "TIMEOUT_EXCEEDED"):
+        assert not is_reattachable(BatchJobStatus(status))
