@@ -40,18 +40,19 @@ def storage_path(value: Any, field: str) -> Any:
         ObjectStoragePath, got <kind>``, or ``<field> '<url>': no filesystem for its scheme
         (<why>)`` when no filesystem is installed (or attached) for the URL's scheme.
     """
+    given = value  # errors name it as the user wrote it (Airflow 3.1 respells some URLs)
     if isinstance(value, str) and "://" in value:
         from airflow.sdk import ObjectStoragePath
 
         try:
             value = ObjectStoragePath(value)
         except ValueError as exc:  # Airflow 3.3 refuses a scheme no fsspec package knows
-            raise _no_filesystem(value, field, exc) from None
+            raise _no_filesystem(given, field, exc) from None
     if is_object_storage(value):
         try:
             value.fs  # noqa: B018 - resolving the filesystem fails for a scheme that has none
         except (ValueError, ImportError) as exc:
-            raise _no_filesystem(value, field, exc) from None
+            raise _no_filesystem(given, field, exc) from None
         return value
     if isinstance(value, str | os.PathLike):
         return Path(os.fspath(value))
