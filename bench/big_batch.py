@@ -174,9 +174,10 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: list[Path]) -> int:
             FileInput,
             ShardedInput,
             prepare_requests,
-            requests_of_path,
             temporary_files,
         )
+        from airflow_provider_mistral_batch.batch.request_lines import requests_of_path
+        from airflow_provider_mistral_batch.batch.results import write_results
         from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
         hook = MistralBatchHook()
@@ -248,10 +249,11 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: list[Path]) -> int:
             raise RuntimeError(f"job {job.id} has no output file")
 
         # 4. results, vs download + bare loop
-        print("4. results (hook.write_results vs download_file + bare json.loads loop)", flush=True)
+        print("4. results (write_results vs download_file + bare json.loads loop)", flush=True)
         destination = ObjectStoragePath(f"file://{workdir}/results.jsonl")
         with Measured("4 results", steps):
-            summary = hook.write_results(
+            summary = write_results(
+                hook,
                 [job.output_file, job.error_file],
                 destination,
                 requests=requests_of_path(prepared.path),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import (
     AsyncGenerator,
@@ -21,8 +20,6 @@ import httpx2
 from airflow.sdk import BaseHook
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_mistral_batch.batch.results import ResultsSummary, parse_result_line
-from airflow_provider_mistral_batch.batch.results import write_results as join_results
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralBatchError,
@@ -53,7 +50,6 @@ from airflow_provider_mistral_batch.hooks.http.retry import (
 from airflow_provider_mistral_batch.hooks.http.streams import (
     DownloadSink,
     LocalFile,
-    UndecodableLineError,
     UploadSource,
     head_lines,
     jsonl_lines,
@@ -64,7 +60,6 @@ from airflow_provider_mistral_batch.models import (
     BatchJob,
     BatchJobList,
     BatchRequest,
-    BatchResultLine,
     CreateBatchJobRequest,
     DeletedBatchJob,
     DeletedFile,
@@ -75,7 +70,6 @@ from airflow_provider_mistral_batch.models import (
     RetrievedFile,
 )
 from airflow_provider_mistral_batch.utils.redact import redact
-from airflow_provider_mistral_batch.utils.wording import plural
 
 # RetryPolicy is what the ``retry_policy`` argument takes: importable from here.
 __all__ = ["MistralBatchHook", "RetryPolicy"]
@@ -770,80 +764,6 @@ class MistralBatchHook(BaseHook):
         """The lines of a file's first ``max_bytes`` bytes (default 4,096), to quote them: a
         line they cut comes last as a ``CutLine`` of its start; the download stops there."""
         return head_lines(self.iter_file_content(file_id), max_bytes, f"file {file_id}")
-
-    def iter_results(self, file_id: str) -> Iterator[BatchResultLine]:
-        """Stream a job's output or error file as typed result lines.
-
-        Each line is a :class:`BatchResultLine`: ``custom_id``, ``response`` (status code and
-        body), ``error``; ``succeeded`` and ``error_message`` read either shape of error. Lines
-        are read by the same rules as :meth:`write_results` reads them.
-
-        :raises MistralBatchError: ``file <id> line <n> is not a batch result line: <why>``,
-            ``n`` counting the file's non-blank lines.
-        """
-        try:
-            for number, line in enumerate(self.iter_file_lines(file_id), start=1):
-                yield parse_result_line(line, f"file {file_id} line {number}")
-        except UndecodableLineError as exc:
-            raise MistralBatchError(
-                f"file {file_id} line {exc.number} is not a batch result line: "
-                f"not UTF-8 text: {exc.reason}"
-            ) from None
-
-    def write_results(
-        self,
-        file_ids: Iterable[str | None],
-        destination: str | os.PathLike[str] | Any,
-        *,
-        requests: Iterable[tuple[str, Mapping[str, Any] | None]] | None = None,
-        include_request: bool = False,
-    ) -> ResultsSummary:
-        """Stream the output and error files of jobs into one joined JSONL line per request.
-
-        The files of one or more jobs are read in the order given (None ids skipped) and
-        joined with the input by ``custom_id``: one line per request, in input order, each
-        ``{"custom_id", "ok", "status_code", "response", "error"}`` with the body of a
-        success, the message of a failure whichever shape the API used, and ``"error": "no
-        result returned"`` for a request no file answers. Nothing is held whole in memory;
-        the destination appears only when complete, and is left untouched on error.
-
-        :param file_ids: output and error file ids, read in this order; None and empty ids are
-            skipped. A line that is not a result line fails with its number counted across
-            these files.
-        :param destination: a local path or an Airflow ``ObjectStoragePath``; replaced if it
-            exists.
-        :param requests: the input, in order, as ``(custom_id, body or None)``; default None
-            writes the lines in file order and cannot tell missing requests.
-        :param include_request: add ``"request": body`` to each line; default False. Needs
-            ``requests``.
-        :return: the counts and usage totals; ``as_xcom()`` gives the small dict for XCom.
-        """
-        ids = [file_id for file_id in file_ids if file_id]
-
-        def lines() -> Iterator[str]:
-            for file_id in ids:
-                yield from self.iter_file_lines(file_id)
-
-        summary = join_results(
-            lines(), destination, requests=requests, include_request=include_request
-        )
-        self.log.info(
-            "Wrote %s to %s: %s succeeded, %s failed (%s missing, %s unexpected); usage %s",
-            plural(summary.lines, "result line"),
-            summary.path,
-            summary.succeeded,
-            summary.failed,
-            summary.missing,
-            summary.unexpected,
-            ", ".join(f"{key}={value}" for key, value in summary.usage.items()),
-        )
-        if summary.missing:
-            self.log.warning(
-                "%s without a result line (written as failed); the first ones: %s",
-                plural(summary.missing, "request"),
-                ", ".join(summary.missing_ids),
-            )
-        return summary
 
     # ------------------------------------------------------------------ Airflow UI
 

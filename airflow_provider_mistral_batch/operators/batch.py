@@ -429,17 +429,17 @@ class MistralBatchOperator(BaseOperator):
             self.hook.close()
 
     def _execute(self, context: Context) -> Any:
+        from airflow_provider_mistral_batch.batch.finish import fail_at_deadline
         from airflow_provider_mistral_batch.batch.input import (
             ShardedInput,
             UploadedInput,
             temporary_files,
         )
-        from airflow_provider_mistral_batch.batch.outcome import (
+        from airflow_provider_mistral_batch.batch.manifest import (
             XCOM_CONN_ID,
             XCOM_INPUT_ERROR,
             XCOM_JOB_ID,
             XCOM_JOB_IDS,
-            fail_at_deadline,
             jobs_summary,
         )
 
@@ -542,7 +542,7 @@ class MistralBatchOperator(BaseOperator):
                 )
 
     def _finish(self, context: Context, jobs: Sequence[BatchJob]) -> dict[str, Any]:
-        from airflow_provider_mistral_batch.batch.outcome import finish_with_jobs
+        from airflow_provider_mistral_batch.batch.finish import finish_with_jobs
 
         writer = self._write_results if self.results_path is not None else None
         return finish_with_jobs(
@@ -557,7 +557,8 @@ class MistralBatchOperator(BaseOperator):
 
     def _write_results(self, jobs: Sequence[BatchJob]) -> dict[str, Any]:
         """Join the jobs' output and error files with the input at ``results_path``."""
-        from airflow_provider_mistral_batch.utils.paths import destination, make_folders
+        from airflow_provider_mistral_batch.batch.results import write_results
+        from airflow_provider_mistral_batch.utils.paths import make_folders, storage_path
 
         file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
         if not file_ids:
@@ -566,10 +567,11 @@ class MistralBatchOperator(BaseOperator):
                 self.results_path,
             )
             return {}
-        target = destination(self.results_path)
+        target = storage_path(self.results_path, "results_path")
         # Resumed after a deferral, this may be another worker than the one that checked.
         make_folders(target)
-        summary = self.hook.write_results(
+        summary = write_results(
+            self.hook,
             file_ids,
             target,
             requests=self._input_requests(jobs),
@@ -750,7 +752,7 @@ class MistralBatchOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, write results, apply the failure policy."""
-        from airflow_provider_mistral_batch.batch.outcome import finish_with_event
+        from airflow_provider_mistral_batch.batch.finish import finish_with_event
 
         try:
             return finish_with_event(
@@ -849,7 +851,7 @@ class MistralBatchCancelJobOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel the job unless it already ended; optionally wait for it to end."""
-        from airflow_provider_mistral_batch.batch.outcome import job_summary
+        from airflow_provider_mistral_batch.batch.manifest import job_summary
         from airflow_provider_mistral_batch.batch.waiting import (
             JobWatch,
             TimedOut,
@@ -893,7 +895,7 @@ class MistralBatchCancelJobOperator(BaseOperator):
         return job_summary(job)
 
     def _already_ended(self, job: BatchJob) -> dict[str, Any]:
-        from airflow_provider_mistral_batch.batch.outcome import job_summary
+        from airflow_provider_mistral_batch.batch.manifest import job_summary
 
         self.log.info(
             "Mistral batch job %s already ended with status %s; nothing to cancel",
@@ -1075,7 +1077,7 @@ def _requests_of_files(
     hook: MistralBatchHook, file_ids: Iterable[str], *, with_body: bool
 ) -> Iterator[tuple[str, Any]]:
     """``(custom_id, body)`` of the request lines of uploaded input files, streamed in order."""
-    from airflow_provider_mistral_batch.batch.input import requests_of_lines
+    from airflow_provider_mistral_batch.batch.request_lines import requests_of_lines
 
     for file_id in file_ids:
         yield from requests_of_lines(hook.iter_file_lines(file_id), with_body=with_body)
@@ -1193,6 +1195,7 @@ class MistralBatchResultsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the jobs ended and the path is writable, then stream and join the results."""
+        from airflow_provider_mistral_batch.batch.results import write_results
         from airflow_provider_mistral_batch.utils.paths import (
             check_not_shared,
             prepare_destination,
@@ -1224,7 +1227,8 @@ class MistralBatchResultsOperator(BaseOperator):
                     "with no result line cannot be counted"
                 )
             file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
-            summary = self.hook.write_results(
+            summary = write_results(
+                self.hook,
                 file_ids,
                 target,
                 requests=requests,
@@ -1238,7 +1242,10 @@ class MistralBatchResultsOperator(BaseOperator):
     def _input_requests(self) -> Iterator[tuple[str, Any]] | None:
         """The input's ``(custom_id, body)`` in order, refused at its end if an id repeats
         (the join reads it before any result file); None without an input."""
-        from airflow_provider_mistral_batch.batch.input import requests_of_path, unique_requests
+        from airflow_provider_mistral_batch.batch.request_lines import (
+            requests_of_path,
+            unique_requests,
+        )
 
         requests: Iterator[tuple[str, Any]]
         if self.requests is not None:
@@ -1262,7 +1269,7 @@ class MistralBatchResultsOperator(BaseOperator):
 
     def _input_places(self) -> Iterator[tuple[str, str]]:
         """Each input request's custom_id and where it is, in input order, read again."""
-        from airflow_provider_mistral_batch.batch.input import (
+        from airflow_provider_mistral_batch.batch.request_lines import (
             numbered_requests_of_lines,
             numbered_requests_of_path,
         )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from airflow_provider_mistral_batch.batch.outcome import (
+from airflow_provider_mistral_batch.batch.manifest import (
     XCOM_CONN_ID,
     XCOM_INPUT_ERROR,
     XCOM_JOB_ID,

@@ -95,11 +95,8 @@ class MistralBatchJobSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Poke, or defer to :class:`MistralBatchJobTrigger` unless the job already ended."""
-        from airflow_provider_mistral_batch.batch.outcome import (
-            XCOM_CONN_ID,
-            XCOM_JOB_ID,
-            finish_with_job,
-        )
+        from airflow_provider_mistral_batch.batch.finish import finish_with_job
+        from airflow_provider_mistral_batch.batch.manifest import XCOM_CONN_ID, XCOM_JOB_ID
 
         MistralBatchJobLink.persist(context, self.job_id, self.hook.settings.console_url)
         # Where the UI plugin finds the job this task watches.
@@ -142,7 +139,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """One poll: False while the job runs; the verdict once it ended."""
-        from airflow_provider_mistral_batch.batch.outcome import finish_with_job
+        from airflow_provider_mistral_batch.batch.finish import finish_with_job
         from airflow_provider_mistral_batch.batch.waiting import Ended, GaveUp, JobWatch
 
         if self._watch is None:
@@ -172,7 +169,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, apply the failure policy, push XCom."""
-        from airflow_provider_mistral_batch.batch.outcome import finish_with_event
+        from airflow_provider_mistral_batch.batch.finish import finish_with_event
 
         return finish_with_event(
             context,

@@ -8,8 +8,8 @@ from typing import Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_mistral_batch.batch.event import make_event
 from airflow_provider_mistral_batch.batch.identity import ajobs_of_key
-from airflow_provider_mistral_batch.batch.outcome import make_event
 from airflow_provider_mistral_batch.batch.wait_options import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,

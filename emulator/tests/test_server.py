@@ -200,6 +200,9 @@ def test_cli_missing_config_file_and_clashing_key_flags(
     with pytest.raises(SystemExit) as exited:
         main(["--api-key", "k", "--any-key", "--print-config"])
     assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --any-key: not allowed with argument --api-key" in err
+    assert "api_key" not in err  # the config was not printed
 
 
 def _free_port() -> int:

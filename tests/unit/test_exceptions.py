@@ -1,38 +1,17 @@
-"""Which of the provider's errors stop retries, and what survives pickling."""
+"""The provider's errors: their classes and what survives pickling (which of them stop
+retries is tested under Airflow's task runner: tests/integration/dags/test_error_retries.py)."""
 
 from __future__ import annotations
 
 import pickle
 
-import pytest
-
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
-    MistralBatchError,
-    MistralBatchFatalError,
     MistralBatchInputError,
     MistralBatchJobError,
     MistralBatchJobFatalError,
-    MistralConnectionError,
     MistralServerError,
 )
-from airflow_provider_mistral_batch.utils.compat import AirflowFailException
-
-
-@pytest.mark.parametrize(
-    ("error", "stops_retries"),
-    [
-        (MistralBatchInputError("bad"), True),
-        (MistralBatchJobFatalError("cancelled"), True),
-        (MistralBatchFatalError("no use retrying"), True),
-        (MistralBatchJobError("failed"), False),
-        (MistralServerError(503, "down"), False),
-        (MistralConnectionError("refused"), False),
-    ],
-)
-def test_only_fatal_errors_stop_retries(error: MistralBatchError, stops_retries: bool) -> None:
-    assert isinstance(error, MistralBatchError)
-    assert isinstance(error, AirflowFailException) is stops_retries
 
 
 def test_input_errors_are_value_errors_and_job_fatal_errors_are_job_errors() -> None:

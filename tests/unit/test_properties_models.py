@@ -32,13 +32,9 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_mistral_batch.batch.outcome import (
-    finish_with_job,
-    judge_job,
-    judge_jobs,
-    make_event,
-    parse_event,
-)
+from airflow_provider_mistral_batch.batch.event import make_event, parse_event
+from airflow_provider_mistral_batch.batch.finish import finish_with_job
+from airflow_provider_mistral_batch.batch.verdict import judge_job, judge_jobs
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralBatchError,

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from airflow_provider_mistral_batch.batch.result_lines import iter_results
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError, MistralNotFoundError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import FilePurpose, SampleType
@@ -168,7 +169,7 @@ def test_iter_results_parses_lines_and_names_a_bad_one(hook: MistralBatchHook) -
     failed = {"custom_id": "b", "error": "boom"}
     content = (json.dumps(good) + "\n" + json.dumps(failed) + "\n").encode()
     uploaded = hook.upload_file(io.BytesIO(content), filename="results.jsonl")
-    results = list(hook.iter_results(uploaded.id))
+    results = list(iter_results(hook, uploaded.id))
     assert [(r.custom_id, r.succeeded, r.error_message) for r in results] == [
         ("a", True, None),
         ("b", False, "boom"),
@@ -176,4 +177,4 @@ def test_iter_results_parses_lines_and_names_a_bad_one(hook: MistralBatchHook) -
     content = b'{"custom_id": "a", "error": "x"}\n[1, 2]\n'
     broken = hook.upload_file(io.BytesIO(content), filename="bad.jsonl")
     with pytest.raises(MistralBatchError, match=f"file {broken.id} line 2 is not a batch result"):
-        list(hook.iter_results(broken.id))
+        list(iter_results(hook, broken.id))

@@ -1,4 +1,5 @@
-"""hook.write_results: a job's output and error files joined with its input, over HTTP."""
+"""write_results through the hook: a job's output and error files joined with its input, over
+HTTP."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.batch.results import NO_RESULT
+from airflow_provider_mistral_batch.batch.result_rows import NO_RESULT
+from airflow_provider_mistral_batch.batch.results import write_results
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
 from mistral_batch_emulator import RunningEmulator
@@ -71,8 +73,8 @@ def test_a_job_with_failures_is_joined_in_input_order(
     capture_hook_log(hook, caplog)
 
     # The error file first, and a None id: neither changes the result.
-    summary = hook.write_results(
-        [job.error_file, None, job.output_file], tmp_path / "r.jsonl", requests=requests
+    summary = write_results(
+        hook, [job.error_file, None, job.output_file], tmp_path / "r.jsonl", requests=requests
     )
 
     lines = read_lines(tmp_path / "r.jsonl")
@@ -99,7 +101,8 @@ def test_an_error_file_of_bare_strings_and_the_requests_included(
     requests = chat_requests(["a", "b", "c"])
     job = wait_for_terminal(hook, create_job(hook, requests))
 
-    hook.write_results(
+    write_results(
+        hook,
         [job.output_file, job.error_file],
         tmp_path / "r.jsonl",
         requests=requests,
@@ -133,8 +136,8 @@ def test_a_cancelled_job_leaves_its_unprocessed_requests_missing(
     assert job.output_file, "the emulator keeps what completed before the cancel"
     capture_hook_log(hook, caplog)
 
-    summary = hook.write_results(
-        [job.output_file, job.error_file], tmp_path / "r.jsonl", requests=requests
+    summary = write_results(
+        hook, [job.output_file, job.error_file], tmp_path / "r.jsonl", requests=requests
     )
 
     done = job.completed_requests
@@ -159,7 +162,7 @@ def test_the_files_of_several_jobs_are_joined_with_the_whole_input(
     ]
     file_ids = [f for job in jobs for f in (job.output_file, job.error_file)]
 
-    summary = hook.write_results(file_ids, tmp_path / "r.jsonl", requests=iter(requests))
+    summary = write_results(hook, file_ids, tmp_path / "r.jsonl", requests=iter(requests))
 
     assert [line["custom_id"] for line in read_lines(tmp_path / "r.jsonl")] == [
         cid for cid, _ in requests

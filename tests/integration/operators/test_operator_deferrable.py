@@ -11,7 +11,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_mistral_batch.batch.deferral import exit_report_seconds
-from airflow_provider_mistral_batch.batch.outcome import make_event
+from airflow_provider_mistral_batch.batch.event import make_event
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
 from airflow_provider_mistral_batch.models import BatchJob
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator

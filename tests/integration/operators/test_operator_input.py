@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.batch.outcome import XCOM_INPUT_ERROR
+from airflow_provider_mistral_batch.batch.manifest import XCOM_INPUT_ERROR
 from airflow_provider_mistral_batch.exceptions import (
     MistralBatchFatalError,
     MistralBatchInputError,

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from airflow.sdk import DAG, ObjectStoragePath
 
-from airflow_provider_mistral_batch.batch.outcome import XCOM_INPUT_ERROR, make_event
+from airflow_provider_mistral_batch.batch.event import make_event
+from airflow_provider_mistral_batch.batch.manifest import XCOM_INPUT_ERROR
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.operators.batch import (

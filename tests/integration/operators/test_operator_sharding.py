@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.batch.outcome import make_event
+from airflow_provider_mistral_batch.batch.event import make_event
 from airflow_provider_mistral_batch.exceptions import (
     MistralBatchError,
     MistralBatchInputError,

@@ -13,7 +13,7 @@ from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_mistral_batch.batch.deferral import exit_report_seconds
-from airflow_provider_mistral_batch.batch.outcome import make_event
+from airflow_provider_mistral_batch.batch.event import make_event
 from airflow_provider_mistral_batch.exceptions import MistralBatchFatalError, MistralNotFoundError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus

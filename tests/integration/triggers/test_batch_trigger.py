@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import structlog
 
-from airflow_provider_mistral_batch.batch.outcome import judge_job, parse_event
+from airflow_provider_mistral_batch.batch.event import parse_event
+from airflow_provider_mistral_batch.batch.verdict import judge_job
 from airflow_provider_mistral_batch.hooks.http.clients import close_shared_async_clients
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus

@@ -221,3 +221,15 @@ def test_a_job_of_another_key_in_the_listing_is_left_alone() -> None:
     assert watch.record(job("mine", 10)) == ListTaskJobs(KEY)
     assert watch.record([job("mine", 10), job("stranger", 5, key="x" * 40)]) == Sleep(30)
     assert watch.job_id == "mine"
+
+
+def test_reattachable_statuses_include_unknown_running_ones() -> None:
+    from airflow_provider_mistral_batch.batch.identity import is_reattachable
+    from airflow_provider_mistral_batch.models import BatchJobStatus
+
+    assert is_reattachable(BatchJobStatus.QUEUED)
+    assert is_reattachable(BatchJobStatus.RUNNING)
+    assert is_reattachable(BatchJobStatus.SUCCESS)
+    assert is_reattachable(BatchJobStatus("VALIDATING"))
+    for status in ("CANCELLATION_REQUESTED", "CANCELLED", "FAILED", "TIMEOUT_EXCEEDED"):
+        assert not is_reattachable(BatchJobStatus(status))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import tempfile
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_mistral_batch.batch import input as batch_input
+from airflow_provider_mistral_batch.batch import repeated_ids, shards
 from airflow_provider_mistral_batch.batch.input import (
     FileInput,
     InlineInput,
@@ -21,12 +23,10 @@ from airflow_provider_mistral_batch.batch.input import (
     prepare_file,
     prepare_file_ids,
     prepare_requests,
-    requests_of_lines,
-    requests_of_path,
     temporary_files,
-    unique_requests,
 )
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
+from airflow_provider_mistral_batch.utils.paths import prepare_destination
 
 CHAT = "/v1/chat/completions"
 BODY = {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
@@ -54,6 +54,12 @@ def _private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
     return folder
+
+
+def _limit_file_bytes(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """The most bytes one input file may hold, for the input checks and the shard writer."""
+    monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", size)
+    monkeypatch.setattr(shards, "MAX_FILE_BYTES", size)
 
 
 def _leftovers(tmp_path: Path) -> list[str]:
@@ -280,9 +286,12 @@ def test_an_invalid_input_leaves_no_shard_behind(tmp_path: Path) -> None:
 def test_the_fingerprint_covers_the_whole_input_whatever_the_shards() -> None:
     requests = [_req(str(i)) for i in range(5)]
     one = prepare_requests(requests, endpoint=CHAT, model="mistral-small-latest")
+    assert isinstance(one, InlineInput)
     sharded = prepare_requests(
         requests, endpoint=CHAT, model="mistral-small-latest", max_requests_per_job=2
     )
+    assert isinstance(sharded, ShardedInput)
+    assert len(sharded.shards) == 3
     assert one.fingerprint == sharded.fingerprint
 
 
@@ -369,7 +378,7 @@ def test_ids_whose_hashes_are_equal_are_not_repeats(
     expected = prepare_requests(requests, endpoint=CHAT, model="mistral-small-latest").fingerprint
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in requests])
     # Every id hashes alike: the lines are read back, and only equal ids are repeats.
-    monkeypatch.setattr(batch_input, "hash", lambda value: 1, raising=False)
+    monkeypatch.setattr(repeated_ids, "hash", lambda value: 1, raising=False)
     assert (
         prepare_requests(requests, endpoint=CHAT, model="mistral-small-latest").fingerprint
         == expected
@@ -384,30 +393,6 @@ def test_ids_whose_hashes_are_equal_are_not_repeats(
         prepare_requests, repeated, endpoint=CHAT, model="mistral-small-latest", inline=False
     )
     assert message == 'invalid batch input (1 problems):\nrequests[30]: custom_id "7" repeats [7]'
-
-
-def test_unique_requests_pass_the_input_through_and_read_it_again_only_for_a_repeat(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    pairs = [(str(i), {"n": i}) for i in range(30)]
-
-    def unread() -> Iterator[tuple[str, str]]:
-        raise AssertionError("read again although no id repeats")
-
-    assert list(unique_requests(iter(pairs), unread, "task")) == pairs
-    places = [(custom_id, f"item {custom_id}") for custom_id, _ in pairs]
-    # Every id hashes alike: read again, and equal hashes of different ids are no repeat.
-    monkeypatch.setattr(batch_input, "hash", lambda value: 1, raising=False)
-    assert list(unique_requests(iter(pairs), lambda: iter(places), "task")) == pairs
-    repeated = [*pairs, ("7", None), ("3", None)]
-    places += [("7", "item 30"), ("3", "item 31")]
-    with pytest.raises(MistralBatchInputError) as caught:
-        list(unique_requests(iter(repeated), lambda: iter(places), "task"))
-    assert str(caught.value) == (
-        "task: results cannot be joined with an input whose custom_ids repeat (2 repeats):\n"
-        'item 30: custom_id "7" repeats item 7\n'
-        'item 31: custom_id "3" repeats item 3'
-    )
 
 
 def test_a_repeat_is_named_when_a_body_holds_nan(tmp_path: Path) -> None:
@@ -526,6 +511,7 @@ def test_fingerprint_is_the_same_inline_or_as_a_temporary_file(
 ) -> None:
     requests = [_req(str(i)) for i in range(6)]
     inline = prepare_requests(requests, endpoint=CHAT, model="mistral-small-latest")
+    assert isinstance(inline, InlineInput)
     monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 5)
     as_file = prepare_requests(requests, endpoint=CHAT, model="mistral-small-latest")
     assert isinstance(as_file, FileInput)
@@ -536,7 +522,7 @@ def test_one_request_larger_than_a_file_may_be_is_refused_and_nothing_left(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(batch_input, "MAX_INLINE_REQUESTS", 1)
-    monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 50)
+    _limit_file_bytes(monkeypatch, 50)
     message = _error(
         prepare_requests, [_req("a"), _req("b")], endpoint=CHAT, model="mistral-small-latest"
     )
@@ -719,7 +705,7 @@ def test_file_larger_than_one_file_may_be_is_sharded_by_size(
     lines = [json.dumps(_req(str(i))) for i in range(5)]
     path = _write_lines(tmp_path / "big.jsonl", lines)
     line_size = len(canonical_json(_req("0"))) + 1
-    monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", 2 * line_size + 1)
+    _limit_file_bytes(monkeypatch, 2 * line_size + 1)
     prepared = prepare_file(path, endpoint=CHAT, model="mistral-small-latest")
     assert isinstance(prepared, ShardedInput)
     assert [s.request_count for s in prepared.shards] == [2, 2, 1]
@@ -730,7 +716,7 @@ def test_file_at_the_size_limit_is_accepted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req("a"))])
-    monkeypatch.setattr(batch_input, "MAX_FILE_BYTES", path.stat().st_size)
+    _limit_file_bytes(monkeypatch, path.stat().st_size)
     assert prepare_file(path, endpoint=CHAT, model="mistral-small-latest").request_count == 1
 
 
@@ -743,18 +729,24 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("url", ["s3://bucket/in.jsonl", "https://example.com/in.jsonl"])
-def test_url_strings_are_refused_with_the_object_storage_hint(url: str) -> None:
+@pytest.mark.parametrize("url", ["s3://bucket/in.jsonl", "nosuchscheme://bucket/in.jsonl"])
+def test_a_url_string_without_a_filesystem_is_refused_as_results_path_is(url: str) -> None:
+    if url.startswith("s3:") and importlib.util.find_spec("s3fs") is not None:
+        pytest.skip("s3fs is installed: s3:// has a filesystem here")
     message = _error(prepare_file, url, endpoint=CHAT, model="mistral-small-latest")
-    assert message == (
-        f"input_path {url!r} is a URL: pass an airflow.sdk.ObjectStoragePath for remote storage"
-    )
+    assert message.startswith(f"input_path {url!r}: no filesystem for its scheme (")
+    as_results = _error(prepare_destination, url)
+    assert as_results.startswith(f"results_path {url!r}: no filesystem for its scheme (")
 
 
 @pytest.mark.parametrize(("value", "kind"), [(None, "null"), (12, "a number")])
 def test_something_that_is_not_a_path_is_refused(value: Any, kind: str) -> None:
     message = _error(prepare_file, value, endpoint=CHAT, model="mistral-small-latest")
-    assert message == f"input_path must be a path or an ObjectStoragePath, got {kind}"
+    assert message == f"input_path must be a local path, a URL or an ObjectStoragePath, got {kind}"
+    as_results = _error(prepare_destination, value)
+    assert as_results == (
+        f"results_path must be a local path, a URL or an ObjectStoragePath, got {kind}"
+    )
 
 
 def test_assign_custom_ids_writes_a_normalized_temporary_copy(tmp_path: Path) -> None:
@@ -897,6 +889,7 @@ class _UnreadableRemote:
     """A remote path that exists but cannot be opened."""
 
     protocol = "s3"
+    fs = None  # an ObjectStoragePath has its filesystem
     name = "in.jsonl"
 
     def is_file(self) -> bool:
@@ -926,6 +919,25 @@ def test_remote_object_storage_path_with_assigned_ids(memory_store: str) -> None
     )
     ids = [json.loads(line)["custom_id"] for line in prepared.path.read_text().splitlines()]
     assert ids == ["0", "1"]
+
+
+def test_a_url_string_is_read_as_an_object_storage_path(memory_store: str, tmp_path: Path) -> None:
+    # As a template renders it: "memory://..." (like "s3://..."), not an ObjectStoragePath.
+    url = f"memory://{memory_store}/batch/in.jsonl"
+    ObjectStoragePath(url).write_bytes(f"{json.dumps(_req('a'))}\n".encode())
+    prepared = prepare_file(url, endpoint=CHAT, model="mistral-small-latest")
+    assert isinstance(prepared, FileInput)
+    assert prepared.temporary is True  # copied from the store, as an ObjectStoragePath is
+    assert prepared.filename == "in.jsonl"
+    assert prepared.fingerprint == _fingerprint([_req("a")])
+    assert _lines_of(prepared) == ["a"]
+
+
+def test_a_file_url_string_is_used_in_place(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req("a"))])
+    prepared = prepare_file(f"file://{path}", endpoint=CHAT, model="mistral-small-latest")
+    assert isinstance(prepared, FileInput)
+    assert (prepared.path, prepared.temporary) == (path, False)
 
 
 # ---------------------------------------------------------------- uploaded file ids
@@ -975,44 +987,3 @@ def test_bad_file_ids_are_refused(value: Any, expected: str) -> None:
 def test_input_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match="input_files is empty"):
         prepare_file_ids([], endpoint=CHAT, model=None)
-
-
-# ---------------------------------------------------------------- reading an input back
-
-
-@pytest.mark.parametrize("with_body", [False, True])
-def test_requests_of_lines_gives_ids_in_order_and_bodies_only_when_asked(with_body: bool) -> None:
-    lines = [
-        json.dumps(_req("b")),
-        "",
-        json.dumps({"body": {"input": "no id"}}),
-        json.dumps({"custom_id": 7, "body": {}}).encode(),
-        json.dumps(_req("a")),
-    ]
-    got = list(requests_of_lines(lines, with_body=with_body))
-    assert [custom_id for custom_id, _ in got] == ["b", "2", "7", "a"]
-    if with_body:
-        assert got[0][1] == _req("b")["body"]
-        assert got[1][1] == {"input": "no id"}
-    else:
-        assert all(body is None for _, body in got)
-
-
-def test_requests_of_path_streams_a_local_file(tmp_path: Path) -> None:
-    path = _write_lines(tmp_path / "in.jsonl", [json.dumps(_req(str(i))) for i in range(3)])
-    assert [cid for cid, _ in requests_of_path(path)] == ["0", "1", "2"]
-    assert [body for _, body in requests_of_path(path, with_body=True)] == [BODY] * 3
-
-
-@pytest.mark.parametrize("with_body", [False, True])
-@pytest.mark.parametrize(
-    ("line", "problem"),
-    [("{not json", "is not valid JSON"), ("[1, 2]", "is not a JSON object")],
-)
-def test_a_bad_input_line_to_join_is_an_error_naming_it(
-    line: str, problem: str, with_body: bool
-) -> None:
-    lines = [json.dumps(_req("a")), line]
-    with pytest.raises(MistralBatchInputError) as caught:
-        list(requests_of_lines(lines, with_body=with_body))
-    assert str(caught.value) == f"input line 2 {problem}: cannot join results with it"

@@ -10,8 +10,8 @@ wrong types, cut short. Properties:
   the parser's two paths (the fast one for successes, the model for the rest) reads it;
 - the join writes one line per input request, in input order, then the unexpected ones; its
   counts and usage totals match the lines;
-- whatever a result file holds, the hook (``write_results``, ``iter_results``) parses it or
-  raises the provider's :class:`MistralBatchError` naming the line number (counted across
+- whatever a result file holds, ``write_results`` and ``iter_results`` (through the hook)
+  parse it or raise the provider's :class:`MistralBatchError` naming the line number (counted across
   the files), never another error, and its two readers agree on which lines are result lines.
 
 The last section keeps the minimal failing examples of bugs these properties found, each now
@@ -35,7 +35,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mistral_batch.batch.results import NO_RESULT, TOKEN_KEYS, write_results
+from airflow_provider_mistral_batch.batch.result_lines import iter_results
+from airflow_provider_mistral_batch.batch.result_rows import NO_RESULT
+from airflow_provider_mistral_batch.batch.results import join_results, write_results
+from airflow_provider_mistral_batch.batch.results_join import TOKEN_KEYS
 from airflow_provider_mistral_batch.exceptions import MistralAPIError, MistralBatchError
 from airflow_provider_mistral_batch.hooks.connection import ConnectionSettings
 from airflow_provider_mistral_batch.hooks.http.retry import RetryPolicy
@@ -191,6 +194,7 @@ def expected_line(doc: Mapping[str, Any]) -> dict[str, Any]:
     ok = doc.get("error") is None and response is not None and 200 <= response["status_code"] < 300
     return {
         "custom_id": doc.get("custom_id"),
+        "status": "ok" if ok else "failed",
         "ok": ok,
         "status_code": response["status_code"] if response is not None else None,
         "response": response.get("body") if ok and response is not None else None,
@@ -216,6 +220,7 @@ def expected_usage(docs: Sequence[Mapping[str, Any]]) -> dict[str, int | float]:
 def missing_line(custom_id: str) -> dict[str, Any]:
     return {
         "custom_id": custom_id,
+        "status": "failed",
         "ok": False,
         "status_code": None,
         "response": None,
@@ -273,19 +278,20 @@ def named_line(exc: MistralBatchError, prefix: str) -> int:
 def parsed_or_line_error(
     content: Sequence[bytes], destination: Path
 ) -> tuple[int | None, list[int | None]]:
-    """Read files of ``content`` through the hook's ``write_results`` (all files chained) and
-    ``iter_results`` (each file): the line number each names, or None when all parsed."""
+    """Read files of ``content`` (served to the hook) through ``write_results`` (all files
+    chained) and ``iter_results`` (each file): the line number each names, or None when all
+    parsed."""
     files = {f"f-{n}": each for n, each in enumerate(content, start=1)}
     with hook_serving(files) as hook:
         try:
-            hook.write_results(list(files), destination)
+            write_results(hook, list(files), destination)
             joined = None
         except MistralBatchError as exc:
             joined = named_line(exc, "result line ")
         each: list[int | None] = []
         for file_id in files:
             try:
-                for line in hook.iter_results(file_id):
+                for line in iter_results(hook, file_id):
                     assert isinstance(line, BatchResultLine)
                 each.append(None)
             except MistralBatchError as exc:
@@ -301,7 +307,7 @@ def parsed_or_line_error(
 def test_a_result_line_of_the_documented_shape_is_parsed_by_the_rules(
     doc: dict[str, Any], data: st.DataObject, destination: Path
 ) -> None:
-    summary = write_results([data.draw(encoded(doc))], destination)
+    summary = join_results([data.draw(encoded(doc))], destination)
     [line] = read_lines(destination)
     assert line == expected_line(doc)
     assert (summary.lines, summary.succeeded, summary.failed) == (
@@ -323,7 +329,7 @@ def test_a_broken_line_is_a_provider_error_naming_its_number(
     # After number - 1 valid lines (failures with a string error), it is line ``number``.
     lines = [*['{"custom_id":null,"error":"e"}'] * (number - 1), line]
     with pytest.raises(MistralBatchError) as caught:
-        write_results(lines, destination)
+        join_results(lines, destination)
     assert named_line(caught.value, "result line ") == number
     assert not destination.exists()
 
@@ -355,7 +361,7 @@ def test_the_join_writes_one_line_per_request_in_input_order(
     requests = (
         None if request_ids is None else [(cid, {"n": i}) for i, cid in enumerate(request_ids)]
     )
-    summary = write_results(
+    summary = join_results(
         [data.draw(encoded(doc)) for doc in docs],
         destination,
         requests=requests,
@@ -470,11 +476,11 @@ def test_any_text_file_is_parsed_or_a_provider_error_naming_the_line(
         assert 1 <= joined <= len(readable)
         # The line it names fails on its own too.
         with pytest.raises(MistralBatchError):
-            write_results([readable[joined - 1].decode()], destination)
+            join_results([readable[joined - 1].decode()], destination)
     if alone is not None:
         assert 1 <= alone <= len(readable)
         with hook_serving({"f-1": readable[alone - 1]}) as hook, pytest.raises(MistralBatchError):
-            list(hook.iter_results("f-1"))
+            list(iter_results(hook, "f-1"))
 
 
 # ---------------------------------------------------------------------------- regressions
@@ -511,9 +517,9 @@ def test_a_line_that_is_not_utf8_is_named_with_its_file(destination: Path) -> No
     destination.unlink(missing_ok=True)
     with hook_serving(files) as hook:
         with pytest.raises(MistralBatchError) as joined:
-            hook.write_results(list(files), destination)
+            write_results(hook, list(files), destination)
         with pytest.raises(MistralBatchError) as alone:
-            list(hook.iter_results("f-2"))
+            list(iter_results(hook, "f-2"))
         with pytest.raises(MistralBatchError) as raw:
             list(hook.iter_file_lines("f-2"))
     reason = "not UTF-8 text: invalid continuation byte at byte 15 (0xc3)"
@@ -549,7 +555,9 @@ def test_a_deeply_nested_line_is_read_alike_by_both_readers_or_refused_by_both(
         assert joined == 1
     if joined is None and where == "body":
         nested = "[" * depth + "]" * depth
-        expected = f'{{"custom_id":"a","ok":true,"status_code":200,"response":{nested},'
+        expected = (
+            f'{{"custom_id":"a","status":"ok","ok":true,"status_code":200,"response":{nested},'
+        )
         assert destination.read_text().startswith(expected)
 
 
@@ -560,7 +568,7 @@ def test_any_custom_id_joins_with_its_result(
     custom_id: str, include_request: bool, destination: Path
 ) -> None:
     line = json.dumps({"custom_id": custom_id, "response": {"status_code": 200, "body": {}}})
-    summary = write_results(
+    summary = join_results(
         [line], destination, requests=[(custom_id, {})], include_request=include_request
     )
     assert (summary.missing, summary.unexpected) == (0, 0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import random
@@ -16,14 +15,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mistral_batch.batch import results as results_module
-from airflow_provider_mistral_batch.batch.results import (
-    NO_RESULT,
-    ResultsSummary,
-    check_writable,
-    parse_result_line,
-    write_results,
-)
+from airflow_provider_mistral_batch.batch import results_join
+from airflow_provider_mistral_batch.batch.result_lines import parse_result_line
+from airflow_provider_mistral_batch.batch.result_rows import NO_RESULT
+from airflow_provider_mistral_batch.batch.results import ResultsSummary, join_results
 from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
 from airflow_provider_mistral_batch.hooks.http.streams import jsonl_lines
 from airflow_provider_mistral_batch.models import BatchResultLine
@@ -89,15 +84,17 @@ def test_lines_follow_the_input_order_whatever_the_result_order(tmp_path: Path) 
     random.Random(7).shuffle(results)
     assert [json.loads(line)["custom_id"] for line in results] != ids
 
-    summary = write_results(results, tmp_path / "r.jsonl", requests=requests_of(ids))
+    summary = join_results(results, tmp_path / "r.jsonl", requests=requests_of(ids))
 
     lines = read_lines(tmp_path / "r.jsonl")
     assert [line["custom_id"] for line in lines] == ids
     assert all(
-        list(line) == ["custom_id", "ok", "status_code", "response", "error"] for line in lines
+        list(line) == ["custom_id", "status", "ok", "status_code", "response", "error"]
+        for line in lines
     )
     assert lines[5] == {
         "custom_id": "req-5",
+        "status": "ok",
         "ok": True,
         "status_code": 200,
         "response": {"object": "chat.completion", "choices": [{"message": {"content": "req-5"}}]},
@@ -128,11 +125,12 @@ def test_failures_of_every_shape_carry_their_message(tmp_path: Path) -> None:
     ]
     ids = ["fine", "obj", "bare", "http4xx", "nomsg", "both"]
 
-    summary = write_results(results, tmp_path / "r.jsonl", requests=requests_of(ids))
+    summary = join_results(results, tmp_path / "r.jsonl", requests=requests_of(ids))
 
     by_id = {line["custom_id"]: line for line in read_lines(tmp_path / "r.jsonl")}
     assert by_id["obj"] == {
         "custom_id": "obj",
+        "status": "failed",
         "ok": False,
         "status_code": 500,
         "response": None,
@@ -140,6 +138,7 @@ def test_failures_of_every_shape_carry_their_message(tmp_path: Path) -> None:
     }
     assert by_id["bare"] == {
         "custom_id": "bare",
+        "status": "failed",
         "ok": False,
         "status_code": None,
         "response": None,
@@ -175,11 +174,12 @@ def test_failures_of_every_shape_carry_their_message(tmp_path: Path) -> None:
 )
 def test_each_line_says_what_the_result_line_model_reads(tmp_path: Path, raw: str) -> None:
     model = BatchResultLine.model_validate_json(raw)
-    write_results([raw], tmp_path / "r.jsonl")
+    join_results([raw], tmp_path / "r.jsonl")
 
     (line,) = read_lines(tmp_path / "r.jsonl")
     assert line == {
         "custom_id": model.custom_id,
+        "status": "ok" if model.succeeded else "failed",
         "ok": model.succeeded,
         "status_code": model.response.status_code if model.response else None,
         "response": model.response.body if model.succeeded and model.response else None,
@@ -200,7 +200,7 @@ def test_a_line_that_is_not_a_result_line_is_named_and_nothing_is_written(
     tmp_path: Path, raw: str, reason: str
 ) -> None:
     with pytest.raises(MistralBatchError, match=reason):
-        write_results([ok_line("a"), ok_line("b"), raw], tmp_path / "r.jsonl")
+        join_results([ok_line("a"), ok_line("b"), raw], tmp_path / "r.jsonl")
     assert leftovers(tmp_path, keep="") == []
 
 
@@ -212,7 +212,7 @@ def test_missing_requests_are_written_counted_and_the_first_20_named(tmp_path: P
     present = set(ids[::4])  # 10 of 40 have a result
     results = [ok_line(cid) for cid in ids if cid in present]
 
-    summary = write_results(results, tmp_path / "r.jsonl", requests=requests_of(ids))
+    summary = join_results(results, tmp_path / "r.jsonl", requests=requests_of(ids))
 
     lines = read_lines(tmp_path / "r.jsonl")
     assert [line["custom_id"] for line in lines] == ids
@@ -222,6 +222,7 @@ def test_missing_requests_are_written_counted_and_the_first_20_named(tmp_path: P
     assert (summary.lines, summary.succeeded, summary.failed) == (40, 10, 30)
     assert lines[1] == {
         "custom_id": "m01",
+        "status": "failed",
         "ok": False,
         "status_code": None,
         "response": None,
@@ -239,7 +240,7 @@ def test_unexpected_and_repeated_ids_are_counted_and_written_once(tmp_path: Path
         error_string_line(None, "line 9 of the input is not JSON"),  # no custom_id at all
     ]
 
-    summary = write_results(results, tmp_path / "r.jsonl", requests=requests_of(["b", "a"]))
+    summary = join_results(results, tmp_path / "r.jsonl", requests=requests_of(["b", "a"]))
 
     lines = read_lines(tmp_path / "r.jsonl")
     assert [(line["custom_id"], line["ok"]) for line in lines] == [
@@ -258,25 +259,33 @@ def test_include_request_adds_each_body(tmp_path: Path) -> None:
     requests = requests_of(ids)
     results = [ok_line("z"), error_string_line("x", "boom"), ok_line("elsewhere")]
 
-    write_results(results, tmp_path / "r.jsonl", requests=requests, include_request=True)
+    join_results(results, tmp_path / "r.jsonl", requests=requests, include_request=True)
 
     lines = read_lines(tmp_path / "r.jsonl")
     assert [line["custom_id"] for line in lines] == ["x", "y", "z", "elsewhere"]
     assert [line["request"] for line in lines] == [body for _, body in requests] + [None]
     assert (lines[1]["error"], lines[2]["ok"]) == (NO_RESULT, True)
-    assert list(lines[0]) == ["custom_id", "ok", "status_code", "response", "error", "request"]
+    assert list(lines[0]) == [
+        "custom_id",
+        "status",
+        "ok",
+        "status_code",
+        "response",
+        "error",
+        "request",
+    ]
 
 
 def test_include_request_needs_the_input(tmp_path: Path) -> None:
     with pytest.raises(MistralBatchInputError, match="include_request"):
-        write_results([ok_line("a")], tmp_path / "r.jsonl", include_request=True)
+        join_results([ok_line("a")], tmp_path / "r.jsonl", include_request=True)
     assert not (tmp_path / "r.jsonl").exists()
 
 
 def test_without_the_input_lines_keep_file_order_and_nothing_is_missing(tmp_path: Path) -> None:
     results = [ok_line("c"), error_object_line("a", "no"), ok_line("b"), ok_line("c")]
 
-    summary = write_results(results, tmp_path / "r.jsonl")
+    summary = join_results(results, tmp_path / "r.jsonl")
 
     assert [line["custom_id"] for line in read_lines(tmp_path / "r.jsonl")] == ["c", "a", "b"]
     assert not summary.input_known
@@ -285,13 +294,81 @@ def test_without_the_input_lines_keep_file_order_and_nothing_is_missing(tmp_path
 
 
 def test_no_result_lines_at_all(tmp_path: Path) -> None:
-    summary = write_results([], tmp_path / "r.jsonl", requests=requests_of(["a", "b"]))
+    summary = join_results([], tmp_path / "r.jsonl", requests=requests_of(["a", "b"]))
     assert [line["error"] for line in read_lines(tmp_path / "r.jsonl")] == [NO_RESULT] * 2
     assert (summary.lines, summary.missing, summary.failed) == (2, 2, 2)
 
-    empty = write_results(iter([]), tmp_path / "e.jsonl")
+    empty = join_results(iter([]), tmp_path / "e.jsonl")
     assert (tmp_path / "e.jsonl").read_bytes() == b""
     assert empty.lines == 0
+
+
+# ---------------------------------------------------------------------------- row states
+
+
+def _no_refusal(custom_id: str | None, body: bytes) -> str | None:
+    """A row check that refuses the answers whose content says ``refuse``."""
+    content = json.loads(body)["choices"][0]["message"]["content"]
+    return "the answer says refuse" if content.startswith("refuse") else None
+
+
+def test_a_row_check_marks_answers_invalid_and_they_are_counted(tmp_path: Path) -> None:
+    ids = ["a", "refuse-b", "c", "refuse-d", "e"]
+    usage = {"usage": chat_usage(2, 3)}
+    results = [
+        ok_line("a"),
+        ok_line("refuse-b", {"choices": [{"message": {"content": "refuse-b"}}], **usage}),
+        error_string_line("c", "rate limited"),
+        ok_line("refuse-d"),
+    ]
+    summary = join_results(
+        results, tmp_path / "r.jsonl", requests=requests_of(ids), row_check=_no_refusal
+    )
+    rows = {row["custom_id"]: row for row in read_lines(tmp_path / "r.jsonl")}
+    assert {cid: row["status"] for cid, row in rows.items()} == {
+        "a": "ok",
+        "refuse-b": "invalid",
+        "c": "failed",
+        "refuse-d": "invalid",
+        "e": "failed",  # no result line
+    }
+    assert rows["refuse-b"] == {
+        "custom_id": "refuse-b",
+        "status": "invalid",
+        "ok": False,
+        "status_code": 200,
+        "response": {"choices": [{"message": {"content": "refuse-b"}}], **usage},
+        "error": "the answer says refuse",
+    }
+    assert (summary.succeeded, summary.failed, summary.invalid, summary.missing) == (1, 2, 2, 1)
+    assert summary.as_xcom()["invalid"] == 2
+    # The API answered an invalid row: its tokens were spent and are counted.
+    assert summary.usage["total_tokens"] == 5
+
+
+def test_without_a_row_check_every_answer_is_ok(tmp_path: Path) -> None:
+    summary = join_results([ok_line("refuse-a")], tmp_path / "r.jsonl")
+    assert (summary.succeeded, summary.invalid) == (1, 0)
+    assert read_lines(tmp_path / "r.jsonl")[0]["status"] == "ok"
+
+
+def test_a_repeated_custom_id_keeps_the_first_rows_state(tmp_path: Path) -> None:
+    results = [ok_line("refuse-a"), ok_line("refuse-a"), ok_line("b"), ok_line("b")]
+    summary = join_results(results, tmp_path / "r.jsonl", row_check=_no_refusal)
+    assert [row["status"] for row in read_lines(tmp_path / "r.jsonl")] == ["invalid", "ok"]
+    assert (summary.succeeded, summary.invalid, summary.unexpected) == (1, 1, 2)
+
+
+def test_an_invalid_row_carries_its_request_when_asked(tmp_path: Path) -> None:
+    join_results(
+        [ok_line("refuse-a")],
+        tmp_path / "r.jsonl",
+        requests=requests_of(["refuse-a"]),
+        include_request=True,
+        row_check=_no_refusal,
+    )
+    (row,) = read_lines(tmp_path / "r.jsonl")
+    assert (row["status"], row["request"]) == ("invalid", {**CHAT_BODY, "n": 0})
 
 
 # ---------------------------------------------------------------------------- usage
@@ -329,7 +406,7 @@ def test_usage_sums_every_numeric_field_of_successful_bodies_only(tmp_path: Path
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     expected[key] = expected.get(key, 0) + value
 
-    summary = write_results(results, tmp_path / "r.jsonl")
+    summary = join_results(results, tmp_path / "r.jsonl")
 
     assert summary.usage == expected
     assert summary.usage["pages_processed"] == 5
@@ -341,7 +418,7 @@ def test_usage_sums_every_numeric_field_of_successful_bodies_only(tmp_path: Path
 
 def test_usage_always_has_the_token_keys(tmp_path: Path) -> None:
     ocr = ok_line("p", {"usage_info": {"pages_processed": 4}})
-    summary = write_results([ocr, error_string_line("q", "no")], tmp_path / "r.jsonl")
+    summary = join_results([ocr, error_string_line("q", "no")], tmp_path / "r.jsonl")
     assert summary.usage == {
         "prompt_tokens": 0,
         "completion_tokens": 0,
@@ -351,7 +428,7 @@ def test_usage_always_has_the_token_keys(tmp_path: Path) -> None:
 
 
 def test_as_xcom_is_small_and_json_safe(tmp_path: Path) -> None:
-    summary = write_results(
+    summary = join_results(
         [ok_line("a", {"usage": chat_usage(2, 3)})],
         tmp_path / "r.jsonl",
         requests=requests_of(["a", "b"]),
@@ -363,6 +440,7 @@ def test_as_xcom_is_small_and_json_safe(tmp_path: Path) -> None:
         "lines": 2,
         "succeeded": 1,
         "failed": 1,
+        "invalid": 0,
         "missing_requests": 1,
         "missing_ids": ["b"],
         "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5},
@@ -385,7 +463,7 @@ def test_an_error_midway_leaves_no_destination_and_no_temporary_file(
 ) -> None:
     requests = requests_of([f"r{i}" for i in range(5000)]) if with_input else None
     with pytest.raises(RuntimeError, match="connection broke"):
-        write_results(_failing_midway(3000), tmp_path / "r.jsonl", requests=requests)
+        join_results(_failing_midway(3000), tmp_path / "r.jsonl", requests=requests)
     assert leftovers(tmp_path, keep="") == []
 
 
@@ -393,7 +471,7 @@ def test_an_error_midway_leaves_an_existing_destination_untouched(tmp_path: Path
     destination = tmp_path / "r.jsonl"
     destination.write_text("earlier run\n", encoding="utf-8")
     with pytest.raises(RuntimeError):
-        write_results(_failing_midway(10), destination)
+        join_results(_failing_midway(10), destination)
     assert destination.read_text(encoding="utf-8") == "earlier run\n"
     assert leftovers(tmp_path, keep="r.jsonl") == []
 
@@ -401,7 +479,7 @@ def test_an_error_midway_leaves_an_existing_destination_untouched(tmp_path: Path
 def test_an_existing_destination_is_replaced(tmp_path: Path) -> None:
     destination = tmp_path / "r.jsonl"
     destination.write_text("earlier run\n" * 100, encoding="utf-8")
-    write_results([ok_line("a")], str(destination))
+    join_results([ok_line("a")], str(destination))
     assert [line["custom_id"] for line in read_lines(destination)] == ["a"]
     assert leftovers(tmp_path, keep="r.jsonl") == []
 
@@ -418,7 +496,7 @@ def test_a_replaced_destination_keeps_its_mode_from_the_first_byte(tmp_path: Pat
         yield ok_line("a")
 
     with umask(0o022):
-        write_results(results(), destination)
+        join_results(results(), destination)
     assert [line["custom_id"] for line in read_lines(destination)] == ["a"]
     assert stat.S_IMODE(destination.stat().st_mode) == 0o600
     assert modes == [0o600], "the file being written was never readable by others"
@@ -426,7 +504,7 @@ def test_a_replaced_destination_keeps_its_mode_from_the_first_byte(tmp_path: Pat
 
 def test_a_new_destination_gets_the_mode_the_umask_gives(tmp_path: Path) -> None:
     with umask(0o027):
-        write_results([ok_line("a")], tmp_path / "r.jsonl")
+        join_results([ok_line("a")], tmp_path / "r.jsonl")
     assert stat.S_IMODE((tmp_path / "r.jsonl").stat().st_mode) == 0o640
 
 
@@ -446,14 +524,14 @@ def test_an_object_storage_path_destination(tmp_path: Path) -> None:
     ids = ["a", "b", "c"]
     results = [ok_line("c"), ok_line("a")]
 
-    summary = write_results(results, destination, requests=requests_of(ids))
+    summary = join_results(results, destination, requests=requests_of(ids))
 
     assert summary.path == f"file://{tmp_path}/r.jsonl"
     assert [line["custom_id"] for line in read_lines(tmp_path / "r.jsonl")] == ids
     assert summary.missing_ids == ["b"]
     assert leftovers(tmp_path, keep="r.jsonl") == []
     # Written again over the existing object.
-    write_results([ok_line("z")], destination)
+    join_results([ok_line("z")], destination)
     assert [line["custom_id"] for line in read_lines(tmp_path / "r.jsonl")] == ["z"]
     assert leftovers(tmp_path, keep="r.jsonl") == []
 
@@ -463,52 +541,9 @@ def test_an_object_storage_path_is_untouched_on_error(tmp_path: Path) -> None:
 
     (tmp_path / "r.jsonl").write_text("earlier run\n", encoding="utf-8")
     with pytest.raises(RuntimeError):
-        write_results(_failing_midway(100), ObjectStoragePath(f"file://{tmp_path}/r.jsonl"))
+        join_results(_failing_midway(100), ObjectStoragePath(f"file://{tmp_path}/r.jsonl"))
     assert (tmp_path / "r.jsonl").read_text(encoding="utf-8") == "earlier run\n"
     assert leftovers(tmp_path, keep="r.jsonl") == []
-
-
-def test_check_writable_accepts_a_writable_place_and_creates_nothing(tmp_path: Path) -> None:
-    from airflow.sdk import ObjectStoragePath
-
-    check_writable(tmp_path / "r.jsonl")
-    check_writable(str(tmp_path / "r.jsonl"))
-    check_writable(ObjectStoragePath(f"file://{tmp_path}/r.jsonl"))
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_check_writable_refuses_a_missing_local_folder(tmp_path: Path) -> None:
-    path = tmp_path / "no" / "such" / "r.jsonl"
-    with pytest.raises(MistralBatchInputError, match="does not exist") as caught:
-        check_writable(path)
-    assert str(path) in str(caught.value)
-
-
-def test_check_writable_refuses_a_folder(tmp_path: Path) -> None:
-    with pytest.raises(MistralBatchInputError, match="it is a folder"):
-        check_writable(tmp_path)
-
-
-def test_check_writable_refuses_an_object_storage_path_with_a_missing_parent(
-    tmp_path: Path,
-) -> None:
-    from airflow.sdk import ObjectStoragePath
-
-    path = ObjectStoragePath(f"file://{tmp_path}/no/such/r.jsonl")
-    with pytest.raises(MistralBatchInputError, match="does not exist") as caught:
-        check_writable(path)
-    assert f"file://{tmp_path}/no/such/r.jsonl" in str(caught.value)
-    assert not (tmp_path / "no").exists()
-
-
-def test_check_writable_refuses_a_scheme_without_a_filesystem() -> None:
-    from airflow.sdk import ObjectStoragePath
-
-    if importlib.util.find_spec("s3fs") is not None:
-        pytest.skip("s3fs is installed: s3:// has a filesystem here")
-    with pytest.raises(MistralBatchInputError, match="no filesystem") as caught:
-        check_writable(ObjectStoragePath("s3://some-bucket/results/r.jsonl"))
-    assert "s3://some-bucket/results/r.jsonl" in str(caught.value)
 
 
 # ---------------------------------------------------------------------------- memory
@@ -539,7 +574,7 @@ def test_memory_stays_bounded_for_200_000_lines(tmp_path: Path) -> None:
     requests = ((f"r{i}", None) for i in range(count))
     tracemalloc.start()
     try:
-        summary = write_results(_many_results(count), tmp_path / "r.jsonl", requests=requests)
+        summary = join_results(_many_results(count), tmp_path / "r.jsonl", requests=requests)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -560,9 +595,9 @@ def test_an_sqlite_without_json_each_gives_the_same_file(
 ) -> None:
     ids = [f"j{i}" for i in range(5000)]
     results = [ok_line(cid) for cid in reversed(ids[::2])]
-    write_results(results, tmp_path / "fast.jsonl", requests=requests_of(ids))
-    monkeypatch.setattr(results_module._Join, "_has_json_each", lambda self: False)
-    write_results(results, tmp_path / "slow.jsonl", requests=requests_of(ids))
+    join_results(results, tmp_path / "fast.jsonl", requests=requests_of(ids))
+    monkeypatch.setattr(results_join.ResultsJoin, "_has_json_each", lambda self: False)
+    join_results(results, tmp_path / "slow.jsonl", requests=requests_of(ids))
     assert (tmp_path / "slow.jsonl").read_bytes() == (tmp_path / "fast.jsonl").read_bytes()
     assert [line["custom_id"] for line in read_lines(tmp_path / "slow.jsonl")] == ids
 
@@ -583,7 +618,7 @@ def test_ids_holding_u0000_join_in_both_ways_of_storing_the_input(
     ids[4_400] = "\\u0000"  # a backslash and "u0000": looks like an escaped NUL once encoded
     results = [ok_line(cid) for cid in reversed(ids)]
 
-    summary = write_results(
+    summary = join_results(
         results, tmp_path / "r.jsonl", requests=requests_of(ids), include_request=keep_bodies
     )
 
@@ -592,7 +627,7 @@ def test_ids_holding_u0000_join_in_both_ways_of_storing_the_input(
 
 
 def test_a_missing_id_holding_u0000_is_written_whole(tmp_path: Path) -> None:
-    summary = write_results([], tmp_path / "r.jsonl", requests=[("a\x00b", None)])
+    summary = join_results([], tmp_path / "r.jsonl", requests=[("a\x00b", None)])
     assert summary.missing_ids == ["a\x00b"]
     assert read_lines(tmp_path / "r.jsonl")[0]["custom_id"] == "a\x00b"
 
@@ -602,7 +637,7 @@ def test_an_input_id_that_is_not_unicode_text_is_an_input_error(
     tmp_path: Path, include_request: bool
 ) -> None:
     with pytest.raises(MistralBatchInputError, match="not Unicode text"):
-        write_results(
+        join_results(
             [ok_line("a")],
             tmp_path / "r.jsonl",
             requests=[("a", {}), ("\ud800", {})],
@@ -620,7 +655,7 @@ def test_a_line_that_is_not_utf8_is_named_across_the_files(tmp_path: Path) -> No
         yield from jsonl_lines(second, "file f-2")
 
     with pytest.raises(MistralBatchError) as caught:
-        write_results(lines(), tmp_path / "r.jsonl")
+        join_results(lines(), tmp_path / "r.jsonl")
     assert str(caught.value) == (
         "result line 3 is not a batch result line: file f-2 line 2 is not UTF-8 text: "
         "invalid continuation byte at byte 16 (0xe9)"
@@ -640,14 +675,14 @@ def test_a_line_that_is_not_utf8_is_named_across_the_files(tmp_path: Path) -> No
 def test_nan_and_infinity_are_not_json_numbers(tmp_path: Path, raw: str, constant: str) -> None:
     reason = f"result line 2 is not a batch result line: {constant} is not a JSON number"
     with pytest.raises(MistralBatchError, match=f"^{reason}$"):
-        write_results([ok_line("b"), raw], tmp_path / "r.jsonl")
+        join_results([ok_line("b"), raw], tmp_path / "r.jsonl")
     with pytest.raises(MistralBatchError, match=f"^x is not a batch result line: {constant} "):
         parse_result_line(raw, "x")
 
 
 def test_the_words_nan_and_infinity_in_strings_are_text(tmp_path: Path) -> None:
     raw = json.dumps({"custom_id": "NaN", "error": "Infinity and beyond", "NaN": "Infinity"})
-    write_results([raw], tmp_path / "r.jsonl")
+    join_results([raw], tmp_path / "r.jsonl")
     assert read_lines(tmp_path / "r.jsonl")[0]["error"] == "Infinity and beyond"
     assert parse_result_line(raw, "x").custom_id == "NaN"
 
@@ -659,11 +694,10 @@ def test_a_number_past_the_float_range_is_copied_as_sent(tmp_path: Path, status:
     # keeps the number as sent.
     body = '{"x":1e400,"usage":{"total_tokens":1e400,"prompt_tokens":3}}'
     raw = f'{{"custom_id":"a","response":{{"status_code":{status},"body":{body}}}}}'
-    summary = write_results([raw], tmp_path / "r.jsonl")
+    summary = join_results([raw], tmp_path / "r.jsonl")
     text = (tmp_path / "r.jsonl").read_text(encoding="utf-8")
-    assert (
-        text == f'{{"custom_id":"a","ok":true,"status_code":200,"response":{body},"error":null}}\n'
-    )
+    start = '{"custom_id":"a","status":"ok","ok":true,"status_code":200,"response":'
+    assert text == f'{start}{body},"error":null}}\n'
     assert summary.succeeded == 1
     # A usage object msgspec cannot read (a number past the float range) is not summed.
     assert summary.usage == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -684,7 +718,7 @@ def _verdicts(line: str, path: Path, depth: int) -> tuple[bool, bool]:
         return _verdicts(line, path, depth - 1)
     message = ""
     try:
-        write_results([line], path)
+        join_results([line], path)
     except MistralBatchError as exc:
         message = str(exc)
     try:
@@ -723,11 +757,11 @@ def test_a_deep_success_is_copied_as_sent_and_a_deep_repeat_recounted(tmp_path: 
     deep = _nested(300, "body")
     lax = _nested(300, "body", '"200"')
     repeat = ok_line("a", {"usage": chat_usage(5, 5)})
-    summary = write_results([deep, lax, repeat], tmp_path / "r.jsonl")
+    summary = join_results([deep, lax, repeat], tmp_path / "r.jsonl")
     text = (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(text) == 1  # one custom_id "a": the first line is kept
     assert text[0] == (
-        '{"custom_id":"a","ok":true,"status_code":200,"response":'
+        '{"custom_id":"a","status":"ok","ok":true,"status_code":200,"response":'
         + "[" * 300
         + "]" * 300
         + ',"error":null}'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import jinja2
@@ -10,9 +11,11 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.utils.paths import (
+    check_writable,
     make_folders,
     prepare_destination,
     shared_path_error,
+    storage_path,
     uses_map_index,
 )
 
@@ -79,6 +82,16 @@ def test_the_error_without_a_count_says_every_map_index() -> None:
     assert "for every map index of this mapped task" in str(shared_path_error("/r", "/r", 0, None))
 
 
+@pytest.mark.parametrize("field", ["input_path", "results_path"])
+def test_both_fields_take_the_same_values(tmp_path: Path, field: str) -> None:
+    assert storage_path(str(tmp_path / "a.jsonl"), field) == tmp_path / "a.jsonl"
+    assert storage_path(tmp_path / "a.jsonl", field) == tmp_path / "a.jsonl"
+    from_url = storage_path(f"file://{tmp_path}/a.jsonl", field)
+    assert isinstance(from_url, ObjectStoragePath)
+    given = ObjectStoragePath(f"file://{tmp_path}/a.jsonl")
+    assert storage_path(given, field) is given
+
+
 def test_missing_local_folders_are_made_for_a_path_and_a_file_url(tmp_path: Path) -> None:
     make_folders(str(tmp_path / "a" / "b" / "r.jsonl"))
     assert (tmp_path / "a" / "b").is_dir()
@@ -95,5 +108,52 @@ def test_a_folder_that_cannot_be_made_is_named(tmp_path: Path) -> None:
 
 
 def test_no_folder_is_made_for_a_scheme_without_a_filesystem() -> None:
-    with pytest.raises(MistralBatchInputError, match="cannot write results to nosuchscheme:"):
+    match = r"^results_path 'nosuchscheme://bucket/r\.jsonl': no filesystem for its scheme \("
+    with pytest.raises(MistralBatchInputError, match=match):
         prepare_destination("nosuchscheme://bucket/r.jsonl")
+
+
+# ---------------------------------------------------------------- writable
+
+
+def test_check_writable_accepts_a_writable_place_and_creates_nothing(tmp_path: Path) -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    check_writable(tmp_path / "r.jsonl")
+    check_writable(str(tmp_path / "r.jsonl"))
+    check_writable(ObjectStoragePath(f"file://{tmp_path}/r.jsonl"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_writable_refuses_a_missing_local_folder(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "r.jsonl"
+    with pytest.raises(MistralBatchInputError, match="does not exist") as caught:
+        check_writable(path)
+    assert str(path) in str(caught.value)
+
+
+def test_check_writable_refuses_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(MistralBatchInputError, match="it is a folder"):
+        check_writable(tmp_path)
+
+
+def test_check_writable_refuses_an_object_storage_path_with_a_missing_parent(
+    tmp_path: Path,
+) -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    path = ObjectStoragePath(f"file://{tmp_path}/no/such/r.jsonl")
+    with pytest.raises(MistralBatchInputError, match="does not exist") as caught:
+        check_writable(path)
+    assert f"file://{tmp_path}/no/such/r.jsonl" in str(caught.value)
+    assert not (tmp_path / "no").exists()
+
+
+def test_check_writable_refuses_a_scheme_without_a_filesystem() -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    if importlib.util.find_spec("s3fs") is not None:
+        pytest.skip("s3fs is installed: s3:// has a filesystem here")
+    with pytest.raises(MistralBatchInputError, match="no filesystem") as caught:
+        check_writable(ObjectStoragePath("s3://some-bucket/results/r.jsonl"))
+    assert "s3://some-bucket/results/r.jsonl" in str(caught.value)

@@ -1,0 +1,259 @@
+"""The verdict on ended jobs: whether the task may succeed, and the one line that says why.
+
+Only SUCCESS can pass; any other status (FAILED, TIMEOUT_EXCEEDED, CANCELLED, or one this code
+does not know) fails. In a SUCCESS job, the requests that failed (the API said so), that have
+no result line, or whose answer is invalid (the results' row check refused it) count together
+against ``max_failed_ratio``; the line names each count. When requests failed, the first lines
+of an error file are quoted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from airflow_provider_mistral_batch.batch.wait_options import DEFAULT_MAX_FAILED_RATIO
+from airflow_provider_mistral_batch.hooks.http.streams import CutLine
+from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus, BatchResultLine
+from airflow_provider_mistral_batch.utils.wording import plural
+
+#: Streams the lines of a file by id (the hook's ``iter_file_head_lines``).
+FileLines = Callable[[str], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class JobVerdict:
+    """The decision on an ended job.
+
+    :param succeeded: whether the task may succeed.
+    :param message: why, in one line.
+    :param warning: a line to log as a warning when the task succeeds anyway.
+    """
+
+    succeeded: bool
+    message: str
+    warning: str | None = None
+    retry_helps: bool = False
+
+
+def judge_job(
+    job: BatchJob, max_failed_ratio: float | None = DEFAULT_MAX_FAILED_RATIO
+) -> JobVerdict:
+    """Decide whether an ended job lets the task succeed.
+
+    :param job: the job, in a terminal status.
+    :param max_failed_ratio: highest share of failed requests (0.0 to 1.0) a SUCCESS job may
+        have; default 0.0: any failed request fails the task. None (like 1.0) lets any number
+        fail, with a warning.
+    """
+    counts = (
+        f"{job.succeeded_requests:,} succeeded, {job.failed_requests:,} failed "
+        f"of {plural(job.total_requests, 'request')}"
+    )
+    if not job.status.is_success:
+        details = "; ".join(f"{e.message} (x{e.count})" for e in job.errors)
+        reason = f": {details}" if details else ""
+        return JobVerdict(
+            False,
+            f"Mistral batch job {job.id} ended {job.status}{reason} ({counts})",
+            retry_helps=_retry_helps(job),
+        )
+    what = f"Mistral batch job {job.id}"
+    hint = f"; see error_file {job.error_file}"
+    return _judge_failed_share(
+        what, counts, job.failed_requests, job.total_requests, max_failed_ratio, hint
+    )
+
+
+def judge_jobs(
+    jobs: Sequence[BatchJob],
+    max_failed_ratio: float | None = DEFAULT_MAX_FAILED_RATIO,
+    missing: int = 0,
+    invalid: int | None = None,
+) -> JobVerdict:
+    """Decide whether the ended jobs of one task (its shards) let it succeed, as one outcome.
+
+    The task succeeds only if every job succeeded; ``max_failed_ratio`` (default 0.0: none
+    may fail) applies to the total, where requests with no result line (``missing``) count as
+    failed, and so do invalid ones.
+
+    :param missing: requests no result line answers (known once the results were written).
+    :param invalid: answers the results' row check refused (among the job's succeeded
+        requests); None when no results were written: the message then names no such count.
+    """
+    if len(jobs) == 1 and missing == 0 and invalid is None:
+        return judge_job(jobs[0], max_failed_ratio)
+    total = sum(job.total_requests for job in jobs)
+    failed = sum(job.failed_requests for job in jobs) + missing
+    refused = invalid or 0
+    succeeded = sum(job.succeeded_requests for job in jobs) - refused
+    counts = f"{succeeded:,} succeeded, {failed:,} failed"
+    if invalid is not None:
+        counts += f", {invalid:,} invalid"
+    counts += f" of {plural(total, 'request')}"
+    if missing:
+        counts += f"; {missing:,} of the failed had no result line"
+    what = (
+        f"Mistral batch job {jobs[0].id}"
+        if len(jobs) == 1
+        else (f"{len(jobs)} Mistral batch jobs ({', '.join(job.id for job in jobs)})")
+    )
+    unsuccessful = [job for job in jobs if not job.status.is_success]
+    if unsuccessful:
+        if len(jobs) == 1:
+            return judge_job(jobs[0])
+        ended = "; ".join(judge_job(job).message for job in unsuccessful)
+        # A CANCELLED shard was stopped on purpose: a retry would pay for it again.
+        retry_helps = all(_retry_helps(job) for job in unsuccessful)
+        return JobVerdict(
+            False,
+            f"{len(unsuccessful)} of {what} did not succeed: {ended}",
+            retry_helps=retry_helps,
+        )
+    hint = f"; see error_file {jobs[0].error_file}" if len(jobs) == 1 else ""
+    return _judge_failed_share(
+        what, counts, failed + refused, total, max_failed_ratio, hint, invalid=refused
+    )
+
+
+def _judge_failed_share(
+    what: str,
+    counts: str,
+    failed: int,
+    total: int,
+    max_failed_ratio: float | None,
+    hint: str,
+    *,
+    invalid: int = 0,
+) -> JobVerdict:
+    """The verdict on succeeded jobs by their share of failed requests (invalid ones among
+    them); every message says the rule applied (``2 of 5 requests failed (40%), above
+    max_failed_ratio 0``)."""
+    if failed <= 0:
+        return JobVerdict(True, f"{what} succeeded ({counts})")
+    ratio = failed / max(total, 1)
+    verb = "failed or were invalid" if invalid else "failed"
+    share = f"{failed:,} of {plural(total, 'request')} {verb} ({_percent(ratio)})"
+    if max_failed_ratio is not None and ratio > max_failed_ratio:
+        return JobVerdict(
+            False,
+            f"{what} succeeded but {share}, above max_failed_ratio {max_failed_ratio:g} "
+            f"({counts}){hint}",
+        )
+    if max_failed_ratio is None:
+        rule = "max_failed_ratio None: failed requests only warn"
+    else:
+        rule = f"within max_failed_ratio {max_failed_ratio:g}"
+    return JobVerdict(
+        True,
+        f"{what} succeeded; {share}, {rule} ({counts})",
+        warning=f"{share} in {what}, {rule}{hint}",
+    )
+
+
+def _percent(ratio: float) -> str:
+    """``40%``, ``12.5%``, ``<0.1%``: a share as the log says it."""
+    text = f"{ratio:.1%}"
+    if ratio > 0 and text == "0.0%":
+        return "<0.1%"
+    return text.replace(".0%", "%")
+
+
+def _retry_helps(job: BatchJob) -> bool:
+    """Whether a new try could change this ended job: FAILED or TIMEOUT_EXCEEDED make a new
+    job on retry; a CANCELLED one was stopped on purpose."""
+    return job.status in (BatchJobStatus.FAILED, BatchJobStatus.TIMEOUT_EXCEEDED)
+
+
+#: How much of an error file is read to quote its first errors in the final log line.
+FIRST_ERRORS: Final = 3
+FIRST_ERRORS_MAX_CHARS: Final = 4096
+_ERROR_MAX_CHARS: Final = 200
+
+
+def first_errors(
+    lines: Iterable[str], limit: int = FIRST_ERRORS, max_chars: int = FIRST_ERRORS_MAX_CHARS
+) -> list[str]:
+    """``custom_id: message`` of the first ``limit`` lines of an error file, reading at most
+    about ``max_chars`` characters of it (the iterator is closed after that).
+
+    A line longer than ``max_chars``, or one its reader cut (a :class:`CutLine` of
+    :func:`head_lines`), is not parsed: its start is quoted, marked as cut.
+    """
+    found: list[str] = []
+    read = 0
+    iterator = iter(lines)
+    try:
+        for line in iterator:
+            read += len(line)
+            if isinstance(line, CutLine) or len(line) > max_chars:
+                shown = min(len(line), max_chars)
+                text = f"(line cut at {shown:,} characters) {line[:_ERROR_MAX_CHARS]}"
+            else:
+                text = _error_of(line)
+            found.append(_shorten(text))
+            if len(found) >= limit or read >= max_chars:
+                break
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()  # ends the download: only the head of the file is read
+    return found
+
+
+def _error_of(line: str) -> str:
+    """``custom_id: message`` of an error file's line, or the line itself if it is not one."""
+    try:
+        result = BatchResultLine.model_validate_json(line)
+    except ValidationError:
+        return f"(not a result line) {line}"
+    message = result.error_message or "no error"
+    return f"{result.custom_id}: {message}" if result.custom_id is not None else message
+
+
+def _shorten(text: str) -> str:
+    # Spaces are collapsed in a bounded window: a huge text costs no more than a short one.
+    window = text[: _ERROR_MAX_CHARS * 4]
+    flat = " ".join(window.split())
+    if len(flat) <= _ERROR_MAX_CHARS and len(window) == len(text):
+        return flat
+    return flat[: _ERROR_MAX_CHARS - 3] + "..."
+
+
+def with_first_errors(
+    verdict: JobVerdict,
+    jobs: Sequence[BatchJob],
+    file_lines: FileLines | None,
+    log: logging.Logger | Any,
+) -> JobVerdict:
+    """The verdict, its message (or warning) quoting the first errors of an error file when
+    requests failed."""
+    failing = verdict.warning is not None or not verdict.succeeded
+    error_file = next((job.error_file for job in jobs if job.error_file), None)
+    if file_lines is None or not failing or error_file is None:
+        return verdict
+    try:
+        quoted = first_errors(file_lines(error_file))
+    except Exception as exc:  # the verdict stands without the quotes
+        log.warning("Could not read the first errors of error_file %s: %s", error_file, exc)
+        return verdict
+    if not quoted:
+        return verdict
+    tail = "; first errors: " + "; ".join(quoted)
+    if not verdict.succeeded:
+        return replace(verdict, message=verdict.message + tail)
+    return replace(verdict, warning=f"{verdict.warning}{tail}")
+
+
+__all__ = [
+    "FileLines",
+    "JobVerdict",
+    "first_errors",
+    "judge_job",
+    "judge_jobs",
+    "with_first_errors",
+]
