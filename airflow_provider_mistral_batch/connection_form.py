@@ -46,6 +46,13 @@ EXTRA_FIELDS: Final[dict[str, tuple[str, str, str]]] = {
         "Root of the web console for links to batch jobs; default Mistral's console, or the "
         "API's own root when it runs on a loopback address (the emulator).",
     ),
+    "reattach_namespace": (
+        "Reattach namespace",
+        "string",
+        "Part of every task's reattach key: give each Airflow deployment that shares a Mistral "
+        "workspace and runs the same DAG ids its own, so that a retry never reattaches to "
+        "another deployment's job. Changing it makes running tasks' retries create new jobs.",
+    ),
 }
 
 

@@ -31,7 +31,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Mistral AI Batch",
-                "python-modules": ["airflow_provider_mistral_batch.operators.batch"],
+                "python-modules": [
+                    "airflow_provider_mistral_batch.operators.batch",
+                    "airflow_provider_mistral_batch.operators.cancel",
+                    "airflow_provider_mistral_batch.operators.results",
+                ],
             }
         ],
         "sensors": [

@@ -1,7 +1,7 @@
 """The waiting options of the operators and the sensor: defaults and the checks made when a
 DAG file is parsed.
 
-Apart from the waiting core (:mod:`.watch`), which only a running task needs: every DAG file
+Apart from the waiting core (:mod:`.waiting`), which only a running task needs: every DAG file
 that uses an operator pays for this module at every parse, so it stays small.
 """
 
@@ -18,7 +18,10 @@ DEFAULT_POLL_INTERVAL: Final = 30.0
 #: any number, with a warning).
 DEFAULT_MAX_FAILED_RATIO: Final = 0.0
 DEFAULT_MAX_CONSECUTIVE_ERRORS: Final = 5
-#: The cap of the poll interval of a long-running job when the interval may grow (5 minutes).
+#: The longest wait between two polls of a long-running job (5 minutes). The poll schedule of
+#: every wait: every ``poll_interval`` seconds; a job that has run long is polled every tenth of
+#: its age (from its start), never more often than ``poll_interval`` and never less often than
+#: this.
 DEFAULT_MAX_POLL_INTERVAL: Final = 300.0
 
 
@@ -27,30 +30,27 @@ def check_wait_options(
     *,
     max_failed_ratio: Any = None,
     poll_interval: Any = None,
-    wait_timeout: Any = None,
     max_consecutive_errors: Any = None,
 ) -> None:
     """Refuse, when the DAG is parsed, waiting options no job could satisfy: each must be a
-    finite number (a string such as ``"30"`` is refused, not compared) in its range."""
+    finite number (a string such as ``"30"`` is refused, not compared) in its range.
+
+    :param task_id: named first in the error; empty: the error names only the option.
+    """
+    task = f"{task_id}: " if task_id else ""
     if max_failed_ratio is not None and not (
         is_finite_number(max_failed_ratio) and 0.0 <= max_failed_ratio <= 1.0
     ):
         raise MistralBatchInputError(
-            f"{task_id}: max_failed_ratio must be between 0.0 and 1.0, got {max_failed_ratio!r}"
+            f"{task}max_failed_ratio must be between 0.0 and 1.0, got {max_failed_ratio!r}"
         )
     if poll_interval is not None and not (is_finite_number(poll_interval) and poll_interval > 0):
-        raise MistralBatchInputError(
-            f"{task_id}: poll_interval must be positive, got {poll_interval!r}"
-        )
-    if wait_timeout is not None and not (is_finite_number(wait_timeout) and wait_timeout > 0):
-        raise MistralBatchInputError(
-            f"{task_id}: wait_timeout must be a positive number of seconds, got {wait_timeout!r}"
-        )
+        raise MistralBatchInputError(f"{task}poll_interval must be positive, got {poll_interval!r}")
     if max_consecutive_errors is not None and not (
         is_whole_number(max_consecutive_errors) and max_consecutive_errors >= 1
     ):
         raise MistralBatchInputError(
-            f"{task_id}: max_consecutive_errors must be a whole number >= 1, "
+            f"{task}max_consecutive_errors must be a whole number >= 1, "
             f"got {max_consecutive_errors!r}"
         )
 

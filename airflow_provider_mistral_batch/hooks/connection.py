@@ -43,6 +43,8 @@ class ConnectionSettings:
     :param connect_timeout: timeout to open a connection, in seconds.
     :param max_retries: retries after the first attempt of a failed request.
     :param console_url: root of Mistral's web console, for links to jobs.
+    :param reattach_namespace: part of the reattach key of every job made through this
+        connection; None: none.
     """
 
     base_url: str
@@ -51,6 +53,7 @@ class ConnectionSettings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     console_url: str = DEFAULT_CONSOLE_URL
+    reattach_namespace: str | None = None
 
     @classmethod
     def from_connection(
@@ -68,6 +71,7 @@ class ConnectionSettings:
             ),
             max_retries=_non_negative_int(conn_id, extra, "max_retries", DEFAULT_MAX_RETRIES),
             console_url=console_url_of(normalize_base_url(host), extra.get("console_url")),
+            reattach_namespace=_optional_text(extra, "reattach_namespace"),
         )
 
 
@@ -130,6 +134,13 @@ def normalize_base_url(host: str | None) -> str:
     if url.endswith("/v1"):
         url = url[: -len("/v1")]
     return url
+
+
+def _optional_text(extra: dict[str, Any], key: str) -> str | None:
+    value = extra.get(key)
+    if value is None or not str(value).strip():
+        return None
+    return str(value).strip()
 
 
 def _positive_float(conn_id: str, extra: dict[str, Any], key: str, default: float) -> float:

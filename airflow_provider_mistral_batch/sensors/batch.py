@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_mistral_batch.batch.wait_options import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_MAX_FAILED_RATIO,
+    DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     check_wait_options,
 )
@@ -43,7 +45,10 @@ class MistralBatchJobSensor(BaseSensorOperator):
     :param job_id: id of the job (templated).
     :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
     :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
-    :param poke_interval: seconds between polls; default 30. In ``mode="reschedule"`` keep it
+    :param poke_interval: seconds between polls; default 30. A job that has run long is polled
+        every tenth of its age instead, up to ``max_poll_interval`` (a class attribute, 300 s),
+        as the operator does (``exponential_backoff=True`` uses Airflow's schedule instead). In
+        ``mode="reschedule"`` keep it
         well above the delay with which the executor reports a finished poke to the scheduler
         (about 5 s on the LocalExecutor, more on a busy scheduler or with Celery): with a
         shorter one Airflow fails the sensor ("finished with state success, but the task
@@ -61,6 +66,8 @@ class MistralBatchJobSensor(BaseSensorOperator):
     template_fields: Sequence[str] = ("job_id",)
     operator_extra_links = (MistralBatchJobLink(),)
     ui_color = "#ffd8b0"
+    #: The longest wait between two polls of a job that has run long (see ``poke_interval``).
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL
 
     def __init__(
         self,
@@ -130,6 +137,7 @@ class MistralBatchJobSensor(BaseSensorOperator):
                 cancel_on_deadline=False,
                 max_consecutive_errors=self.max_consecutive_errors,
                 cancel_on_kill=False,
+                max_poll_interval=self.max_poll_interval,
                 # A job that ends within seconds of this deferral must not resume the task
                 # before Airflow has seen this process end.
                 hold_event_until=hold_events_until(),
@@ -145,7 +153,11 @@ class MistralBatchJobSensor(BaseSensorOperator):
         if self._watch is None:
             # No deadline here: the sensor's own timeout ends the wait.
             self._watch = JobWatch(
-                self.job_id, log=self.log, max_consecutive_errors=self.max_consecutive_errors
+                self.job_id,
+                log=self.log,
+                poll_interval=float(self.poke_interval),
+                max_consecutive_errors=self.max_consecutive_errors,
+                max_poll_interval=self.max_poll_interval,
             )
         answer: BatchJob | BaseException
         try:
@@ -166,6 +178,19 @@ class MistralBatchJobSensor(BaseSensorOperator):
             mask=self.hook.mask,
         )
         return PokeReturnValue(is_done=True, xcom_value=summary)
+
+    def _get_next_poke_interval(
+        self,
+        started_at: datetime | float,
+        run_duration: Callable[[], float],
+        poke_count: int,
+    ) -> float:
+        """The wait before the next poke: the operator's poll schedule (from the job's age as
+        last read), unless ``exponential_backoff`` asks for Airflow's own."""
+        # Airflow's BaseSensorOperator asks this between pokes, in poke and reschedule mode.
+        if self.exponential_backoff or self._watch is None:
+            return float(super()._get_next_poke_interval(started_at, run_duration, poke_count))
+        return self._watch.interval()
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, apply the failure policy, push XCom."""

@@ -12,6 +12,7 @@ from airflow_provider_mistral_batch.batch.event import make_event
 from airflow_provider_mistral_batch.batch.identity import ajobs_of_key
 from airflow_provider_mistral_batch.batch.wait_options import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
 )
 from airflow_provider_mistral_batch.batch.waiting import (
@@ -54,7 +55,8 @@ class MistralBatchJobTrigger(BaseTrigger):
     :param job_id: id of the batch job (the first one when there are several).
     :param job_ids: ids of every job to watch, in order, when there are several (shards).
     :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
-    :param poll_interval: seconds between polls; default 30.
+    :param poll_interval: seconds between polls; default 30. A job that has run long is
+        polled every tenth of its age instead, up to ``max_poll_interval``.
     :param deadline: absolute deadline in epoch seconds; None waits as long as the job runs.
     :param cancel_on_deadline: cancel the job when the deadline passes; default True.
     :param max_consecutive_errors: failed polls in a row before giving up; default 5.
@@ -67,9 +69,8 @@ class MistralBatchJobTrigger(BaseTrigger):
         the key, and a duplicate is cancelled (the older job is kept and followed); a job of
         the key that ends CANCELLED is followed to the one kept. None: no such checks.
     :param check_duplicates_until: epoch seconds; see ``task_keys``.
-    :param max_poll_interval: None (default) polls every ``poll_interval``; a number lets the
-        interval of a long-running job grow to a tenth of the time it has run, up to this
-        cap (the operator passes 300 unless ``poll_interval`` was set explicitly).
+    :param max_poll_interval: the longest wait between two polls of a job that has run long;
+        default 300. (Never below ``poll_interval``: equal to it, every poll waits that.)
     :param hold_event_until: epoch seconds, or None (default): no hold. In a triggerer the
         event is not yielded before then, however soon the jobs end: the operator and the
         sensor pass the moment from which Airflow has surely seen the deferring task's process
@@ -97,7 +98,7 @@ class MistralBatchJobTrigger(BaseTrigger):
         job_ids: Sequence[str] | None = None,
         task_keys: Sequence[str] | None = None,
         check_duplicates_until: float | None = None,
-        max_poll_interval: float | None = None,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         hold_event_until: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -115,7 +116,7 @@ class MistralBatchJobTrigger(BaseTrigger):
         self.check_duplicates_until = (
             float(check_duplicates_until) if check_duplicates_until is not None else None
         )
-        self.max_poll_interval = float(max_poll_interval) if max_poll_interval is not None else None
+        self.max_poll_interval = float(max_poll_interval)
         self.hold_event_until = float(hold_event_until) if hold_event_until is not None else None
         self._watches: list[JobWatch] = []
         self._fired = False
@@ -130,14 +131,13 @@ class MistralBatchJobTrigger(BaseTrigger):
             "cancel_on_deadline": self.cancel_on_deadline,
             "max_consecutive_errors": self.max_consecutive_errors,
             "cancel_on_kill": self.cancel_on_kill,
+            "max_poll_interval": self.max_poll_interval,
         }
         if len(self.job_ids) > 1:
             kwargs["job_ids"] = self.job_ids
         if self.task_keys is not None:
             kwargs["task_keys"] = self.task_keys
             kwargs["check_duplicates_until"] = self.check_duplicates_until
-        if self.max_poll_interval is not None:
-            kwargs["max_poll_interval"] = self.max_poll_interval
         if self.hold_event_until is not None:
             kwargs["hold_event_until"] = self.hold_event_until
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs

@@ -153,10 +153,16 @@ def test_nothing_in_the_provider_imports_the_emulator() -> None:
 
 
 #: What a DAG file may load of the domain: the options its operators check at parse time.
-PARSE_TIME_DOMAIN = (f"{PACKAGE}.batch.wait_options",)
+PARSE_TIME_DOMAIN = (
+    f"{PACKAGE}.batch.wait_options",
+    f"{PACKAGE}.batch.submit_options",
+    f"{PACKAGE}.batch.endpoint",
+)
 
 
-@pytest.mark.parametrize("module", ["operators.batch", "sensors.batch"])
+@pytest.mark.parametrize(
+    "module", ["operators.batch", "operators.cancel", "operators.results", "sensors.batch"]
+)
 def test_a_dag_file_does_not_load_the_domain_or_the_hook(module: str) -> None:
     # Every DAG file that uses these pays their import at every parse; only a run needs these.
     code = (

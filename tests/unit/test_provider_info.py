@@ -28,6 +28,7 @@ def test_provider_info_describes_the_connection_type() -> None:
         "connect_timeout",
         "max_retries",
         "console_url",
+        "reattach_namespace",
     }
 
 
@@ -52,7 +53,9 @@ def test_provider_info_lists_the_airflow_parts_and_they_import() -> None:
         for entry in info[kind]
         for module in entry["python-modules"]
     ]
-    assert len(modules) == 4
+    assert len(modules) == 6
+    assert "airflow_provider_mistral_batch.operators.cancel" in modules
+    assert "airflow_provider_mistral_batch.operators.results" in modules
     for module in modules:
         importlib.import_module(module)
     (link,) = info["extra-links"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mistral_batch.batch.submit_options import SubmitOptions
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from mistral_batch_emulator import RunningEmulator
@@ -51,9 +52,15 @@ def hook(conn: RunningEmulator) -> Iterator[MistralBatchHook]:
 def make_op(
     conn: RunningEmulator, closing: Callable[[Any], Any]
 ) -> Callable[..., MistralBatchOperator]:
-    """Build a blocking MistralBatchOperator with fast polling; three chat requests by default."""
+    """Build a blocking MistralBatchOperator with fast polling; three chat requests by default.
+
+    The operator's class attributes (``max_consecutive_errors``, ``max_requests_per_job``,
+    ``max_poll_interval``, ``duplicate_check_seconds``) given as keywords are set on the
+    instance.
+    """
 
     def make(**kwargs: Any) -> MistralBatchOperator:
+        attributes = {name: kwargs.pop(name) for name in CLASS_ATTRIBUTES if name in kwargs}
         kwargs.setdefault("task_id", "batch")
         kwargs.setdefault("endpoint", CHAT)
         kwargs.setdefault("model", MODEL)
@@ -61,9 +68,32 @@ def make_op(
         kwargs.setdefault("deferrable", False)
         if not {"input_files", "input_path", "requests"} & set(kwargs):
             kwargs["requests"] = chat_requests(3)
-        return closing(MistralBatchOperator(**kwargs))
+        op = closing(MistralBatchOperator(**kwargs))
+        for name, value in attributes.items():
+            setattr(op, name, value)
+        return op
 
     return make
+
+
+#: The operator's settings that are class attributes, not arguments.
+CLASS_ATTRIBUTES = (
+    "max_consecutive_errors",
+    "max_requests_per_job",
+    "max_poll_interval",
+    "duplicate_check_seconds",
+)
+
+
+@pytest.fixture
+def wait_seconds(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Make the operator's wait give up after the seconds given instead of its timeout plus
+    one hour (whole hours: too long for a test)."""
+
+    def set_wait(seconds: float) -> None:
+        monkeypatch.setattr(SubmitOptions, "wait_seconds", property(lambda _: seconds))
+
+    return set_wait
 
 
 @pytest.fixture

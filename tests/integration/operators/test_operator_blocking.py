@@ -302,16 +302,18 @@ def test_failed_job_fails_the_task_with_its_status(
     assert ti.pushed["error_file"] is None
 
 
-def test_wait_timeout_cancels_the_job_and_fails(
+def test_the_wait_deadline_cancels_the_job_and_fails(
     make_op: Callable[..., MistralBatchOperator],
     conn: RunningEmulator,
     hook: MistralBatchHook,
+    wait_seconds: Callable[[float], None],
 ) -> None:
     conn.update_config(queue_seconds=60)
+    wait_seconds(0.3)  # instead of the job's timeout plus one hour
     ti = FakeTaskInstance()
     # No retry: a cancelled job cannot be reattached, so a retry would pay for a new one.
     with pytest.raises(AirflowFailException) as info:
-        make_op(requests=chat_requests(2), wait_timeout=0.3).execute({"ti": ti})
+        make_op(requests=chat_requests(2)).execute({"ti": ti})
     job_id = ti.pushed["batch_job_id"]
     assert str(info.value) == (
         f"deadline passed while Mistral batch job {job_id} was still QUEUED; cancellation requested"
@@ -320,25 +322,6 @@ def test_wait_timeout_cancels_the_job_and_fails(
     assert "error_file" in ti.pushed
     assert [r for r in conn.requests if r.path == f"/v1/batch/jobs/{job_id}/cancel"]
     assert wait_for_terminal(hook, job_id).status == BatchJobStatus.CANCELLED
-
-
-def test_wait_timeout_without_cancel_on_deadline_leaves_the_job(
-    make_op: Callable[..., MistralBatchOperator],
-    conn: RunningEmulator,
-    hook: MistralBatchHook,
-) -> None:
-    conn.update_config(queue_seconds=60)
-    ti = FakeTaskInstance()
-    with pytest.raises(AirflowException) as info:
-        make_op(requests=chat_requests(2), wait_timeout=0.2, cancel_on_deadline=False).execute(
-            {"ti": ti}
-        )
-    job_id = ti.pushed["batch_job_id"]
-    # Retries apply: the job still runs, and a retry reattaches to it.
-    assert not isinstance(info.value, AirflowFailException)
-    assert "cancellation requested" not in str(info.value)
-    assert not [r for r in conn.requests if r.path.endswith("/cancel")]
-    assert hook.get_batch_job(job_id).status == BatchJobStatus.QUEUED
 
 
 def test_transient_errors_while_polling_are_tolerated(

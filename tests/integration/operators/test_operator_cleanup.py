@@ -88,11 +88,21 @@ def test_on_kill_during_the_create_cancels_the_job_it_made(
 
 
 def test_a_different_reattach_namespace_gets_its_own_job(
-    make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook
+    make_op: Callable[..., MistralBatchOperator],
+    hook: MistralBatchHook,
+    conn: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    prod = make_op(reattach_namespace="prod").execute({"ti": FakeTaskInstance()})
-    again = make_op(reattach_namespace="prod").execute({"ti": FakeTaskInstance(try_number=2)})
-    staging = make_op(reattach_namespace="staging").execute({"ti": FakeTaskInstance()})
+    # Two deployments on one workspace: each connection names its own namespace.
+    for namespace in ("prod", "staging"):
+        extra = {"max_retries": 0, "reattach_namespace": namespace}
+        set_connection(monkeypatch, conn, conn_id=f"mistral_{namespace}", extra=extra)
+    prod = make_op(mistral_conn_id="mistral_prod").execute({"ti": FakeTaskInstance()})
+    again = make_op(mistral_conn_id="mistral_prod").execute({"ti": FakeTaskInstance(try_number=2)})
+    staging = make_op(mistral_conn_id="mistral_staging").execute({"ti": FakeTaskInstance()})
+    # The namespace is all that differs: without it the staging task would reattach.
+    plain = make_op().execute({"ti": FakeTaskInstance(try_number=3)})
     assert again["job_id"] == prod["job_id"]
     assert staging["job_id"] != prod["job_id"]
-    assert len(list(hook.list_batch_jobs())) == 2
+    assert plain["job_id"] not in (prod["job_id"], staging["job_id"])
+    assert len(list(hook.list_batch_jobs())) == 3

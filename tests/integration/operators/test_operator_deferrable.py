@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -51,7 +52,8 @@ def test_execute_defers_to_the_trigger_with_plain_kwargs(
     conn: RunningEmulator, closing: Callable[[Any], Any]
 ) -> None:
     conn.update_config(queue_seconds=60)
-    op = closing(_op(wait_timeout=600, max_consecutive_errors=7))
+    op = closing(_op(timeout=timedelta(hours=2)))
+    op.max_consecutive_errors = 7
     ti = FakeTaskInstance()
     before = time.time()
     with pytest.raises(TaskDeferred) as info:
@@ -76,7 +78,10 @@ def test_execute_defers_to_the_trigger_with_plain_kwargs(
     assert kwargs["max_consecutive_errors"] == 7
     deadline = kwargs["deadline"]
     assert isinstance(deadline, float)
-    assert before + 600 <= deadline <= after + 600  # absolute epoch seconds, in the future
+    # Absolute epoch seconds: the job's timeout plus one hour from now.
+    assert before + 3 * 3600 <= deadline <= after + 3 * 3600
+    # The one poll schedule: poll_interval, growing for a long job up to 300 s.
+    assert kwargs["max_poll_interval"] == 300.0
     # An event sooner than this is held: Airflow must first see this worker's exit.
     hold = kwargs["hold_event_until"]
     assert before + exit_report_seconds() <= hold <= after + exit_report_seconds()
@@ -94,18 +99,18 @@ def test_deferral_passes_the_operators_options(
     conn: RunningEmulator, closing: Callable[[Any], Any]
 ) -> None:
     conn.update_config(queue_seconds=60)
-    op = closing(
-        _op(cancel_on_deadline=False, cancel_on_kill=False, poll_interval=2, timeout_hours=1)
-    )
+    op = closing(_op(cancel_on_kill=False, poll_interval=2, timeout=timedelta(hours=1)))
+    op.max_poll_interval = 60.0
     before = time.time()
     with pytest.raises(TaskDeferred) as info:
         op.execute({"ti": FakeTaskInstance()})
     _, kwargs = info.value.trigger.serialize()
-    assert kwargs["cancel_on_deadline"] is False
+    assert kwargs["cancel_on_deadline"] is True  # always, at the wait's deadline
     assert kwargs["cancel_on_kill"] is False
     assert kwargs["poll_interval"] == 2.0
-    # Without wait_timeout: timeout_hours plus one hour.
-    assert kwargs["deadline"] >= before + 2 * 3600
+    assert kwargs["max_poll_interval"] == 60.0
+    # The job's timeout plus one hour.
+    assert before + 2 * 3600 <= kwargs["deadline"] <= time.time() + 2 * 3600
 
 
 @pytest.mark.integration

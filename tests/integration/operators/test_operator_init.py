@@ -10,10 +10,8 @@ import pytest
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
-from airflow_provider_mistral_batch.operators.batch import (
-    MistralBatchCancelJobOperator,
-    MistralBatchOperator,
-)
+from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from airflow_provider_mistral_batch.operators.cancel import MistralBatchCancelJobOperator
 from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
 from airflow_provider_mistral_batch.utils.compat import conf
 from tests.integration.operators.support import CHAT, chat_requests
@@ -28,7 +26,6 @@ def _op(**kwargs: Any) -> MistralBatchOperator:
 @pytest.mark.parametrize(
     ("inputs", "named"),
     [
-        ({}, "none"),
         ({"input_files": ["f"], "requests": chat_requests(1)}, "input_files, requests"),
         ({"requests": chat_requests(1), "input_path": "/tmp/x.jsonl"}, "requests, input_path"),
         (
@@ -37,7 +34,7 @@ def _op(**kwargs: Any) -> MistralBatchOperator:
         ),
     ],
 )
-def test_exactly_one_input_is_required_and_the_message_lists_what_was_given(
+def test_two_inputs_are_refused_at_parse_and_the_message_lists_what_was_given(
     inputs: dict[str, Any], named: str
 ) -> None:
     with pytest.raises(MistralBatchInputError) as info:
@@ -45,6 +42,17 @@ def test_exactly_one_input_is_required_and_the_message_lists_what_was_given(
     assert str(info.value) == (
         f"batch: give exactly one of input_files, requests and input_path (got {named})"
     )
+
+
+def test_no_input_passes_the_parse_for_an_input_set_at_run_time() -> None:
+    # A TaskFlow function's requests exist only at run time; execute refuses a task without
+    # any (tests/integration/operators/test_operator_input.py).
+    op = _op()
+    op.requests = chat_requests(1)
+    assert op._options(rendered=True).input_field == "requests"
+    op.requests = None
+    with pytest.raises(MistralBatchInputError, match=r"\(got none\)"):
+        op._options(rendered=True)
 
 
 @pytest.mark.parametrize(
@@ -62,19 +70,82 @@ def test_an_empty_list_still_counts_as_given() -> None:
     assert op.requests == []
 
 
-@pytest.mark.parametrize("hours", [0, -1, 169, 1000, 1.5, 24.0, True, "24", None])
-def test_timeout_hours_other_than_a_whole_1_to_168_is_refused(hours: object) -> None:
+@pytest.mark.parametrize(
+    "timeout",
+    [
+        0,
+        -3600,
+        169 * 3600,
+        5400,
+        1.5,
+        24,
+        True,
+        "86400",
+        None,
+        float("inf"),
+        timedelta(minutes=90),
+        timedelta(hours=169),
+        timedelta(0),
+    ],
+)
+def test_a_timeout_other_than_whole_hours_from_1_to_168_is_refused(timeout: object) -> None:
     with pytest.raises(
         MistralBatchInputError,
-        match=r"^batch: timeout_hours must be a whole number of hours between 1 and 168",
+        match=r"^batch: timeout must be a whole number of hours from 1 to 168 ",
     ) as info:
-        _op(input_files=["f"], timeout_hours=hours)
-    assert str(info.value).endswith(f"got {hours!r}")
+        _op(input_files=["f"], timeout=timeout)
+    assert str(info.value).endswith(f"got {timeout!r}")
 
 
-@pytest.mark.parametrize("hours", [1, 24, 168])
-def test_timeout_hours_bounds_are_accepted(hours: int) -> None:
-    assert _op(input_files=["f"], timeout_hours=hours).timeout_hours == hours
+@pytest.mark.parametrize(
+    ("timeout", "hours"),
+    [(timedelta(hours=1), 1), (3600, 1), (7200.0, 2), (timedelta(days=7), 168), (604800, 168)],
+)
+def test_a_timeout_in_whole_hours_is_sent_as_timeout_hours(timeout: object, hours: int) -> None:
+    options = _op(input_files=["f"], timeout=timeout)._options(rendered=True)
+    assert options.timeout_hours == hours
+    # The wait gives up one hour after the job's own timeout.
+    assert options.wait_seconds == (hours + 1) * 3600.0
+
+
+@pytest.mark.parametrize(
+    ("name", "replacement"),
+    [
+        ("timeout_hours", "use timeout (a timedelta or seconds"),
+        ("wait_timeout", "use timeout: the wait ends one hour after the job's own timeout"),
+        ("cancel_on_deadline", "the task always cancels the job when the wait's deadline"),
+        ("agent_id", "use job_kwargs={'agent_id': ...}"),
+        ("reattach_namespace", "the connection's extra field 'reattach_namespace'"),
+        ("results_include_request", "MistralBatchResultsOperator(results_include_request=True)"),
+        ("max_consecutive_errors", "the class attribute max_consecutive_errors"),
+        ("max_requests_per_job", "the class attribute max_requests_per_job"),
+    ],
+)
+def test_an_argument_of_an_earlier_release_is_refused_with_what_replaced_it(
+    name: str, replacement: str
+) -> None:
+    with pytest.raises(MistralBatchInputError) as info:
+        _op(input_files=["f"], **{name: 1})
+    message = str(info.value)
+    assert message.startswith(f"batch: MistralBatchOperator no longer takes {name} (")
+    assert replacement in message
+
+
+def test_the_submit_operator_has_at_most_17_parameters() -> None:
+    parameters = [
+        name
+        for name, parameter in inspect.signature(MistralBatchOperator.__init__).parameters.items()
+        if name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    assert len(parameters) <= 17, parameters
+
+
+def test_settings_that_are_class_attributes_are_checked_from_a_subclass_at_parse() -> None:
+    class Unbounded(MistralBatchOperator):
+        max_consecutive_errors = 0
+
+    with pytest.raises(MistralBatchInputError, match=r"^batch: max_consecutive_errors must be"):
+        Unbounded(task_id="batch", endpoint=CHAT, input_files=["f"])
 
 
 @pytest.mark.parametrize("ratio", [-0.01, 1.01, 2])
@@ -105,7 +176,8 @@ def test_template_fields() -> None:
         "endpoint",
         "model",
         "metadata",
-        "agent_id",
+        "job_kwargs",
+        "results_path",
     } <= fields
     # Never a secret or a connection id in a template field.
     assert "mistral_conn_id" not in fields
@@ -123,20 +195,21 @@ def test_default_deferrable_comes_from_the_operators_config() -> None:
     assert _op(input_files=["f"], deferrable=True).deferrable is True
 
 
-def test_defaults_and_wait_timeout_as_timedelta() -> None:
-    op = _op(input_files=["f"], wait_timeout=timedelta(minutes=2), poll_interval=3)
-    assert op.wait_timeout == 120.0
-    assert op.poll_interval == 3.0
+def test_defaults() -> None:
+    op = _op(input_files=["f"])
+    assert op.poll_interval == 30.0
+    assert op.max_poll_interval == 300.0
+    assert op.max_consecutive_errors == 5
+    assert op.max_requests_per_job is None
     assert op.mistral_conn_id == "mistral_default"
-    assert op.timeout_hours == 24
+    assert op.timeout == timedelta(hours=24)
+    assert op.job_kwargs is None
     assert op.wait_for_completion is True
     assert op.cancel_on_kill is True
-    assert op.cancel_on_deadline is True
     assert op.force_new_job is False
     assert op.max_failed_ratio == 0.0  # any failed request fails the task
-    # No wait_timeout: the job's own timeout plus one hour.
-    assert _op(input_files=["f"], timeout_hours=2)._wait_seconds() == 3 * 3600.0
-    assert _op(input_files=["f"], wait_timeout=5)._wait_seconds() == 5.0
+    options = op._options(rendered=True)
+    assert (options.timeout_hours, options.wait_seconds) == (24, 25 * 3600.0)
 
 
 def test_operators_and_sensor_carry_the_console_link() -> None:

@@ -14,6 +14,7 @@ from airflow_provider_mistral_batch.exceptions import (
     MistralBatchFatalError,
     MistralBatchInputError,
 )
+from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.utils.compat import AirflowFailException
 from mistral_batch_emulator import RunningEmulator
@@ -29,14 +30,22 @@ pytestmark = pytest.mark.integration
 
 
 def _fail(
-    conn: RunningEmulator, closing: Callable[[Any], Any], **kwargs: Any
+    conn: RunningEmulator,
+    closing: Callable[[Any], Any],
+    rendered: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> tuple[str, FakeTaskInstance]:
-    """Run execute expecting AirflowFailException; check nothing was sent; return the message."""
+    """Run execute expecting AirflowFailException; check nothing was sent; return the message.
+
+    :param rendered: fields set after the operator is made, as a render would set them.
+    """
     kwargs.setdefault("task_id", "batch")
     kwargs.setdefault("endpoint", CHAT)
     kwargs.setdefault("model", MODEL)
     kwargs.setdefault("poll_interval", 0.05)
     op = closing(MistralBatchOperator(**kwargs))
+    for field, value in (rendered or {}).items():
+        setattr(op, field, value)
     ti = FakeTaskInstance()
     with pytest.raises(AirflowFailException) as info:
         op.execute({"ti": ti})
@@ -132,12 +141,29 @@ def test_a_rendered_endpoint_not_of_the_form_v1_path_is_refused_before_anything_
     assert ti.pushes == [(XCOM_INPUT_ERROR, str(caught.value).removeprefix("batch: "))]
 
 
-def test_reserved_metadata_key(conn: RunningEmulator, closing: Callable[[Any], Any]) -> None:
+def _refused_at_parse_and_once_rendered(
+    conn: RunningEmulator, closing: Callable[[Any], Any], field: str, value: Any
+) -> str:
+    """The message for a bad ``field``: given as is, at parse; from a template, at execute,
+    before anything is sent. Both say the same."""
+    with pytest.raises(MistralBatchInputError) as parsed:
+        MistralBatchOperator(
+            task_id="batch", endpoint=CHAT, requests=chat_requests(2), **{field: value}
+        )
     message, _ = _fail(
         conn,
         closing,
+        rendered={field: value},
         requests=chat_requests(2),
-        metadata={"team": "data", "airflow_task_key": "mine"},
+        **{field: "{{ params.value }}"},
+    )
+    assert str(parsed.value) == message
+    return message
+
+
+def test_reserved_metadata_key(conn: RunningEmulator, closing: Callable[[Any], Any]) -> None:
+    message = _refused_at_parse_and_once_rendered(
+        conn, closing, "metadata", {"team": "data", "airflow_task_key": "mine"}
     )
     assert "reserved" in message
     assert "airflow_task_key" in message
@@ -145,18 +171,51 @@ def test_reserved_metadata_key(conn: RunningEmulator, closing: Callable[[Any], A
 
 
 def test_metadata_key_too_long(conn: RunningEmulator, closing: Callable[[Any], Any]) -> None:
-    message, _ = _fail(conn, closing, requests=chat_requests(2), metadata={"k" * 33: "v"})
-    assert message.startswith("batch: invalid metadata:")
+    message = _refused_at_parse_and_once_rendered(conn, closing, "metadata", {"k" * 33: "v"})
+    assert message.startswith("batch: invalid job options: metadata.")
     assert "k" * 33 in message
     assert "32" in message  # the limit
 
 
 def test_metadata_value_empty(conn: RunningEmulator, closing: Callable[[Any], Any]) -> None:
-    message, _ = _fail(conn, closing, requests=chat_requests(2), metadata={"team": ""})
+    message = _refused_at_parse_and_once_rendered(conn, closing, "metadata", {"team": ""})
     # One line naming the key, not pydantic's multi-line text with a link.
     assert message == (
-        "batch: invalid metadata: metadata.team: String should have at least 1 character"
+        "batch: invalid job options: metadata.team: String should have at least 1 character"
     )
+
+
+@pytest.mark.parametrize("key", ["model", "timeout_hours", "metadata", "requests"])
+def test_job_kwargs_may_not_set_what_the_operator_sets(
+    conn: RunningEmulator, closing: Callable[[Any], Any], key: str
+) -> None:
+    message = _refused_at_parse_and_once_rendered(conn, closing, "job_kwargs", {key: "x"})
+    assert message.startswith(f"batch: job_kwargs may not set {key}: the operator sets ")
+
+
+def test_job_kwargs_with_a_field_no_job_takes_is_refused(
+    conn: RunningEmulator, closing: Callable[[Any], Any]
+) -> None:
+    message = _refused_at_parse_and_once_rendered(conn, closing, "job_kwargs", {"agentid": "a"})
+    assert message == (
+        "batch: job_kwargs has agentid, which no batch job takes; the fields it may set: agent_id"
+    )
+
+
+def test_job_kwargs_values_are_checked_by_the_request_model(
+    conn: RunningEmulator, closing: Callable[[Any], Any]
+) -> None:
+    message = _refused_at_parse_and_once_rendered(conn, closing, "job_kwargs", {"agent_id": 7})
+    assert message == "batch: invalid job options: agent_id: Input should be a valid string"
+
+
+def test_job_kwargs_go_into_the_create_request(
+    make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook
+) -> None:
+    op = make_op(job_kwargs={"agent_id": "{{ params.agent }}"}, model=None)
+    op.job_kwargs = {"agent_id": "agent-7"}  # as rendered
+    result = op.execute({"ti": FakeTaskInstance()})
+    assert hook.get_batch_job(result["job_id"]).agent_id == "agent-7"
 
 
 def test_repeated_custom_id_names_both_positions(

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mistral_batch.batch import blocking_wait
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJobStatus
-from airflow_provider_mistral_batch.operators import batch as operator_module
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
 from airflow_provider_mistral_batch.utils.compat import AirflowFailException, AirflowTaskTimeout
 from mistral_batch_emulator import Fault, RunningEmulator
@@ -161,7 +161,7 @@ def test_execution_timeout_while_waiting_leaves_the_job_running(
         raise AirflowTaskTimeout()
 
     # Airflow raises AirflowTaskTimeout inside execute, then calls on_kill.
-    monkeypatch.setattr(operator_module, "wait_blocking", timed_out)
+    monkeypatch.setattr(blocking_wait, "wait_blocking", timed_out)
     op = make_op()
     with pytest.raises(AirflowTaskTimeout):
         op.execute({"ti": FakeTaskInstance()})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +194,11 @@ def test_a_failed_job_is_not_reattached(
 
 @pytest.mark.parametrize(
     "changed",
-    [{"metadata": {"team": "other"}}, {"timeout_hours": 12}, {"agent_id": "agent-7"}],
+    [
+        {"metadata": {"team": "other"}},
+        {"timeout": timedelta(hours=12)},
+        {"job_kwargs": {"agent_id": "agent-7"}},
+    ],
 )
 def test_a_retry_with_other_job_settings_gets_a_new_job(
     make_op: Callable[..., MistralBatchOperator],

@@ -86,19 +86,31 @@ def test_sharded_results_go_to_one_file_in_input_order(
     assert result["missing_requests"] == 0
 
 
-def test_results_of_a_jsonl_input_with_the_request_to_a_file_url(
-    make_op: Callable[..., MistralBatchOperator], tmp_path: Path
+def test_results_of_a_jsonl_input_to_a_file_url_and_with_the_request_downstream(
+    make_op: Callable[..., MistralBatchOperator], tmp_path: Path, closing: Callable[[Any], Any]
 ) -> None:
     source = tmp_path / "in.jsonl"
     write_jsonl(source, ["b", "a", "c"])
     url = f"file://{tmp_path}/out.jsonl"
-    result = make_op(input_path=source, results_path=url, results_include_request=True).execute(
-        {"ti": FakeTaskInstance()}
-    )
+    result = make_op(input_path=source, results_path=url).execute({"ti": FakeTaskInstance()})
     lines = [json.loads(line) for line in ObjectStoragePath(url).read_text().splitlines()]
     assert [line["custom_id"] for line in lines] == ["b", "a", "c"]
-    assert lines[0]["request"] == json.loads(source.read_text().splitlines()[0])["body"]
+    assert "request" not in lines[0]
     assert result["results_path"] == url
+    # The request bodies in the results: the results operator's option, downstream.
+    with_request = f"file://{tmp_path}/with-request.jsonl"
+    closing(
+        MistralBatchResultsOperator(
+            task_id="results",
+            job_id=result["job_ids"],
+            input_path=source,
+            results_path=with_request,
+            results_include_request=True,
+        )
+    ).execute({"ti": FakeTaskInstance()})
+    lines = [json.loads(line) for line in ObjectStoragePath(with_request).read_text().splitlines()]
+    assert [line["custom_id"] for line in lines] == ["b", "a", "c"]
+    assert lines[0]["request"] == json.loads(source.read_text().splitlines()[0])["body"]
 
 
 def test_an_unwritable_results_path_fails_before_anything_is_sent(
@@ -195,7 +207,7 @@ def test_results_operator_refuses_two_inputs_and_include_request_without_input()
         )
 
 
-def test_results_need_the_wait_and_the_request_needs_a_results_path() -> None:
+def test_results_need_the_wait() -> None:
     with pytest.raises(MistralBatchInputError, match="results_path needs wait_for_completion"):
         MistralBatchOperator(
             task_id="t",
@@ -203,10 +215,6 @@ def test_results_need_the_wait_and_the_request_needs_a_results_path() -> None:
             requests=chat_requests(1),
             results_path="/tmp/r.jsonl",
             wait_for_completion=False,
-        )
-    with pytest.raises(MistralBatchInputError, match="results_include_request needs results_path"):
-        MistralBatchOperator(
-            task_id="t", endpoint=CHAT, requests=chat_requests(1), results_include_request=True
         )
 
 

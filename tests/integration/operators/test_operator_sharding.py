@@ -155,22 +155,34 @@ def test_one_cancelled_shard_fails_without_retry_and_a_failed_one_with() -> None
     assert BatchJobStatus.FAILED in str(caught.value)
 
 
+def _with_max_requests_per_job(value: Any) -> type[MistralBatchOperator]:
+    return type("Sharded", (MistralBatchOperator,), {"max_requests_per_job": value})
+
+
 @pytest.mark.parametrize("value", [0, -1, 1_000_001, True, 1.5, "10"])
 def test_max_requests_per_job_outside_the_api_range_is_refused_at_parse(value: Any) -> None:
     with pytest.raises(MistralBatchInputError) as caught:
-        MistralBatchOperator(
-            task_id="t", endpoint=CHAT, requests=chat_requests(1), max_requests_per_job=value
-        )
+        _with_max_requests_per_job(value)(task_id="t", endpoint=CHAT, requests=chat_requests(1))
     assert str(caught.value) == (
         f"t: max_requests_per_job must be a whole number from 1 to 1,000,000, got {value!r}"
     )
 
 
+def test_max_requests_per_job_set_on_the_instance_is_refused_before_anything_is_sent(
+    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator
+) -> None:
+    op = make_op(max_requests_per_job=0)
+    conn.clear_requests()
+    ti = FakeTaskInstance()
+    with pytest.raises(MistralBatchInputError, match="batch: max_requests_per_job must be"):
+        op.execute({"ti": ti})
+    assert conn.requests == []
+    assert "max_requests_per_job" in ti.pushed["mistral_input_error"]
+
+
 @pytest.mark.parametrize("value", [1, 1_000_000, None])
 def test_max_requests_per_job_inside_the_range_is_accepted(value: Any) -> None:
-    op = MistralBatchOperator(
-        task_id="t", endpoint=CHAT, requests=chat_requests(1), max_requests_per_job=value
-    )
+    op = _with_max_requests_per_job(value)(task_id="t", endpoint=CHAT, requests=chat_requests(1))
     assert op.max_requests_per_job == value
 
 

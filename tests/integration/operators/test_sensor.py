@@ -220,6 +220,34 @@ def test_poll_errors_give_up_after_max_consecutive_errors(
 
 
 @pytest.mark.integration
+def test_pokes_follow_the_operators_poll_schedule(
+    make_sensor: Callable[..., MistralBatchJobSensor],
+    conn: RunningEmulator,
+    hook: MistralBatchHook,
+) -> None:
+    conn.update_config(queue_seconds=60)
+    sensor = make_sensor(_create(hook), poke_interval=20)
+    assert sensor.poke({"ti": FakeTaskInstance()}) is False
+    watch = sensor._watch
+    assert watch is not None
+    job = watch.last_job
+    assert job is not None
+    began = job.started_at if job.started_at is not None else job.created_at
+
+    def next_wait() -> float:
+        return sensor._get_next_poke_interval(0.0, lambda: 0.0, 2)
+
+    # A young job: every poke_interval. One that has run 1000 s: every tenth of its age.
+    # One that has run for hours: every max_poll_interval (300 s).
+    for age, expected in ((10.0, 20.0), (1000.0, 100.0), (10_000.0, 300.0)):
+        watch.clock = lambda age=age: began + age  # type: ignore[misc]
+        assert next_wait() == pytest.approx(expected)
+    # Airflow's own exponential backoff, when asked for, is left alone.
+    sensor.exponential_backoff = True
+    assert next_wait() != pytest.approx(300.0)
+
+
+@pytest.mark.integration
 def test_an_unknown_job_fails_at_once(
     make_sensor: Callable[..., MistralBatchJobSensor], conn: RunningEmulator
 ) -> None:
@@ -254,6 +282,7 @@ def test_deferrable_sensor_defers_without_cancelling_anything(
     assert kwargs["cancel_on_deadline"] is False
     assert kwargs["cancel_on_kill"] is False
     assert kwargs["max_consecutive_errors"] == 3
+    assert kwargs["max_poll_interval"] == 300.0  # the operator's poll schedule
     assert before + 600 <= kwargs["deadline"] <= after + 600
     # An event sooner than this is held: Airflow must first see this worker's exit.
     assert before + exit_report_seconds() <= kwargs["hold_event_until"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mistral_batch.batch.blocking_wait import wait_blocking, wait_for_jobs
 from airflow_provider_mistral_batch.batch.waiting import Ended, GaveUp, JobWatch, Outcome, TimedOut
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
@@ -21,7 +22,6 @@ from airflow_provider_mistral_batch.exceptions import (
 )
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
-from airflow_provider_mistral_batch.operators.batch import wait_blocking
 from mistral_batch_emulator import Fault, RunningEmulator
 from tests.helpers import (
     CONN_ID,
@@ -276,3 +276,38 @@ def test_without_cancel_returns_a_job_someone_else_cancelled() -> None:
     )
     assert ended(outcome).status is BatchJobStatus.CANCELLED
     assert hook.calls == ["get"]
+
+
+class _Stop(Exception):
+    """Ends a wait at its first sleep."""
+
+
+@pytest.mark.parametrize(("age", "first_sleep"), [(0, 20.0), (1000, 100.0), (86_400, 300.0)])
+def test_the_operators_blocking_wait_follows_the_poll_schedule(
+    hook: MistralBatchHook, emulator: RunningEmulator, age: int, first_sleep: float
+) -> None:
+    # The same schedule as the trigger's and the sensor's: poll_interval, a tenth of the job's
+    # age for a long-running one, at most max_poll_interval.
+    emulator.update_config(queue_seconds=60)
+    job = create_embeddings_job(hook)
+    aged = job.model_copy(update={"created_at": job.created_at - age})
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        raise _Stop
+
+    with pytest.raises(_Stop):
+        wait_for_jobs(
+            hook,
+            [aged],
+            ["a-task-key"],
+            log=LOG,
+            poll_interval=20.0,
+            max_poll_interval=300.0,
+            deadline=time.time() + 3600,
+            max_consecutive_errors=3,
+            check_duplicates_until=0.0,
+            sleep=sleep,
+        )
+    assert sleeps == [pytest.approx(first_sleep, abs=0.5)]

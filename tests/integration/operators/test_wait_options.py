@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
-from airflow_provider_mistral_batch.operators.batch import (
-    MistralBatchCancelJobOperator,
-    MistralBatchOperator,
-)
+from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from airflow_provider_mistral_batch.operators.cancel import MistralBatchCancelJobOperator
 from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
 
 
@@ -24,16 +22,6 @@ def test_cancel_operator_refuses_a_poll_interval_that_is_not_positive(interval: 
         MistralBatchCancelJobOperator(task_id="cancel", job_id="j", poll_interval=interval)
 
 
-@pytest.mark.parametrize("timeout", [0, -5])
-def test_operator_refuses_a_wait_timeout_that_is_not_positive(timeout: float) -> None:
-    from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
-
-    with pytest.raises(MistralBatchInputError, match=r"batch: wait_timeout must be a positive"):
-        MistralBatchOperator(
-            task_id="batch", endpoint="/v1/embeddings", input_files=["f"], wait_timeout=timeout
-        )
-
-
 @pytest.mark.parametrize("timeout", [-1, None])
 def test_cancel_operator_refuses_a_negative_wait_timeout(timeout: float | None) -> None:
     with pytest.raises(MistralBatchInputError, match=r"cancel: wait_timeout must be 0 or more"):
@@ -42,18 +30,15 @@ def test_cancel_operator_refuses_a_negative_wait_timeout(timeout: float | None) 
 
 @pytest.mark.parametrize("errors", [0, -1, 2.5, True])
 def test_sensor_and_operator_refuse_max_consecutive_errors_below_one(errors: object) -> None:
-    from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
-
     pattern = r"max_consecutive_errors must be a whole number >= 1"
     with pytest.raises(MistralBatchInputError, match=rf"wait: {pattern}"):
         MistralBatchJobSensor(task_id="wait", job_id="j", max_consecutive_errors=errors)  # type: ignore[arg-type]
+
+    class Fragile(MistralBatchOperator):
+        max_consecutive_errors = errors  # type: ignore[assignment]
+
     with pytest.raises(MistralBatchInputError, match=rf"batch: {pattern}"):
-        MistralBatchOperator(
-            task_id="batch",
-            endpoint="/v1/embeddings",
-            input_files=["f"],
-            max_consecutive_errors=errors,  # type: ignore[arg-type]
-        )
+        Fragile(task_id="batch", endpoint="/v1/embeddings", input_files=["f"])
 
 
 @pytest.mark.parametrize("interval", ["30", float("inf"), float("nan"), True])
@@ -69,12 +54,17 @@ def test_a_poll_interval_that_is_not_a_finite_number_is_refused_at_parse(interva
         assert str(caught.value) == f"batch: poll_interval must be positive, got {interval!r}"
 
 
+def test_a_poll_interval_of_none_is_refused_no_silent_schedule() -> None:
+    # poll_interval=None once switched to another schedule; now there is one, always.
+    with pytest.raises(MistralBatchInputError) as caught:
+        MistralBatchOperator(
+            task_id="batch", endpoint="/v1/embeddings", input_files=["f"], poll_interval=None
+        )
+    assert str(caught.value) == "batch: poll_interval must be positive, got None"
+
+
 @pytest.mark.parametrize("timeout", ["600", float("inf")])
 def test_a_wait_timeout_that_is_not_a_finite_number_is_refused_at_parse(timeout: object) -> None:
-    with pytest.raises(MistralBatchInputError, match=r"batch: wait_timeout must be a positive"):
-        MistralBatchOperator(
-            task_id="batch", endpoint="/v1/embeddings", input_files=["f"], wait_timeout=timeout
-        )
     with pytest.raises(MistralBatchInputError, match=r"batch: wait_timeout must be 0 or more"):
         MistralBatchCancelJobOperator(task_id="batch", job_id="j", wait_timeout=timeout)  # type: ignore[arg-type]
 

@@ -122,6 +122,7 @@ def test_serialize_round_trips_plain_data() -> None:
         "cancel_on_deadline": False,
         "max_consecutive_errors": 9,
         "cancel_on_kill": False,
+        "max_poll_interval": 300.0,
     }
     assert json.loads(json.dumps(kwargs)) == kwargs
     rebuilt = MistralBatchJobTrigger(**kwargs)
@@ -138,6 +139,7 @@ def test_serialize_defaults() -> None:
         "cancel_on_deadline": True,
         "max_consecutive_errors": 5,
         "cancel_on_kill": True,
+        "max_poll_interval": 300.0,
     }
     assert MistralBatchJobTrigger(**kwargs).serialize()[1] == kwargs
 

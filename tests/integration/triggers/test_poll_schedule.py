@@ -1,4 +1,5 @@
-"""The trigger's polling schedule: jitter, and slower polls of long-running jobs up to a cap."""
+"""The one poll schedule: every poll_interval, a long-running job every tenth of its age up to
+max_poll_interval; jitter in the trigger. (The sensor's pokes: tests/integration/operators.)"""
 
 from __future__ import annotations
 
@@ -54,8 +55,8 @@ def test_the_age_counts_from_creation_before_the_job_started() -> None:
     assert watch.record(_running(None, created_ago=1200)) == Sleep(120.0)
 
 
-def test_without_a_cap_the_interval_stays_fixed() -> None:
-    watch = _watch(poll_interval=30.0)
+def test_a_cap_at_the_poll_interval_keeps_it_fixed() -> None:
+    watch = _watch(poll_interval=30.0, max_poll_interval=30.0)
     assert watch.record(_running(86_400)) == Sleep(30.0)
 
 
@@ -82,10 +83,10 @@ def test_the_trigger_sleeps_with_jitter_and_passes_its_cap() -> None:
     assert all(27.0 <= s <= 33.0 for s in sleeps)
 
 
-def test_max_poll_interval_round_trips_and_is_left_out_when_unset() -> None:
+def test_max_poll_interval_defaults_to_the_schedule_s_cap_and_round_trips() -> None:
     _, plain = MistralBatchJobTrigger("job-1").serialize()
-    assert "max_poll_interval" not in plain
-    _, kwargs = MistralBatchJobTrigger("job-1", max_poll_interval=300).serialize()
-    assert kwargs["max_poll_interval"] == 300.0
+    assert plain["max_poll_interval"] == 300.0  # no silent fixed schedule
+    _, kwargs = MistralBatchJobTrigger("job-1", max_poll_interval=120).serialize()
+    assert kwargs["max_poll_interval"] == 120.0
     assert json.loads(json.dumps(kwargs)) == kwargs
     assert MistralBatchJobTrigger(**kwargs).serialize()[1] == kwargs

@@ -34,7 +34,22 @@ def test_extras_and_defaults() -> None:
     assert settings.timeout == 12.0
     assert settings.max_retries == 2
     assert settings.connect_timeout == 10.0
+    assert settings.reattach_namespace is None
     assert "key" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(" prod ", "prod"), ("", None), ("  ", None), (None, None)]
+)
+def test_reattach_namespace_extra(value: object, expected: str | None) -> None:
+    extra = {"reattach_namespace": value}
+    assert ConnectionSettings.from_connection("c", None, "key", extra).reattach_namespace == (
+        expected
+    )
+    legacy = {"extra__mistral__reattach_namespace": value}
+    assert ConnectionSettings.from_connection("c", None, "key", legacy).reattach_namespace == (
+        expected
+    )
 
 
 def test_missing_key_is_a_clear_error() -> None:

@@ -1,5 +1,5 @@
-"""Rendering of the batch operator's template fields: strings Jinja would return unchanged are
-returned as they are, without compiling them; everything else renders as before."""
+"""Templating helpers: strings Jinja would return unchanged are returned as they are, without
+compiling them (everything else renders as before); literal values are told from templates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from jinja2.nativetypes import NativeEnvironment
 from jinja2.sandbox import SandboxedEnvironment
 
-from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator, renders_to_itself
+from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from airflow_provider_mistral_batch.utils.templating import is_literal, renders_to_itself
 
 CHAT = "/v1/chat/completions"
 # Text built from the pieces that matter to Jinja's lexer, plus anything else.
@@ -80,3 +81,22 @@ def test_plain_data_is_taken_as_is_only_when_every_string_is() -> None:
     # through Airflow's rendering.
     assert not renders_to_itself([{"custom_id": "a", "body": object()}], env, ())
     assert not renders_to_itself({"a": {1, 2}}, env, ())
+
+
+def test_is_literal_tells_plain_values_from_templates_and_objects() -> None:
+    op = MistralBatchOperator(task_id="t", endpoint=CHAT, input_files=["f"])
+    assert is_literal(op, "/v1/chat/completions")
+    assert is_literal(op, {"agent_id": "a", "n": [1, 2.5, None, True]})
+    assert is_literal(op, None)
+    assert not is_literal(op, "{{ params.endpoint }}")
+    assert not is_literal(op, {"agent_id": "{{ var.value.agent }}"})
+    assert not is_literal(op, [object()])  # an XComArg, a path: only the run knows
+
+
+def test_is_literal_leaves_a_dag_with_its_own_jinja_syntax_to_the_render() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("custom", schedule=None, jinja_environment_kwargs={"variable_start_string": "<<"}):
+        op = MistralBatchOperator(task_id="t", endpoint=CHAT, input_files=["f"])
+    assert not is_literal(op, "<< params.endpoint >>")
+    assert not is_literal(op, "plain")
