@@ -121,11 +121,9 @@ def record_callback(context: Any) -> None:
 
 def parse_cases() -> list[Case]:
     """Arguments refused when the operator is built, i.e. when the DAG file is parsed."""
-    from airflow_provider_mistral_batch.operators.batch import (
-        MistralBatchCancelJobOperator,
-        MistralBatchOperator,
-        MistralBatchResultsOperator,
-    )
+    from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+    from airflow_provider_mistral_batch.operators.cancel import MistralBatchCancelJobOperator
+    from airflow_provider_mistral_batch.operators.results import MistralBatchResultsOperator
     from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
 
     def op(**kwargs: Any) -> Callable[[], Any]:
@@ -135,6 +133,10 @@ def parse_cases() -> list[Case]:
             kwargs["requests"] = chat()
         kwargs = {key: value for key, value in kwargs.items() if value is not _NONE}
         return lambda: MistralBatchOperator(task_id="t", **kwargs)
+
+    def subclass(**attributes: Any) -> Callable[[], Any]:
+        made = type("Custom", (MistralBatchOperator,), attributes)
+        return lambda: made(task_id="t", endpoint=CHAT, model=MODEL, requests=chat())
 
     def sensor(**kwargs: Any) -> Callable[[], Any]:
         return lambda: MistralBatchJobSensor(task_id="t", job_id=UNKNOWN_UUID, **kwargs)
@@ -146,30 +148,49 @@ def parse_cases() -> list[Case]:
         return Case(key, label, "parse", build)
 
     return [
-        parse("no_input", "operator: no input (none of requests, input_path, input_files)",
-              op(requests=_NONE)),
         parse("two_inputs", "operator: both `requests` and `input_path`",
               op(requests=chat(), input_path="/data/in.jsonl")),
-        parse("timeout_hours_0", "operator: `timeout_hours=0`", op(timeout_hours=0)),
-        parse("timeout_hours_169", "operator: `timeout_hours=169`", op(timeout_hours=169)),
-        parse("timeout_hours_float", "operator: `timeout_hours=1.5`", op(timeout_hours=1.5)),
-        parse("timeout_hours_str", "operator: `timeout_hours='24'`", op(timeout_hours="24")),
+        parse("timeout_0", "operator: `timeout=0`", op(timeout=0)),
+        parse("timeout_169h", "operator: `timeout=timedelta(hours=169)`",
+              op(timeout=timedelta(hours=169))),
+        parse("timeout_90min", "operator: `timeout=timedelta(minutes=90)`",
+              op(timeout=timedelta(minutes=90))),
+        parse("timeout_str", "operator: `timeout='86400'`", op(timeout="86400")),
+        parse("timeout_hours_old", "operator: `timeout_hours=24` (an earlier release's argument)",
+              op(timeout_hours=24)),
         parse("poll_str", "operator: `poll_interval='30'`", op(poll_interval="30")),
         parse("poll_inf", "operator: `poll_interval=inf`", op(poll_interval=math.inf)),
         parse("poll_negative", "operator: `poll_interval=-1`", op(poll_interval=-1)),
         parse("poll_zero", "operator: `poll_interval=0`", op(poll_interval=0)),
         parse("ratio_high", "operator: `max_failed_ratio=1.5`", op(max_failed_ratio=1.5)),
-        parse("wait_timeout_negative", "operator: `wait_timeout=timedelta(seconds=-5)`",
-              op(wait_timeout=timedelta(seconds=-5))),
-        parse("errors_zero", "operator: `max_consecutive_errors=0`",
-              op(max_consecutive_errors=0)),
-        parse("shard_zero", "operator: `max_requests_per_job=0`", op(max_requests_per_job=0)),
-        parse("shard_too_big", "operator: `max_requests_per_job=2_000_000`",
-              op(max_requests_per_job=2_000_000)),
+        parse("poll_none", "operator: `poll_interval=None`", op(poll_interval=None)),
+        parse("wait_timeout_old", "operator: `wait_timeout=600` (an earlier release's argument)",
+              op(wait_timeout=600)),
+        parse("errors_zero", "operator subclass: `max_consecutive_errors = 0`",
+              subclass(max_consecutive_errors=0)),
+        parse("shard_zero", "operator subclass: `max_requests_per_job = 0`",
+              subclass(max_requests_per_job=0)),
+        parse("shard_too_big", "operator subclass: `max_requests_per_job = 2_000_000`",
+              subclass(max_requests_per_job=2_000_000)),
         parse("results_no_wait", "operator: `results_path` with `wait_for_completion=False`",
               op(results_path="/tmp/r.jsonl", wait_for_completion=False)),  # noqa: S108
-        parse("include_request_alone", "operator: `results_include_request` without `results_path`",
-              op(results_include_request=True)),
+        parse("include_request_old", "operator: `results_include_request=True` (only the results "
+              "operator has it now)", op(results_include_request=True)),
+        parse("job_kwargs_owned", "operator: `job_kwargs={'model': 'x'}` (the operator's own)",
+              op(job_kwargs={"model": "x"})),
+        parse("job_kwargs_unknown", "operator: `job_kwargs={'agentid': 'a'}` (no such field)",
+              op(job_kwargs={"agentid": "a"})),
+        parse("metadata_list", "operator: `metadata=['team', 'data']` (not a mapping)",
+              op(metadata=["team", "data"])),
+        parse("metadata_str", "operator: `metadata='team=data'`", op(metadata="team=data")),
+        parse("metadata_reserved", "operator: metadata key `airflow_task_key` (reserved)",
+              op(metadata={"airflow_task_key": "mine"})),
+        parse("metadata_key_long", "operator: metadata key of 33 characters",
+              op(metadata={"k" * 33: "v"})),
+        parse("metadata_value_empty", "operator: metadata value `''`",
+              op(metadata={"team": ""})),
+        parse("metadata_value_int", "operator: metadata value `7` (not a string)",
+              op(metadata={"team": 7})),
         parse("sensor_ratio_str", "sensor: `max_failed_ratio='0.1'`",
               sensor(max_failed_ratio="0.1")),
         parse("sensor_poke_negative", "sensor: `poke_interval=-1`", sensor(poke_interval=-1)),
@@ -191,11 +212,9 @@ _NONE = object()  # "leave this argument out"
 
 def task_cases(fx: dict[str, Any]) -> list[Case]:
     """Inputs only a running task can judge (templates rendered, files read, ids looked up)."""
-    from airflow_provider_mistral_batch.operators.batch import (
-        MistralBatchCancelJobOperator,
-        MistralBatchOperator,
-        MistralBatchResultsOperator,
-    )
+    from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+    from airflow_provider_mistral_batch.operators.cancel import MistralBatchCancelJobOperator
+    from airflow_provider_mistral_batch.operators.results import MistralBatchResultsOperator
     from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
 
     def op(**kwargs: Any) -> Callable[[], Any]:
@@ -214,16 +233,10 @@ def task_cases(fx: dict[str, Any]) -> list[Case]:
     results = fx["results"]
     return [
         task("endpoint_unknown", "operator: `endpoint='/v1/chat'`", op(endpoint="/v1/chat")),
-        task("metadata_list", "operator: `metadata=['team', 'data']` (not a mapping)",
-             op(metadata=["team", "data"])),
-        task("metadata_str", "operator: `metadata='team=data'`", op(metadata="team=data")),
-        task("metadata_reserved", "operator: metadata key `airflow_task_key` (reserved)",
-             op(metadata={"airflow_task_key": "mine"})),
-        task("metadata_key_long", "operator: metadata key of 33 characters",
-             op(metadata={"k" * 33: "v"})),
-        task("metadata_value_empty", "operator: metadata value `''`", op(metadata={"team": ""})),
-        task("metadata_value_int", "operator: metadata value `7` (not a string)",
-             op(metadata={"team": 7})),
+        task("no_input", "operator: no input (none of requests, input_path, input_files; a "
+             "TaskFlow task sets it at run time)", op(requests=_NONE)),
+        task("metadata_rendered_reserved", "operator: metadata key `airflow_task_key` from a "
+             "template", op(metadata="{{ {'airflow_task_key': 'mine'} }}"), native=True),
         task("requests_empty", "operator: `requests=[]`", op(requests=[])),
         task("requests_json_text", "operator: `requests` as JSON text (an XCom rendered without "
              "`render_template_as_native_obj`)", op(requests=json.dumps(chat()))),

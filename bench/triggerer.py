@@ -232,7 +232,10 @@ def make_trigger(args: argparse.Namespace, i: int) -> Any:
     from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
 
     return MistralBatchJobTrigger(
-        f"job-{i:05d}", poll_interval=args.interval, max_poll_interval=args.max_interval
+        f"job-{i:05d}",
+        poll_interval=args.interval,
+        # Unset: the cap at the interval keeps every poll at it (the recorded runs).
+        max_poll_interval=args.max_interval if args.max_interval is not None else args.interval,
     )
 
 

@@ -22,10 +22,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag
 
-from airflow_provider_mistral_batch.operators.batch import (
-    MistralBatchCancelJobOperator,
-    MistralBatchOperator,
-)
+from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from airflow_provider_mistral_batch.operators.cancel import MistralBatchCancelJobOperator
 from airflow_provider_mistral_batch.sensors.batch import MistralBatchJobSensor
 
 POLL_SECONDS = float(os.environ.get("MISTRAL_EXAMPLE_POLL_SECONDS", "60"))
@@ -66,7 +64,7 @@ def example_mistral_batch_sensor_cancel() -> None:
         job_id="{{ ti.xcom_pull(task_ids='start_job', key='batch_job_id') }}",
         deferrable=True,
         poke_interval=POLL_SECONDS,
-        # Longer than the job's own limit (timeout_hours, 24 by default): the job's final
+        # Longer than the job's own limit (the operator's timeout, 24 h by default): the job's final
         # status, not the sensor's timeout, ends the wait.
         timeout=timedelta(hours=25),
     )
@@ -75,7 +73,7 @@ def example_mistral_batch_sensor_cancel() -> None:
         endpoint="/v1/moderations",
         model="mistral-moderation-latest",
         requests=UNWANTED_REQUESTS,
-        timeout_hours=1,
+        timeout=timedelta(hours=1),
         wait_for_completion=False,
     )
     cancel_unwanted_job = MistralBatchCancelJobOperator(

@@ -18,6 +18,12 @@ RESULTS_ROOT = os.environ.get("MISTRAL_EXAMPLE_RESULTS", "file:///tmp")
 RUN = "{{ run_id | replace(':', '_') | replace('+', '_') }}"
 
 
+class ThreeRequestsPerJob(MistralBatchOperator):
+    """Shards at three requests (max_requests_per_job is a class attribute)."""
+
+    max_requests_per_job = 3
+
+
 @dag(dag_id="test_sharded_results", schedule=None, start_date=datetime(2026, 1, 1))
 def test_sharded_results() -> None:
     @task
@@ -27,12 +33,11 @@ def test_sharded_results() -> None:
 
     requests = build_requests()
     for mode, deferrable in (("blocking", False), ("deferred", True)):
-        sharded = MistralBatchOperator(
+        sharded = ThreeRequestsPerJob(
             task_id=f"sharded_{mode}",
             endpoint="/v1/chat/completions",
             model="mistral-small-latest",
             requests=requests,
-            max_requests_per_job=3,
             deferrable=deferrable,
             poll_interval=0.2,
             results_path=f"{RESULTS_ROOT}/sharded-{mode}-{RUN}.jsonl",
