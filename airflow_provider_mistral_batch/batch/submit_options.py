@@ -44,26 +44,26 @@ OPERATOR_JOB_KEYS: Final = frozenset(
 )
 #: Arguments of earlier releases, and what replaced each.
 REPLACED_ARGUMENTS: Final = {
-    "timeout_hours": "timeout (a timedelta or seconds, whole hours, e.g. timedelta(hours=24))",
+    "timeout_hours": "use timeout (a timedelta or seconds, whole hours, e.g. timedelta(hours=24))",
     "wait_timeout": (
-        "timeout: the wait ends one hour after the job's own timeout (the task then cancels "
+        "use timeout: the wait ends one hour after the job's own timeout (the task then cancels "
         "the job and fails); Airflow's execution_timeout still bounds one try"
     ),
     "cancel_on_deadline": (
-        "nothing: the task always cancels the job when the wait's deadline (timeout plus one "
-        "hour) passes"
+        "leave it out: the task always cancels the job when the wait's deadline (timeout plus "
+        "one hour) passes"
     ),
-    "agent_id": "job_kwargs={'agent_id': ...}",
-    "reattach_namespace": "the connection's extra field 'reattach_namespace'",
+    "agent_id": "use job_kwargs={'agent_id': ...}",
+    "reattach_namespace": "set the connection's extra field 'reattach_namespace'",
     "results_include_request": (
-        "MistralBatchResultsOperator(results_include_request=True) downstream (only it has "
+        "use MistralBatchResultsOperator(results_include_request=True) downstream (only it has "
         "this option now)"
     ),
     "max_consecutive_errors": (
-        "the class attribute max_consecutive_errors (set it on a subclass of the operator)"
+        "set the class attribute max_consecutive_errors on a subclass of the operator"
     ),
     "max_requests_per_job": (
-        "the class attribute max_requests_per_job (set it on a subclass of the operator)"
+        "set the class attribute max_requests_per_job on a subclass of the operator"
     ),
 }
 
@@ -110,7 +110,7 @@ def refuse_replaced_arguments(task_id: Any, kwargs: Mapping[str, Any]) -> None:
     """Refuse, with what replaced it, an argument an earlier release of the operator took."""
     old = [name for name in REPLACED_ARGUMENTS if name in kwargs]
     if old:
-        hints = "; ".join(f"{name}: use {REPLACED_ARGUMENTS[name]}" for name in old)
+        hints = "; ".join(f"{name}: {REPLACED_ARGUMENTS[name]}" for name in old)
         raise MistralBatchInputError(
             f"{task_id}: MistralBatchOperator no longer takes {', '.join(old)} ({hints})"
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
@@ -276,17 +276,17 @@ class MistralBatchOperator(BaseOperator):
 
     def _execute(self, context: Context) -> Any:
         from airflow_provider_mistral_batch.batch.endpoint import warn_if_unknown
-        from airflow_provider_mistral_batch.batch.finish import fail_at_deadline
         from airflow_provider_mistral_batch.batch.input import (
             ShardedInput,
             UploadedInput,
             temporary_files,
         )
-        from airflow_provider_mistral_batch.batch.manifest import (
+        from airflow_provider_mistral_batch.batch.outcome import (
             XCOM_CONN_ID,
             XCOM_INPUT_ERROR,
             XCOM_JOB_ID,
             XCOM_JOB_IDS,
+            fail_at_deadline,
             jobs_summary,
         )
         from airflow_provider_mistral_batch.batch.submission import (
@@ -375,7 +375,7 @@ class MistralBatchOperator(BaseOperator):
         return self._finish(context, ended)
 
     def _finish(self, context: Context, jobs: Sequence[BatchJob]) -> dict[str, Any]:
-        from airflow_provider_mistral_batch.batch.finish import finish_with_jobs
+        from airflow_provider_mistral_batch.batch.outcome import finish_with_jobs
 
         writer = self._write_results if self.results_path is not None else None
         return finish_with_jobs(
@@ -390,41 +390,9 @@ class MistralBatchOperator(BaseOperator):
 
     def _write_results(self, jobs: Sequence[BatchJob]) -> dict[str, Any]:
         """Join the jobs' output and error files with the input at ``results_path``."""
-        from airflow_provider_mistral_batch.batch.results import write_results
-        from airflow_provider_mistral_batch.utils.paths import make_folders, storage_path
+        from airflow_provider_mistral_batch.operators.results import write_job_results
 
-        file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
-        if not file_ids:
-            self.log.warning(
-                "No results written to %s: the job(s) ended without output or error files",
-                self.results_path,
-            )
-            return {}
-        target = storage_path(self.results_path, "results_path")
-        # Resumed after a deferral, this may be another worker than the one that checked.
-        make_folders(target)
-        summary = write_results(
-            self.hook,
-            file_ids,
-            target,
-            requests=self._input_requests(jobs),
-        )
-        return summary.as_xcom()
-
-    def _input_requests(self, jobs: Sequence[BatchJob]) -> Iterator[tuple[str, Any]] | None:
-        """The input's ``(custom_id, body)`` in order, read back from the jobs' input files
-        (with ``results_path`` even a few requests are uploaded, so every job has them); None
-        when a job has none (it was made before results were asked for): file order then."""
-        if not all(job.input_files for job in jobs):
-            self.log.warning(
-                "A job has no input files to read the input back from: results follow the "
-                "files' order and missing requests cannot be counted"
-            )
-            return None
-        from airflow_provider_mistral_batch.operators.results import requests_of_files
-
-        file_ids = [file_id for job in jobs for file_id in job.input_files]
-        return requests_of_files(self.hook, file_ids, with_body=False)
+        return write_job_results(self.hook, self.log, jobs, self.results_path)
 
     def _reattach_or_create(
         self,
@@ -498,7 +466,7 @@ class MistralBatchOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, write results, apply the failure policy."""
-        from airflow_provider_mistral_batch.batch.finish import finish_with_event
+        from airflow_provider_mistral_batch.batch.outcome import finish_with_event
 
         try:
             return finish_with_event(

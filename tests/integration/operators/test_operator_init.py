@@ -225,3 +225,22 @@ def test_cancel_operator_defaults() -> None:
     assert op.wait_timeout == 90.0
     assert op.wait_for_cancellation is False
     assert op.mistral_conn_id == "mistral_default"
+
+
+def test_the_cancel_and_results_operators_still_import_from_the_old_module() -> None:
+    import warnings
+
+    from airflow_provider_mistral_batch.operators import batch, cancel, results
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning at parse cost
+        from airflow_provider_mistral_batch.operators.batch import (
+            MistralBatchCancelJobOperator as OldCancel,
+        )
+        from airflow_provider_mistral_batch.operators.batch import (
+            MistralBatchResultsOperator as OldResults,
+        )
+    assert OldCancel is cancel.MistralBatchCancelJobOperator
+    assert OldResults is results.MistralBatchResultsOperator
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        batch.Nope  # noqa: B018
