@@ -734,7 +734,8 @@ def test_a_ten_poll_wait_logs_no_request_lines_at_info(
     job = create_embeddings_job(hook, count=10)
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        event, _ = _run_one(_trigger(job.id, poll_interval=0.05))
+        # A fixed schedule (the cap at the interval): ten polls however long the job runs.
+        event, _ = _run_one(_trigger(job.id, poll_interval=0.05, max_poll_interval=0.05))
     polls = [r for r in emulator.requests if r.method == "GET" and r.path == f"{JOBS}/{job.id}"]
     assert event["kind"] == "terminal"
     assert len(polls) >= 10
