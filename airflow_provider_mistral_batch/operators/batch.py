@@ -276,17 +276,17 @@ class MistralBatchOperator(BaseOperator):
 
     def _execute(self, context: Context) -> Any:
         from airflow_provider_mistral_batch.batch.endpoint import warn_if_unknown
+        from airflow_provider_mistral_batch.batch.finish import fail_at_deadline
         from airflow_provider_mistral_batch.batch.input import (
             ShardedInput,
             UploadedInput,
             temporary_files,
         )
-        from airflow_provider_mistral_batch.batch.outcome import (
+        from airflow_provider_mistral_batch.batch.manifest import (
             XCOM_CONN_ID,
             XCOM_INPUT_ERROR,
             XCOM_JOB_ID,
             XCOM_JOB_IDS,
-            fail_at_deadline,
             jobs_summary,
         )
         from airflow_provider_mistral_batch.batch.submission import (
@@ -375,7 +375,7 @@ class MistralBatchOperator(BaseOperator):
         return self._finish(context, ended)
 
     def _finish(self, context: Context, jobs: Sequence[BatchJob]) -> dict[str, Any]:
-        from airflow_provider_mistral_batch.batch.outcome import finish_with_jobs
+        from airflow_provider_mistral_batch.batch.finish import finish_with_jobs
 
         writer = self._write_results if self.results_path is not None else None
         return finish_with_jobs(
@@ -466,7 +466,7 @@ class MistralBatchOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, write results, apply the failure policy."""
-        from airflow_provider_mistral_batch.batch.outcome import finish_with_event
+        from airflow_provider_mistral_batch.batch.finish import finish_with_event
 
         try:
             return finish_with_event(
