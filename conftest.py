@@ -30,10 +30,10 @@ def _clean_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``MISTRAL_DEPLOYMENTS_LAST=1``: the deployment and browser tests run last.
+    """The deployment and browser tests run first, or last with ``MISTRAL_DEPLOYMENTS_LAST=1``.
 
-    scripts/test.sh sets it for the second of the two Airflow versions it tests at once, whose
-    deployments then come when the first run's (at the start) are long over.
+    scripts/test.sh tests two Airflow versions at once and sets it for the second, so that its
+    deployments come when the first run's are long over (they share the machine and a lock).
     """
-    if os.environ.get("MISTRAL_DEPLOYMENTS_LAST") == "1":
-        items.sort(key=lambda item: item.get_closest_marker("deployment") is not None)
+    last = os.environ.get("MISTRAL_DEPLOYMENTS_LAST") == "1"
+    items.sort(key=lambda item: (item.get_closest_marker("deployment") is None) != last)

@@ -54,7 +54,7 @@ TASK_ID = "batch"
 # Longest wait for one job, and for every job to end once the faults are off.
 JOB_DEADLINE_SECONDS = 300.0
 JOBS_END_DEADLINE = 180.0
-# utils/results.py NO_RESULT: the error of a request no result file answers.
+# batch/result_rows.py NO_RESULT: the error of a request no result file answers.
 NO_RESULT = "no result returned"
 
 # The DAG file the operator lifecycles run; every run's conf names its input, results path
