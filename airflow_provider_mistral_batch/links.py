@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONSOLE_URL
+from airflow_provider_mistral_batch.connection_form import DEFAULT_CONSOLE_URL
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator

@@ -29,10 +29,10 @@ from airflow_provider_mistral_batch.batch.wait_options import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
 )
+from airflow_provider_mistral_batch.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.exceptions import (
     MistralBatchInputError,
 )
-from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.models import BatchJob
 from airflow_provider_mistral_batch.utils.compat import AirflowTaskTimeout, conf

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_mistral_batch.batch.wait_options import check_wait_options, is_finite_number
+from airflow_provider_mistral_batch.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralBatchInputError,
     MistralBatchJobError,
     given_job_error,
 )
-from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
 
 # The domain and the hook are imported where they are used: every DAG file that uses this
 # operator pays its imports at every parse, and only a run needs them.

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_mistral_batch.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError, MistralBatchJobError
-from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.utils.templating import raise_template_error
 
 # The domain and the hook are imported where they are used: every DAG file that uses this

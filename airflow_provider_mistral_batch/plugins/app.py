@@ -33,12 +33,12 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
+from airflow_provider_mistral_batch.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.exceptions import (
     MistralAPIError,
     MistralBatchError,
     MistralNotFoundError,
 )
-from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 from airflow_provider_mistral_batch.plugins.auth import Access, AccessDep, same_origin_json
 from airflow_provider_mistral_batch.plugins.job_view import format_time, job_view

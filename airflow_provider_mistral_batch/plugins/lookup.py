@@ -19,7 +19,7 @@ from airflow_provider_mistral_batch.batch.manifest import (
     XCOM_JOB_ID,
     XCOM_JOB_IDS,
 )
-from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 

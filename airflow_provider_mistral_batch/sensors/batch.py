@@ -17,12 +17,12 @@ from airflow_provider_mistral_batch.batch.wait_options import (
     DEFAULT_POLL_INTERVAL,
     check_wait_options,
 )
+from airflow_provider_mistral_batch.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.exceptions import MistralAPIError, given_job_error
-from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
 from airflow_provider_mistral_batch.utils.compat import AirflowSensorTimeout, conf
 
-# utils.outcome and the waiting core (utils.watch) are imported where they are used: every DAG
+# The verdict and the waiting core (batch/) are imported where they are used: every DAG
 # file that uses the sensor pays its imports at every parse, and only a run needs them.
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -28,7 +28,7 @@ from airflow_provider_mistral_batch.batch.waiting import (
     TimedOut,
 )
 from airflow_provider_mistral_batch.batch.watcher import SharedJobWatcher, shared_watcher
-from airflow_provider_mistral_batch.hooks.connection import DEFAULT_CONN_ID
+from airflow_provider_mistral_batch.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
 _ON_KILL_SECONDS: Final = 20.0
