@@ -7,6 +7,7 @@ shared client keeps them within its pool of 100, a client per trigger would open
 Loopback only; bounded in count and time.
 
     .venv/bin/python bench/triggers_many.py [--triggers 1000] [--seconds 20] [--interval 2]
+        [--max-interval SECONDS]
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def main() -> int:
     parser.add_argument("--triggers", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--interval", type=float, default=2.0, help="poll interval of each trigger")
+    parser.add_argument(
+        "--max-interval",
+        type=float,
+        default=None,
+        help="longest interval a long-running job's polls grow to (default: --interval, a fixed "
+        "schedule, which the ideal count of polls assumes)",
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-"))
@@ -90,7 +98,11 @@ def main() -> int:
 
         async def run_all() -> tuple[float, int]:
             triggers = [
-                MistralBatchJobTrigger(job_id=job_id, poll_interval=args.interval)
+                MistralBatchJobTrigger(
+                    job_id=job_id,
+                    poll_interval=args.interval,
+                    max_poll_interval=args.max_interval or args.interval,
+                )
                 for job_id in job_ids
             ]
 
