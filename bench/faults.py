@@ -562,7 +562,14 @@ def print_targets(columns: list[dict[str, Any]], slow_commits: bool) -> None:
                 column["all_lost"] == 0,
             )
         )
-        if slow_commits:
+        if slow_commits and label == "hook":
+            # The hook alone never chooses between jobs nor cancels one: a job a slow commit
+            # makes after the hook returned is the caller's (the operator's wait finds it).
+            print(
+                f"{label}: late duplicates left to the caller: {column['dup_count']} "
+                "(no target: the hook cancels none)"
+            )
+        elif slow_commits:
             rows.append(
                 (
                     f"{label}: every duplicate cancelled before finishing",

@@ -1,4 +1,4 @@
-"""Fixtures for operator and sensor tests: a connection to the emulator, hook cleanup."""
+"""Fixtures of the operator and sensor tests: a connection to the emulator, hooks closed after."""
 
 from __future__ import annotations
 
