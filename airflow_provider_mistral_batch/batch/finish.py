@@ -66,8 +66,9 @@ def finish_with_jobs(
     push_result_files(context, jobs, lists=True)
     results = write_results(jobs) if write_results is not None else None
     missing = int((results or {}).get("missing_requests") or 0)
-    invalid = (results or {}).get("invalid")
-    verdict = judge_jobs(jobs, max_failed_ratio, missing, None if invalid is None else int(invalid))
+    # Named in the final line only when some answer was found invalid.
+    invalid = int((results or {}).get("invalid") or 0)
+    verdict = judge_jobs(jobs, max_failed_ratio, missing, invalid or None)
     _raise_or_log(with_first_errors(verdict, jobs, file_lines, log), log, mask)
     _log_usage(results, log)
     return jobs_summary(jobs, results)

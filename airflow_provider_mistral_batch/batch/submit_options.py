@@ -224,12 +224,17 @@ def _checked_metadata(metadata: Any) -> dict[str, str]:
             f"metadata must be a mapping of string keys to string values, got "
             f"{type(metadata).__name__} {metadata!r:.100}"
         )
+    check_metadata_keys(metadata)
+    return dict(metadata)
+
+
+def check_metadata_keys(metadata: Mapping[Any, Any]) -> None:
+    """Refuse the metadata keys this provider reserves (``airflow_...``)."""
     reserved = sorted(str(key) for key in metadata if str(key).startswith("airflow_"))
     if reserved:
         raise MistralBatchInputError(
             f"metadata keys starting with 'airflow_' are reserved for this provider: {reserved}"
         )
-    return dict(metadata)
 
 
 def _checked_job_kwargs(job_kwargs: Any) -> dict[str, Any]:

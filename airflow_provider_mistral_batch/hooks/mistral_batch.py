@@ -352,6 +352,7 @@ class MistralBatchHook(BaseHook):
         agent_id: str | None = None,
         idempotency_key: str | None = None,
         choose: Callable[[list[BatchJob]], BatchJob] | None = None,
+        **job_fields: Any,
     ) -> BatchJob:
         """Create a batch job, never two for one call.
 
@@ -379,8 +380,13 @@ class MistralBatchHook(BaseHook):
         :param idempotency_key: tag for duplicate detection; a random one when not given.
         :param choose: given the jobs found with the idempotency key after an ambiguous
             attempt (oldest first, at least one), the one to return; default the first.
+        :param job_fields: more fields of the create request (one the API grows later); checked
+            by :class:`~airflow_provider_mistral_batch.models.CreateBatchJobRequest`.
         :return: the created job (status QUEUED), or the one an earlier attempt created.
         """
+        unknown = sorted(set(job_fields) - set(CreateBatchJobRequest.model_fields))
+        if unknown:
+            raise MistralBatchInputError(f"unknown fields of the create request: {unknown}")
         metadata = dict(metadata or {})
         token = idempotency_key or metadata.get(IDEMPOTENCY_KEY_METADATA) or uuid.uuid4().hex
         metadata[IDEMPOTENCY_KEY_METADATA] = token
@@ -392,6 +398,7 @@ class MistralBatchHook(BaseHook):
             metadata=metadata,
             timeout_hours=timeout_hours,
             agent_id=agent_id,
+            **job_fields,
         )
         call = calls.create_batch_job(body)
         created_after = datetime.now(UTC) - _CREATE_LOOKUP_SKEW

@@ -20,6 +20,7 @@ from airflow_provider_mistral_batch.batch.submit_options import (
     INPUT_FIELDS,
     NOT_RENDERED,
     SubmitOptions,
+    check_metadata_keys,
     check_submit_options,
     refuse_replaced_arguments,
 )
@@ -99,8 +100,8 @@ class MistralBatchOperator(BaseOperator):
         TIMEOUT_EXCEEDED with partial results); the wait gives up one hour later, cancelling
         the job and failing the task.
     :param job_kwargs: more fields of the create request, e.g. ``{"agent_id": "..."}``
-        (templated); checked against the request's model before anything is uploaded. Default
-        None.
+        (templated); checked against the create request's schema before anything is
+        uploaded. Default None.
     :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
     :param wait_for_completion: wait for the job to end; default True. With False the task
         returns right after creating the job.
@@ -146,6 +147,9 @@ class MistralBatchOperator(BaseOperator):
     max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL
     #: Failed polls in a row (after the hook's own retries) before the task gives up.
     max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS
+    #: Whether the input may first be known at run time (a subclass that makes its requests
+    #: then); otherwise a task given none of the three inputs fails when the DAG is parsed.
+    input_at_run_time: bool = False
     #: Most requests in one job, 1 to 1,000,000; a larger input is split into several jobs.
     #: None: the API's limit (1,000,000; also at most 512 MB per file).
     max_requests_per_job: int | None = None
@@ -221,6 +225,9 @@ class MistralBatchOperator(BaseOperator):
                 f"{self._given_input} rendered to None; is the upstream XCom it pulls there?"
             )
         try:
+            if not rendered and isinstance(self.metadata, Mapping):
+                # Airflow renders the values of a dict, never its keys: checked at parse.
+                check_metadata_keys(self.metadata)
             return check_submit_options(
                 inputs={name: getattr(self, name) for name in INPUT_FIELDS},
                 endpoint=known(self.endpoint),
@@ -234,8 +241,8 @@ class MistralBatchOperator(BaseOperator):
                 poll_interval=self.poll_interval,
                 max_consecutive_errors=self.max_consecutive_errors,
                 max_requests_per_job=self.max_requests_per_job,
-                # A task may set its input only at run time (a TaskFlow function's requests).
-                input_required=rendered,
+                # A subclass may take its input only at run time (a TaskFlow function's requests).
+                input_required=rendered or not self.input_at_run_time,
             )
         except MistralBatchInputError as exc:
             if rendered:

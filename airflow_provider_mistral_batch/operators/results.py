@@ -27,7 +27,7 @@ class MistralBatchResultsOperator(BaseOperator):
 
     For a job created outside this task (after :class:`MistralBatchJobSensor`, say): its output
     and error files are streamed and written to ``results_path`` as one JSONL, one line per
-    request, ``{"custom_id", "ok", "status_code", "response", "error"}``. With the input
+    request, ``{"custom_id", "status", "ok", "status_code", "response", "error"}``. With the input
     (exactly one of ``requests``, ``input_path``, ``input_files``) the lines follow the input's
     order and requests with no result line are counted, named and written as failed; without
     it the lines follow the files' order and missing requests cannot be counted (the log says

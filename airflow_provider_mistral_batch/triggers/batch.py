@@ -70,7 +70,8 @@ class MistralBatchJobTrigger(BaseTrigger):
         the key that ends CANCELLED is followed to the one kept. None: no such checks.
     :param check_duplicates_until: epoch seconds; see ``task_keys``.
     :param max_poll_interval: the longest wait between two polls of a job that has run long;
-        default 300. (Never below ``poll_interval``: equal to it, every poll waits that.)
+        default 300; None: ``poll_interval`` (a fixed schedule). (Never below ``poll_interval``:
+        equal to it, every poll waits that.)
     :param hold_event_until: epoch seconds, or None (default): no hold. In a triggerer the
         event is not yielded before then, however soon the jobs end: the operator and the
         sensor pass the moment from which Airflow has surely seen the deferring task's process
@@ -98,7 +99,7 @@ class MistralBatchJobTrigger(BaseTrigger):
         job_ids: Sequence[str] | None = None,
         task_keys: Sequence[str] | None = None,
         check_duplicates_until: float | None = None,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        max_poll_interval: float | None = DEFAULT_MAX_POLL_INTERVAL,
         hold_event_until: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -116,7 +117,10 @@ class MistralBatchJobTrigger(BaseTrigger):
         self.check_duplicates_until = (
             float(check_duplicates_until) if check_duplicates_until is not None else None
         )
-        self.max_poll_interval = float(max_poll_interval)
+        # None (what a trigger serialized with a fixed schedule may carry): a fixed schedule.
+        self.max_poll_interval = float(
+            poll_interval if max_poll_interval is None else max_poll_interval
+        )
         self.hold_event_until = float(hold_event_until) if hold_event_until is not None else None
         self._watches: list[JobWatch] = []
         self._fired = False

@@ -115,8 +115,9 @@ def is_literal(operator: BaseOperator, value: Any) -> bool:
     that keeps Jinja's default syntax. Cheap, for checks when the DAG file is parsed; with no
     Jinja loaded. Anything else (a template, an XComArg) is checked once rendered."""
     dag = dag_of(operator)
-    if dag is not None and dag.jinja_environment_kwargs:
-        return False  # its markers may not start with "{"
+    if dag is not None and (dag.jinja_environment_kwargs or dag.render_template_as_native_obj):
+        # Its markers may not start with "{"; or even "1" renders to another type (the number).
+        return False
     extensions = tuple(operator.template_ext)
     pending = [value]
     while pending:

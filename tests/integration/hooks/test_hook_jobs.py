@@ -190,6 +190,10 @@ def test_delete_job_then_404_names_the_job(hook: MistralBatchHook) -> None:
         ({}, "exactly one of input_files"),
         ({"input_files": ["f"], "requests": [{"body": {}}]}, "exactly one of input_files"),
         ({"requests": [{"custom_id": "1"}]}, "requests.0.body: Field required"),
+        (
+            {"input_files": ["f"], "agent_idd": "a"},
+            r"unknown fields of the create request: \['agent_idd'\]",
+        ),
     ],
 )
 def test_invalid_create_is_refused_before_any_request(

@@ -44,15 +44,35 @@ def test_two_inputs_are_refused_at_parse_and_the_message_lists_what_was_given(
     )
 
 
-def test_no_input_passes_the_parse_for_an_input_set_at_run_time() -> None:
+def test_no_input_fails_at_parse() -> None:
+    with pytest.raises(MistralBatchInputError) as info:
+        _op()
+    assert str(info.value) == (
+        "batch: give exactly one of input_files, requests and input_path (got none)"
+    )
+
+
+class _RunTimeInput(MistralBatchOperator):
+    input_at_run_time = True
+
+
+def test_a_subclass_may_take_its_input_at_run_time() -> None:
     # A TaskFlow function's requests exist only at run time; execute refuses a task without
     # any (tests/integration/operators/test_operator_input.py).
-    op = _op()
+    op = _RunTimeInput(task_id="batch", endpoint=CHAT)
     op.requests = chat_requests(1)
     assert op._options(rendered=True).input_field == "requests"
     op.requests = None
     with pytest.raises(MistralBatchInputError, match=r"\(got none\)"):
         op._options(rendered=True)
+
+
+def test_reserved_metadata_keys_fail_at_parse_even_with_templated_values() -> None:
+    # Airflow renders a dict's values, never its keys.
+    with pytest.raises(
+        MistralBatchInputError, match="reserved for this provider: \\['airflow_x'\\]"
+    ):
+        _op(requests=chat_requests(1), metadata={"k": "{{ ds }}", "airflow_x": "y"})
 
 
 @pytest.mark.parametrize(

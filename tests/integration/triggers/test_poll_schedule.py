@@ -90,3 +90,9 @@ def test_max_poll_interval_defaults_to_the_schedule_s_cap_and_round_trips() -> N
     assert kwargs["max_poll_interval"] == 120.0
     assert json.loads(json.dumps(kwargs)) == kwargs
     assert MistralBatchJobTrigger(**kwargs).serialize()[1] == kwargs
+
+
+def test_no_cap_means_a_fixed_schedule() -> None:
+    # What a trigger serialized with a fixed schedule may carry.
+    trigger = MistralBatchJobTrigger("job-1", poll_interval=7, max_poll_interval=None)
+    assert trigger.serialize()[1]["max_poll_interval"] == 7.0

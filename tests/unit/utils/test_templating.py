@@ -100,3 +100,12 @@ def test_is_literal_leaves_a_dag_with_its_own_jinja_syntax_to_the_render() -> No
         op = MistralBatchOperator(task_id="t", endpoint=CHAT, input_files=["f"])
     assert not is_literal(op, "<< params.endpoint >>")
     assert not is_literal(op, "plain")
+
+
+def test_is_literal_leaves_a_native_rendering_dag_to_the_render() -> None:
+    # With native rendering even "1" becomes another type (the number 1) once rendered.
+    from airflow.sdk import DAG
+
+    with DAG("native", schedule=None, render_template_as_native_obj=True):
+        op = MistralBatchOperator(task_id="t", endpoint=CHAT, input_files=["f"])
+    assert not is_literal(op, {"k": "1"})

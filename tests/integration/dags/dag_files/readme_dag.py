@@ -42,7 +42,7 @@ def nightly_summaries():
         stored = 0
         with ObjectStoragePath(summary["results_path"]).open("r") as lines:
             for line in lines:
-                result = json.loads(line)  # {"custom_id", "ok", "response", "error", ...}
+                result = json.loads(line)  # {"custom_id", "status", "ok", "response", ...}
                 if result["ok"]:
                     stored += 1  # save result["response"] under result["custom_id"] here
         print("tokens used:", summary["usage"]["total_tokens"])
