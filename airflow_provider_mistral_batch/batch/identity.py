@@ -174,3 +174,22 @@ def find_job_to_reattach(hook: MistralBatchHook, key: str, log: Any) -> BatchJob
     """The job tagged with ``key`` that succeeded or still runs, if any; its duplicates are
     cancelled (see :func:`keep_one`)."""
     return keep_one(hook, jobs_of_key(hook, key), log)
+
+
+def cancel_task_jobs(hook: MistralBatchHook, job_ids: list[str], keys: list[str], log: Any) -> None:
+    """Cancel a killed task's jobs: ``job_ids``, or, killed while a create was in flight (no
+    id known yet), the running jobs of its task ``keys``. Failures are logged, never raised."""
+    job_ids = list(job_ids)
+    if not job_ids:
+        for key in keys:
+            try:
+                found = jobs_of_key(hook, key)
+            except Exception as exc:
+                log.warning("Could not look for the Mistral batch job to cancel: %s", exc)
+                continue
+            job_ids += [job.id for job in found if is_reattachable(job.status)]
+    for job_id in job_ids:
+        try:
+            hook.cancel_batch_job(job_id)
+        except Exception as exc:
+            log.warning("Could not cancel Mistral batch job %s: %s", job_id, exc)

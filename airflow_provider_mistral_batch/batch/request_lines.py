@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -17,6 +17,9 @@ from airflow_provider_mistral_batch.batch.repeated_ids import RepeatedIds
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.utils.paths import local_path, storage_path
 from airflow_provider_mistral_batch.utils.wording import MAX_REPORTED_PROBLEMS, listed, plural
+
+if TYPE_CHECKING:
+    from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
 
 class _RequestId(msgspec.Struct):
@@ -125,10 +128,19 @@ def unique_requests(
         )
 
 
+def requests_of_files(
+    hook: MistralBatchHook, file_ids: Iterable[str], *, with_body: bool
+) -> Iterator[tuple[str, Any]]:
+    """``(custom_id, body)`` of the request lines of uploaded input files, streamed in order."""
+    for file_id in file_ids:
+        yield from requests_of_lines(hook.iter_file_lines(file_id), with_body=with_body)
+
+
 __all__ = [
     "custom_id_of",
     "numbered_requests_of_lines",
     "numbered_requests_of_path",
+    "requests_of_files",
     "requests_of_lines",
     "requests_of_path",
     "unique_requests",

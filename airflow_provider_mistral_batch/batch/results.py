@@ -16,20 +16,22 @@ import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from airflow_provider_mistral_batch.batch.request_lines import requests_of_files
 from airflow_provider_mistral_batch.batch.result_rows import RowCheck
 from airflow_provider_mistral_batch.batch.results_join import ResultsJoin
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.hooks.http.streams import replacing_file
-from airflow_provider_mistral_batch.utils.paths import is_object_storage
+from airflow_provider_mistral_batch.utils.paths import is_object_storage, make_folders, storage_path
 from airflow_provider_mistral_batch.utils.wording import plural
 
 if TYPE_CHECKING:
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+    from airflow_provider_mistral_batch.models import BatchJob
 
 
 @dataclass(frozen=True)
@@ -211,4 +213,39 @@ def _atomic_writer(destination: Any) -> Iterator[IO[bytes]]:
         yield handle
 
 
-__all__ = ["ResultsSummary", "join_results", "write_results"]
+def write_job_results(
+    hook: MistralBatchHook, log: Any, jobs: Sequence[BatchJob], results_path: Any
+) -> dict[str, Any]:
+    """The submit operator's results: join its jobs' output and error files with the input,
+    read back from the jobs' input files, at ``results_path``; the manifest for XCom."""
+
+    file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
+    if not file_ids:
+        log.warning(
+            "No results written to %s: the job(s) ended without output or error files",
+            results_path,
+        )
+        return {}
+    target = storage_path(results_path, "results_path")
+    # Resumed after a deferral, this may be another worker than the one that checked.
+    make_folders(target)
+    requests: Iterator[tuple[str, Any]] | None = None
+    # With results_path even a few requests are uploaded, so every job has input files; a job
+    # made before results were asked for may have none: file order then.
+    if all(job.input_files for job in jobs):
+        input_ids = [file_id for job in jobs for file_id in job.input_files]
+        requests = requests_of_files(hook, input_ids, with_body=False)
+    else:
+        log.warning(
+            "A job has no input files to read the input back from: results follow the "
+            "files' order and missing requests cannot be counted"
+        )
+    return write_results(hook, file_ids, target, requests=requests).as_xcom()
+
+
+__all__ = [
+    "ResultsSummary",
+    "join_results",
+    "write_job_results",
+    "write_results",
+]

@@ -397,7 +397,7 @@ class MistralBatchOperator(BaseOperator):
 
     def _write_results(self, jobs: Sequence[BatchJob]) -> dict[str, Any]:
         """Join the jobs' output and error files with the input at ``results_path``."""
-        from airflow_provider_mistral_batch.operators.results import write_job_results
+        from airflow_provider_mistral_batch.batch.results import write_job_results
 
         return write_job_results(self.hook, self.log, jobs, self.results_path)
 
@@ -491,7 +491,7 @@ class MistralBatchOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Cancel the jobs when the task is killed (not on an execution timeout)."""
-        from airflow_provider_mistral_batch.batch.identity import is_reattachable, jobs_of_key
+        from airflow_provider_mistral_batch.batch.identity import cancel_task_jobs
 
         job_ids = self.job_ids or ([self.job_id] if self.job_id is not None else [])
         keys = self._task_keys or ([self._task_key] if self._task_key is not None else [])
@@ -509,17 +509,4 @@ class MistralBatchOperator(BaseOperator):
                     ", ".join(job_ids),
                 )
             return
-        if not job_ids:
-            # Killed while a create was in flight: find the jobs it may have made.
-            for key in keys:
-                try:
-                    found = jobs_of_key(self.hook, key)
-                except Exception as exc:
-                    self.log.warning("Could not look for the Mistral batch job to cancel: %s", exc)
-                    continue
-                job_ids += [job.id for job in found if is_reattachable(job.status)]
-        for job_id in job_ids:
-            try:
-                self.hook.cancel_batch_job(job_id)
-            except Exception as exc:
-                self.log.warning("Could not cancel Mistral batch job %s: %s", job_id, exc)
+        cancel_task_jobs(self.hook, job_ids, keys, self.log)

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
-    from airflow_provider_mistral_batch.models import BatchJob
 
 
 class MistralBatchResultsOperator(BaseOperator):
@@ -164,6 +163,7 @@ class MistralBatchResultsOperator(BaseOperator):
         """The input's ``(custom_id, body)`` in order, refused at its end if an id repeats
         (the join reads it before any result file); None without an input."""
         from airflow_provider_mistral_batch.batch.request_lines import (
+            requests_of_files,
             requests_of_path,
             unique_requests,
         )
@@ -215,16 +215,6 @@ def _file_ids(input_files: Sequence[str] | str) -> Sequence[str]:
     return [input_files] if isinstance(input_files, str) else input_files
 
 
-def requests_of_files(
-    hook: MistralBatchHook, file_ids: Iterable[str], *, with_body: bool
-) -> Iterator[tuple[str, Any]]:
-    """``(custom_id, body)`` of the request lines of uploaded input files, streamed in order."""
-    from airflow_provider_mistral_batch.batch.request_lines import requests_of_lines
-
-    for file_id in file_ids:
-        yield from requests_of_lines(hook.iter_file_lines(file_id), with_body=with_body)
-
-
 def _requests_of_items(task_id: str, items: Iterable[Any]) -> Iterator[tuple[str, Any]]:
     """``(custom_id, body)`` of request dicts given to the results operator, in order."""
     for position, item in enumerate(items):
@@ -233,35 +223,3 @@ def _requests_of_items(task_id: str, items: Iterable[Any]) -> Iterator[tuple[str
                 f"{task_id}: requests[{position}] must be a {{'custom_id', 'body'}} object"
             )
         yield str(item.get("custom_id", position)), item.get("body")
-
-
-def write_job_results(
-    hook: MistralBatchHook, log: Any, jobs: Sequence[BatchJob], results_path: Any
-) -> dict[str, Any]:
-    """The submit operator's results: join its jobs' output and error files with the input,
-    read back from the jobs' input files, at ``results_path``; the manifest for XCom."""
-    from airflow_provider_mistral_batch.batch.results import write_results
-    from airflow_provider_mistral_batch.utils.paths import make_folders, storage_path
-
-    file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
-    if not file_ids:
-        log.warning(
-            "No results written to %s: the job(s) ended without output or error files",
-            results_path,
-        )
-        return {}
-    target = storage_path(results_path, "results_path")
-    # Resumed after a deferral, this may be another worker than the one that checked.
-    make_folders(target)
-    requests: Iterator[tuple[str, Any]] | None = None
-    # With results_path even a few requests are uploaded, so every job has input files; a job
-    # made before results were asked for may have none: file order then.
-    if all(job.input_files for job in jobs):
-        input_ids = [file_id for job in jobs for file_id in job.input_files]
-        requests = requests_of_files(hook, input_ids, with_body=False)
-    else:
-        log.warning(
-            "A job has no input files to read the input back from: results follow the "
-            "files' order and missing requests cannot be counted"
-        )
-    return write_results(hook, file_ids, target, requests=requests).as_xcom()
