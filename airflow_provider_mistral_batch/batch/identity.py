@@ -38,6 +38,7 @@ from airflow_provider_mistral_batch.models import (
 )
 
 if TYPE_CHECKING:
+    from airflow_provider_mistral_batch.batch.submit_options import SubmitOptions
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
 
@@ -73,6 +74,39 @@ def task_key(identity: tuple[str, str, str, int], fingerprint: str) -> str:
     """A short, stable key for one task instance and one input."""
     raw = json.dumps([*identity, fingerprint])
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def task_keys(identity: tuple[str, str, str, int], fingerprint: str, count: int) -> list[str]:
+    """The task key of each of ``count`` jobs (shards) of one input: a single job keeps the key
+    it always had; each shard adds its place to the fingerprint."""
+    if count == 1:
+        return [task_key(identity, fingerprint)]
+    return [task_key(identity, f"{fingerprint}:{index}/{count}") for index in range(1, count + 1)]
+
+
+def job_fingerprint(
+    input_fingerprint: str,
+    options: SubmitOptions,
+    *,
+    namespace: str | None,
+    max_requests_per_job: int | None,
+) -> str:
+    """The input's fingerprint plus every other setting that shapes the job, and the
+    connection's ``reattach_namespace`` (one deployment never takes another's job)."""
+    job_kwargs = dict(options.job_kwargs)
+    # agent_id keeps the place it had as an argument: a job of an earlier release keeps its key.
+    settings: list[Any] = [
+        input_fingerprint,
+        job_kwargs.pop("agent_id", None),
+        options.timeout_hours,
+        sorted(options.metadata.items()),
+        namespace,
+    ]
+    if max_requests_per_job is not None:
+        settings.append(max_requests_per_job)
+    if job_kwargs:
+        settings.append(sorted(job_kwargs.items()))
+    return hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()
 
 
 def task_metadata(identity: tuple[str, str, str, int], key: str) -> dict[str, str]:

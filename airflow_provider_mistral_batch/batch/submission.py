@@ -7,8 +7,6 @@ The reattach key and the choice among duplicates are :mod:`.identity`'s part.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -93,31 +91,6 @@ def check_input_files(hook: MistralBatchHook, file_ids: Sequence[str]) -> None:
             )
 
 
-def job_fingerprint(
-    input_fingerprint: str,
-    options: SubmitOptions,
-    *,
-    namespace: str | None,
-    max_requests_per_job: int | None,
-) -> str:
-    """The input's fingerprint plus every other setting that shapes the job, and the
-    connection's ``reattach_namespace`` (one deployment never takes another's job)."""
-    job_kwargs = dict(options.job_kwargs)
-    # agent_id keeps the place it had as an argument: a job of an earlier release keeps its key.
-    settings: list[Any] = [
-        input_fingerprint,
-        job_kwargs.pop("agent_id", None),
-        options.timeout_hours,
-        sorted(options.metadata.items()),
-        namespace,
-    ]
-    if max_requests_per_job is not None:
-        settings.append(max_requests_per_job)
-    if job_kwargs:
-        settings.append(sorted(job_kwargs.items()))
-    return hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()
-
-
 def submit_jobs(
     hook: MistralBatchHook,
     log: Any,
@@ -136,16 +109,12 @@ def submit_jobs(
     """
     from airflow_provider_mistral_batch.batch.identity import (
         find_job_to_reattach,
-        task_key,
+        task_keys,
         task_metadata,
     )
 
     count = len(parts)
-    # A single job keeps the key it always had; each shard adds its place to it.
-    keys = [
-        task_key(identity, fingerprint if count == 1 else f"{fingerprint}:{index}/{count}")
-        for index in range(1, count + 1)
-    ]
+    keys = task_keys(identity, fingerprint, count)
     jobs = []
     for index, (part, key) in enumerate(zip(parts, keys, strict=True), start=1):
         shard = f" (shard {index} of {count})" if count > 1 else ""

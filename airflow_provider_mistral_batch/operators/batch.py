@@ -409,8 +409,8 @@ class MistralBatchOperator(BaseOperator):
         parts: Sequence[InlineInput | FileInput | UploadedInput],
     ) -> list[BatchJob]:
         """One job per part: the one an earlier try made with the same key, else a new one."""
-        from airflow_provider_mistral_batch.batch.identity import task_identity
-        from airflow_provider_mistral_batch.batch.submission import job_fingerprint, submit_jobs
+        from airflow_provider_mistral_batch.batch.identity import job_fingerprint, task_identity
+        from airflow_provider_mistral_batch.batch.submission import submit_jobs
 
         fingerprint = job_fingerprint(
             prepared.fingerprint,

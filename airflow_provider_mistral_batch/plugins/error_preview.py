@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from airflow_provider_mistral_batch.batch.verdict import first_errors
+from airflow_provider_mistral_batch.batch.error_quotes import first_errors
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
 from airflow_provider_mistral_batch.hooks.http.streams import head_lines
 

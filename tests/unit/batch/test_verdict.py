@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from airflow_provider_mistral_batch.batch.error_quotes import first_errors
 from airflow_provider_mistral_batch.batch.verdict import (
     JobVerdict,
-    first_errors,
     judge_job,
     judge_jobs,
 )

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 
 import pytest
 
-from airflow_provider_mistral_batch.batch.verdict import first_errors
+from airflow_provider_mistral_batch.batch.error_quotes import first_errors
 from airflow_provider_mistral_batch.exceptions import MistralBatchFatalError
 from airflow_provider_mistral_batch.hooks.http.streams import (
     MAX_LINE_BYTES,
