@@ -173,10 +173,6 @@ def check_submit_options(
             "results_path needs wait_for_completion=True (the results exist only once the job "
             "ended); use MistralBatchResultsOperator downstream"
         )
-    if poll_interval is None:  # it once switched to another poll schedule: no more
-        raise MistralBatchInputError("poll_interval must be positive, got None")
-    if max_consecutive_errors is None:
-        raise MistralBatchInputError("max_consecutive_errors must be a whole number >= 1, got None")
     check_wait_options(
         "",
         max_failed_ratio=max_failed_ratio,

@@ -25,17 +25,26 @@ DEFAULT_MAX_CONSECUTIVE_ERRORS: Final = 5
 DEFAULT_MAX_POLL_INTERVAL: Final = 300.0
 
 
+class _NotGiven:
+    """An option the caller does not have (None is a value: refused, or for
+    ``max_failed_ratio``, "any share")."""
+
+
+_NOT_GIVEN: Final = _NotGiven()
+
+
 def check_wait_options(
     task_id: str,
     *,
     max_failed_ratio: Any = None,
-    poll_interval: Any = None,
-    max_consecutive_errors: Any = None,
+    poll_interval: Any = _NOT_GIVEN,
+    max_consecutive_errors: Any = _NOT_GIVEN,
 ) -> None:
     """Refuse, when the DAG is parsed, waiting options no job could satisfy: each must be a
-    finite number (a string such as ``"30"`` is refused, not compared) in its range.
+    finite number (a string such as ``"30"`` or None is refused, not compared) in its range.
 
     :param task_id: named first in the error; empty: the error names only the option.
+    :param max_failed_ratio: None lets any share of requests fail.
     """
     task = f"{task_id}: " if task_id else ""
     if max_failed_ratio is not None and not (
@@ -44,9 +53,11 @@ def check_wait_options(
         raise MistralBatchInputError(
             f"{task}max_failed_ratio must be between 0.0 and 1.0, got {max_failed_ratio!r}"
         )
-    if poll_interval is not None and not (is_finite_number(poll_interval) and poll_interval > 0):
+    if poll_interval is not _NOT_GIVEN and not (
+        is_finite_number(poll_interval) and poll_interval > 0
+    ):
         raise MistralBatchInputError(f"{task}poll_interval must be positive, got {poll_interval!r}")
-    if max_consecutive_errors is not None and not (
+    if max_consecutive_errors is not _NOT_GIVEN and not (
         is_whole_number(max_consecutive_errors) and max_consecutive_errors >= 1
     ):
         raise MistralBatchInputError(

@@ -73,3 +73,17 @@ def test_a_wait_timeout_that_is_not_a_finite_number_is_refused_at_parse(timeout:
 def test_a_max_failed_ratio_that_is_not_a_number_is_refused_at_parse(ratio: object) -> None:
     with pytest.raises(MistralBatchInputError, match=r"max_failed_ratio must be between"):
         MistralBatchJobSensor(task_id="wait", job_id="j", max_failed_ratio=ratio)
+
+
+def test_none_is_refused_where_a_number_is_needed_by_every_waiting_face() -> None:
+    # None means "any share" only for max_failed_ratio; elsewhere it is refused at parse.
+    with pytest.raises(MistralBatchInputError) as caught:
+        MistralBatchCancelJobOperator(task_id="cancel", job_id="j", poll_interval=None)  # type: ignore[arg-type]
+    assert str(caught.value) == "cancel: poll_interval must be positive, got None"
+    with pytest.raises(MistralBatchInputError) as caught:
+        MistralBatchJobSensor(task_id="wait", job_id="j", max_consecutive_errors=None)  # type: ignore[arg-type]
+    assert str(caught.value) == "wait: max_consecutive_errors must be a whole number >= 1, got None"
+    assert (
+        MistralBatchJobSensor(task_id="ok", job_id="j", max_failed_ratio=None).max_failed_ratio
+        is None
+    )
