@@ -59,7 +59,7 @@ if [ ! -f "$stamp" ]; then
     # setuptools (no build isolation, which would fetch whatever setuptools is newest).
     quiet_pip install "${constraint_args[@]}" --upgrade pip setuptools
     quiet_pip install "${constraint_args[@]}" --no-build-isolation \
-        "apache-airflow==$AIRFLOW_VERSION" -e ".[dev]" -e "./emulator"
+        "apache-airflow==$AIRFLOW_VERSION" -e ".[dev,common-ai]" -e "./emulator"
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi

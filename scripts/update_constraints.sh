@@ -29,13 +29,13 @@ for version in "${versions[@]}"; do
     PYTHONWARNINGS=ignore "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         --upgrade pip setuptools 2>&1 | { grep -v "is ignored: it is neither" || true; }
     PYTHONWARNINGS=ignore "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "${holds[@]}" "apache-airflow==$version" -e ".[dev]" -e ./emulator \
+        "${holds[@]}" "apache-airflow==$version" -e ".[dev,common-ai]" -e ./emulator \
         2>&1 | { grep -v "is ignored: it is neither" || true; }
     "$venv/bin/python" -m pip check
     {
         echo "# Constraints for apache-airflow==$version on Python $py_tag, made by"
         echo "# scripts/update_constraints.sh on $(date -u +%Y-%m-%d) from a resolved install of Airflow,"
-        echo "# the provider with its dev extra and the emulator. Install with:"
+        echo "# the provider with its dev and common-ai extras and the emulator. Install with:"
         echo "#   pip install -c $out \"apache-airflow==$version\" airflow-provider-mistral-batch"
         # --all keeps pip and setuptools (the editable builds use them); the project's own
         # distributions (editable, "-e" lines) are left out.
