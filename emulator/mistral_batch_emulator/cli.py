@@ -29,11 +29,35 @@ _CONFIG_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("queue_seconds", "queue_seconds", "--queue-seconds"),
     ("fault_rate", "fault_rate", "--fault-rate"),
     ("failing_custom_id", "failing_custom_ids", "--failing-custom-id"),
+    ("broken_output_custom_id", "broken_output_custom_ids", "--broken-output-custom-id"),
+    ("flaky_custom_id", "flaky_custom_ids", "--flaky-custom-id"),
     ("seconds_per_timeout_hour", "seconds_per_timeout_hour", "--seconds-per-timeout-hour"),
     ("data_dir", "data_dir", "--data-dir"),
     ("seed", "seed", "--seed"),
     ("model", "models", "--model"),
 )
+
+
+class _PairAction(argparse.Action):
+    """``ID=VALUE``, repeatable, gathered into a dict (the last value of an ID wins)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        key, sep, value = str(values).rpartition("=")
+        if not sep or not key:
+            parser.error(f"{option_string}: expected ID={self.metavar_value}, got {values!r}")
+        pairs = dict(getattr(namespace, self.dest, None) or {})
+        pairs[key] = value
+        setattr(namespace, self.dest, pairs)
+
+    @property
+    def metavar_value(self) -> str:
+        return str(self.metavar).partition("=")[2]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,6 +110,20 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="ID",
         help="a custom_id whose request fails (repeatable; replaces the file's list)",
+    )
+    parser.add_argument(
+        "--broken-output-custom-id",
+        action=_PairAction,
+        metavar="ID=KIND",
+        help="a custom_id whose answer is broken: KIND not_json or wrong_shape (repeatable; "
+        "replaces the file's mapping)",
+    )
+    parser.add_argument(
+        "--flaky-custom-id",
+        action=_PairAction,
+        metavar="ID=N",
+        help="a custom_id whose request fails with a 503 the first N times it is answered, "
+        "then succeeds (repeatable; replaces the file's mapping)",
     )
     parser.add_argument(
         "--seconds-per-timeout-hour",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -20,6 +20,11 @@ FaultKind = Literal[
     "garbled",
     "endless_pages",
 ]
+
+
+#: How a ``broken_output_custom_ids`` answer is broken: text that is not JSON, or JSON that
+#: does not validate against the request's schema.
+BrokenOutput = Literal["not_json", "wrong_shape"]
 
 
 class Fault(BaseModel):
@@ -83,6 +88,13 @@ class EmulatorConfig(BaseModel):
     :param seed: seed of the random faults (default 0).
     :param faults: scripted faults; each request matching the first one's filters consumes it.
     :param failing_custom_ids: requests with these custom_ids end in the error file.
+    :param broken_output_custom_ids: custom_id -> ``"not_json"`` or ``"wrong_shape"``: the
+        request succeeds (an output line, status 200) but its answer's text is not JSON, or
+        JSON that does not validate against the request's ``response_format`` schema
+        (chat and FIM completions, conversations).
+    :param flaky_custom_ids: custom_id -> N: the request fails with a 503 error line the first
+        N times it is answered (counted across jobs; setting this field restarts the
+        counts), then succeeds.
     :param partial_output_on_cancel: cancelled and timed-out jobs still get an output file of
         what completed (default True).
     :param seconds_per_timeout_hour: a job's ``timeout_hours`` times this is its real deadline
@@ -107,6 +119,8 @@ class EmulatorConfig(BaseModel):
     seed: int = 0
     faults: list[Fault] = Field(default_factory=list)
     failing_custom_ids: set[str] = Field(default_factory=set)
+    broken_output_custom_ids: dict[str, BrokenOutput] = Field(default_factory=dict)
+    flaky_custom_ids: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     partial_output_on_cancel: bool = True
     seconds_per_timeout_hour: float = Field(default=3600.0, gt=0.0)
     error_line_style: Literal["object", "string"] = "object"
@@ -125,4 +139,4 @@ class EmulatorConfig(BaseModel):
         return value
 
 
-__all__ = ["EmulatorConfig", "Fault", "FaultKind"]
+__all__ = ["BrokenOutput", "EmulatorConfig", "Fault", "FaultKind"]

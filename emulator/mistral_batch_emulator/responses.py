@@ -11,7 +11,16 @@ from typing import Any
 
 from airflow_provider_mistral_batch.models import ApiEndpoint
 from mistral_batch_emulator.catalog import unknown_model_message
+from mistral_batch_emulator.config import BrokenOutput
 from mistral_batch_emulator.errors import INVALID_MODEL
+from mistral_batch_emulator.rejections import RequestRejected
+from mistral_batch_emulator.structured_answers import (
+    TEXT,
+    AnswerFormat,
+    answer_format,
+    completion_tokens,
+    shaped_text,
+)
 
 _TEXT = (
     "the quick brown fox jumps over a lazy dog while cheese ages slowly in cool cellars "
@@ -33,32 +42,19 @@ _MODERATION_CATEGORIES = (
 )
 
 
-class RequestRejected(Exception):
-    """A request body the endpoint cannot serve; becomes an error line.
+class _Request:
+    """One request being answered: its body, model, seeded randomness and size.
 
-    :param code: the error line's ``error.code`` (default ``invalid_request``).
-    :param kind: ``(type, code)`` of the line's error body when not the usual 400 ones.
+    :param broken: how to break the answer's text (``broken_output_custom_ids``), or None.
     """
 
     def __init__(
         self,
-        message: str,
-        param: str | None = None,
-        code: str = "invalid_request",
-        kind: tuple[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
-        self.kind = kind
-
-
-class _Request:
-    """One request being answered: its body, model, seeded randomness and size."""
-
-    def __init__(
-        self, body: dict[str, Any], custom_id: str | None, model: str, created: int
+        body: dict[str, Any],
+        custom_id: str | None,
+        model: str,
+        created: int,
+        broken: BrokenOutput | None = None,
     ) -> None:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         digest = hashlib.blake2b(f"{custom_id}\x00{canonical}".encode(), digest_size=16).digest()
@@ -68,12 +64,22 @@ class _Request:
         self.hex = digest.hex()
         self.rng = random.Random(int.from_bytes(digest[:8], "big"))
         self.prompt_tokens = max(1, len(canonical) // 4)
+        self.broken = broken
 
     def text(self, max_words: int) -> tuple[str, int]:
         """A sentence of at most ``max_words`` words, and its token count."""
         count = self.rng.randint(max(1, min(4, max_words)), max(1, max_words))
         words = self.rng.choices(_WORDS, k=count)
         return " ".join(words).capitalize() + ".", count
+
+    def answer(self, fmt: AnswerFormat) -> tuple[str, int, bool]:
+        """The answer's text as ``fmt`` asks, its token count, and whether ``max_tokens`` cut
+        it short (plain text only: a JSON answer is never cut, so it stays valid)."""
+        if fmt.kind == "text" and self.broken is None:
+            content, tokens = self.text(self.max_words())
+            return content, tokens, tokens >= self.max_words() and "max_tokens" in self.body
+        content = shaped_text(fmt, self.rng, _WORDS, self.broken)
+        return content, completion_tokens(content), False
 
     def max_words(self) -> int:
         max_tokens = self.body.get("max_tokens")
@@ -121,9 +127,9 @@ def _check_messages(body: dict[str, Any], key: str = "messages") -> list[dict[st
     return messages
 
 
-def _completion(req: _Request, object_name: str) -> dict[str, Any]:
-    content, tokens = req.text(req.max_words())
-    finish = "length" if tokens >= req.max_words() and "max_tokens" in req.body else "stop"
+def _completion(req: _Request, object_name: str, fmt: AnswerFormat = TEXT) -> dict[str, Any]:
+    content, tokens, cut = req.answer(fmt)
+    finish = "length" if cut else "stop"
     return {
         "id": f"cmpl-{req.hex}",
         "object": object_name,
@@ -142,7 +148,8 @@ def _completion(req: _Request, object_name: str) -> dict[str, Any]:
 
 def _chat(req: _Request) -> dict[str, Any]:
     _check_messages(req.body)
-    return _completion(req, "chat.completion")
+    fmt = answer_format(req.body.get("response_format"), "body.response_format")
+    return _completion(req, "chat.completion", fmt)
 
 
 def _fim(req: _Request) -> dict[str, Any]:
@@ -259,7 +266,12 @@ def _chat_classifications(req: _Request) -> dict[str, Any]:
 
 def _conversations(req: _Request) -> dict[str, Any]:
     _require_inputs(req.body, "inputs")
-    content, tokens = req.text(req.max_words())
+    args = req.body.get("completion_args")
+    if args is not None and not isinstance(args, dict):
+        raise RequestRejected("body.completion_args: expected an object", param="completion_args")
+    where = "body.completion_args.response_format"
+    fmt = answer_format((args or {}).get("response_format"), where)
+    content, tokens, _ = req.answer(fmt)
     stamp = datetime.fromtimestamp(req.created, UTC).isoformat()
     return {
         "object": "conversation.response",
@@ -333,10 +345,17 @@ def fake_response(
     job_agent_id: str | None,
     created: int,
     known_models: frozenset[str] | None,
+    broken: BrokenOutput | None = None,
 ) -> dict[str, Any]:
     """The response body ``endpoint`` would give to ``body``, seeded by custom_id and body.
 
+    Chat completions (``response_format``) and conversations
+    (``completion_args.response_format``) answer text, a JSON object or JSON valid against
+    the schema given, as asked.
+
     :param known_models: the model names accepted; None accepts any.
+    :param broken: break the answer's text on purpose (chat and FIM completions,
+        conversations): ``not_json`` or ``wrong_shape``; None answers normally.
     :raises RequestRejected: when the body cannot be served (missing field, no model, a
         model not in ``known_models``).
     """
@@ -360,7 +379,7 @@ def fake_response(
             code="invalid_model",
             kind=INVALID_MODEL,
         )
-    return handler(_Request(body, custom_id, model, created))
+    return handler(_Request(body, custom_id, model, created, broken))
 
 
 __all__ = ["RequestRejected", "fake_response"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from airflow_provider_mistral_batch.models import ApiEndpoint
+from mistral_batch_emulator.catalog import accepted_models
+from mistral_batch_emulator.config import BrokenOutput, EmulatorConfig
 from mistral_batch_emulator.errors import error_body
+from mistral_batch_emulator.flaky import FlakyRequests
 from mistral_batch_emulator.responses import RequestRejected, fake_response
 
 
@@ -43,6 +45,11 @@ def parse_line(raw: bytes, where: str) -> tuple[str | None, dict[str, Any]]:
     return custom_id, body
 
 
+def _broken(config: EmulatorConfig, custom_id: str | None) -> BrokenOutput | None:
+    """How ``broken_output_custom_ids`` breaks this request's answer, if at all."""
+    return None if custom_id is None else config.broken_output_custom_ids.get(custom_id)
+
+
 @dataclass(frozen=True)
 class JobContext:
     """What answering a job's requests needs to know about the job."""
@@ -59,20 +66,19 @@ def _dump(line: dict[str, Any]) -> str:
 
 
 class ResultWriter:
-    """Builds the result line (a JSON string) of each request of one job."""
+    """Builds the result line (a JSON string) of each request of one job.
 
-    def __init__(
-        self,
-        job: JobContext,
-        failing_custom_ids: Collection[str],
-        error_style: Literal["object", "string"],
-        known_models: frozenset[str] | None,
-    ) -> None:
+    :param config: the settings of this stretch of answers (failing, flaky and broken
+        custom_ids, the error line style, the known models).
+    :param flaky: the failure counts of ``config.flaky_custom_ids``, shared by every job.
+    """
+
+    def __init__(self, job: JobContext, config: EmulatorConfig, flaky: FlakyRequests) -> None:
         self._job = job
         self._prefix = f"batch-{job.job_id[:8]}-"
-        self._failing = failing_custom_ids
-        self._error_style = error_style
-        self._known_models = known_models
+        self._config = config
+        self._flaky = flaky
+        self._known_models = accepted_models(config.models)
 
     def answer(self, raw: bytes, index: int, where: str) -> tuple[bool, str]:
         """Whether request ``index`` succeeded, and its output or error line."""
@@ -80,9 +86,13 @@ class ResultWriter:
             custom_id, body = parse_line(raw, where)
         except LineError as exc:
             return False, self.error_line(index, exc.custom_id, 400, exc.message, "invalid_line")
-        if custom_id is not None and custom_id in self._failing:
+        config = self._config
+        if custom_id is not None and custom_id in config.failing_custom_ids:
             message = f"request {custom_id} failed (listed in failing_custom_ids)"
             return False, self.error_line(index, custom_id, 500, message, "injected_failure")
+        flaky = self._flaky_failure(custom_id)
+        if flaky is not None:
+            return False, self.error_line(index, custom_id, 503, flaky, "service_unavailable")
         try:
             response = fake_response(
                 self._job.endpoint,
@@ -92,6 +102,7 @@ class ResultWriter:
                 job_agent_id=self._job.agent_id,
                 created=self._job.created_at,
                 known_models=self._known_models,
+                broken=_broken(config, custom_id),
             )
         except RequestRejected as exc:
             message = f"{where}: {exc.message}"
@@ -118,7 +129,7 @@ class ResultWriter:
         :param kind: ``(type, code)`` of the response body's error when not the status's.
         """
         error: Any = message
-        if self._error_style == "object":
+        if self._config.error_line_style == "object":
             error = {"message": message, "code": code}
         line = {
             "id": self._line_id(index),
@@ -130,6 +141,21 @@ class ResultWriter:
             "error": error,
         }
         return _dump(line)
+
+    def _flaky_failure(self, custom_id: str | None) -> str | None:
+        """The message of this answer's flaky failure, or None when it does not fail."""
+        if custom_id is None:
+            return None
+        times = self._config.flaky_custom_ids.get(custom_id, 0)
+        if times <= 0:
+            return None
+        failure = self._flaky.fail(custom_id, times)
+        if failure is None:
+            return None
+        return (
+            f"request {custom_id} failed: service unavailable, try again "
+            f"(failure {failure} of {times}, flaky_custom_ids)"
+        )
 
     def _line_id(self, index: int) -> str:
         return f"{self._prefix}{index}-{uuid.uuid4()}"

@@ -20,9 +20,9 @@ from airflow_provider_mistral_batch.models import (
     FileVisibility,
     SampleType,
 )
-from mistral_batch_emulator.catalog import accepted_models
 from mistral_batch_emulator.config import EmulatorConfig
 from mistral_batch_emulator.files import FileStore, StoredFile, now
+from mistral_batch_emulator.flaky import FlakyRequests
 from mistral_batch_emulator.jobs import JobRecord
 from mistral_batch_emulator.results import (
     JobContext,
@@ -115,10 +115,12 @@ class JobRunner:
         files: FileStore,
         get_config: Callable[[], EmulatorConfig],
         created_monotonic: float,
+        flaky: FlakyRequests,
     ) -> None:
         self.job = job
         self._files = files
         self._config = get_config
+        self._flaky = flaky
         self._created = created_monotonic
         out_id, out_path = files.new_path()
         err_id, err_path = files.new_path()
@@ -247,9 +249,8 @@ class JobRunner:
                 continue
             writer = ResultWriter(
                 JobContext(job.id, job.endpoint, job.model, job.agent_id, job.created_at),
-                config.failing_custom_ids,
-                config.error_line_style,
-                accepted_models(config.models),
+                config,
+                self._flaky,
             )
             done = self._answer(writer, lines, allowed)
             budget -= done

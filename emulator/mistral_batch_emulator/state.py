@@ -18,6 +18,7 @@ from typing import Any
 from mistral_batch_emulator.config import EmulatorConfig
 from mistral_batch_emulator.faults import FaultInjector
 from mistral_batch_emulator.files import FileStore
+from mistral_batch_emulator.flaky import FlakyRequests
 from mistral_batch_emulator.jobs import JobRecord, JobStore
 from mistral_batch_emulator.runner import JobRunner
 
@@ -52,6 +53,7 @@ class EmulatorState:
         self.initial_config = config
         self._config = config
         self.faults = FaultInjector(config.faults, config.seed)
+        self.flaky = FlakyRequests()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if config.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(
@@ -77,7 +79,8 @@ class EmulatorState:
         return self._config
 
     def update_config(self, **changes: Any) -> EmulatorConfig:
-        """Change settings while running; ``faults`` replaces the scripted sequence."""
+        """Change settings while running; ``faults`` replaces the scripted sequence and
+        ``flaky_custom_ids`` restarts the flaky requests' failure counts."""
         unknown = set(changes) - set(EmulatorConfig.model_fields)
         if unknown:
             raise TypeError(f"unknown emulator settings: {', '.join(sorted(unknown))}")
@@ -89,6 +92,8 @@ class EmulatorState:
             self.faults.set_faults(new.faults)
         if "seed" in changes:
             self.faults.reseed(new.seed)
+        if "flaky_custom_ids" in changes:
+            self.flaky.reset()
         return new
 
     # ------------------------------------------------------------------ request log (any thread)
@@ -114,7 +119,7 @@ class EmulatorState:
         """Register a job and start its background runner on the running loop."""
         loop = asyncio.get_running_loop()
         self.loop = loop
-        runner = JobRunner(job, self.files, lambda: self._config, loop.time())
+        runner = JobRunner(job, self.files, lambda: self._config, loop.time(), self.flaky)
         self.jobs.add(job)
         job.task = loop.create_task(runner.run(), name=f"batch-job-{job.id}")
 
@@ -130,7 +135,8 @@ class EmulatorState:
             await asyncio.gather(task, return_exceptions=True)
 
     async def areset(self) -> None:
-        """Forget every job and file, the scripted faults and the request log."""
+        """Forget every job and file, the scripted faults, the flaky requests' failure counts
+        and the request log."""
         tasks = [job.task for job in self.jobs.all() if job.task is not None]
         for task in tasks:
             task.cancel()
@@ -140,6 +146,7 @@ class EmulatorState:
         self._config = self.initial_config
         self.faults.set_faults([])
         self.faults.reseed(self.initial_config.seed)
+        self.flaky.reset()
         self.clear_requests()
 
     async def aclose(self) -> None:
