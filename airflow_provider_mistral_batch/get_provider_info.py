@@ -14,7 +14,8 @@ HOOK_CLASS = "airflow_provider_mistral_batch.hooks.mistral_batch.MistralBatchHoo
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe this provider to Airflow: package, hooks and the ``mistral`` connection type."""
+    """Describe this provider to Airflow: package, hooks, the ``mistral`` connection type and
+    the ``@task.mistral_batch`` decorator."""
     return {
         # Must equal the canonical distribution name, or `airflow providers list` breaks.
         "package-name": "airflow-provider-mistral-batch",
@@ -48,6 +49,15 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Mistral AI Batch",
                 "python-modules": ["airflow_provider_mistral_batch.triggers.batch"],
+            }
+        ],
+        # `@task.mistral_batch`: the key names and shape Airflow's ProvidersManager reads.
+        "task-decorators": [
+            {
+                "name": "mistral_batch",
+                "class-name": (
+                    "airflow_provider_mistral_batch.decorators.mistral_batch.mistral_batch_task"
+                ),
             }
         ],
         "extra-links": ["airflow_provider_mistral_batch.links.MistralBatchJobLink"],

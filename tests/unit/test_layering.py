@@ -161,7 +161,14 @@ PARSE_TIME_DOMAIN = (
 
 
 @pytest.mark.parametrize(
-    "module", ["operators.batch", "operators.cancel", "operators.results", "sensors.batch"]
+    "module",
+    [
+        "operators.batch",
+        "operators.cancel",
+        "operators.results",
+        "sensors.batch",
+        "decorators.mistral_batch",
+    ],
 )
 def test_a_dag_file_does_not_load_the_domain_or_the_hook(module: str) -> None:
     # Every DAG file that uses these pays their import at every parse; only a run needs these.

@@ -61,3 +61,22 @@ def test_provider_info_lists_the_airflow_parts_and_they_import() -> None:
     (link,) = info["extra-links"]
     module_name, _, class_name = link.rpartition(".")
     assert hasattr(importlib.import_module(module_name), class_name)
+
+
+def test_provider_info_registers_the_task_decorator_as_airflow_reads_it() -> None:
+    import importlib
+
+    # ProvidersManager reads "name" and "class-name" (upstream providers register alike).
+    (decorator,) = get_provider_info()["task-decorators"]
+    assert decorator["name"] == "mistral_batch"
+    module_name, _, function_name = decorator["class-name"].rpartition(".")
+    assert module_name == "airflow_provider_mistral_batch.decorators.mistral_batch"
+    assert callable(getattr(importlib.import_module(module_name), function_name))
+
+
+def test_task_mistral_batch_resolves_through_the_provider_registration() -> None:
+    from airflow.sdk import task
+
+    from airflow_provider_mistral_batch.decorators.mistral_batch import mistral_batch_task
+
+    assert task.mistral_batch is mistral_batch_task

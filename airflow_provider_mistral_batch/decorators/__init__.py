@@ -1,0 +1,1 @@
+"""TaskFlow decorators of the Mistral AI Batch provider (``@task.mistral_batch``)."""
