@@ -74,6 +74,23 @@ class ConnectionSettings:
             reattach_namespace=_optional_text(extra, "reattach_namespace"),
         )
 
+    @classmethod
+    def from_credentials(
+        cls, api_key: str | None, base_url: str | None, *, where: str
+    ) -> ConnectionSettings:
+        """Settings from a key and a base URL alone, everything else at its default: for a
+        caller given no connection id, only those two fields (common-ai's batch adapter).
+
+        :param where: what holds the key, to start error messages with, e.g.
+            ``The connection of llm_conn_id``.
+        """
+        base = normalize_base_url(base_url)
+        return cls(
+            base_url=base,
+            api_key=_checked_key(where, api_key),
+            console_url=console_url_of(base, None),
+        )
+
 
 def checked_api_key(conn_id: str, password: str | None) -> str:
     """The key from a connection's password, stripped, or an error that never shows the key.
@@ -82,17 +99,22 @@ def checked_api_key(conn_id: str, password: str | None) -> str:
     break or a non-ASCII character inside is refused here: sent as-is, the HTTP library would
     reject the header with an error that quotes it.
     """
+    return _checked_key(f"Connection {conn_id!r}", password)
+
+
+def _checked_key(where: str, password: str | None) -> str:
+    """:func:`checked_api_key`, its errors starting with ``where`` (what holds the key)."""
     key = (password or "").strip()
     if not key:
         raise _settings_error(
-            f"Connection {conn_id!r} has no API key: put the key in the connection's "
+            f"{where} has no API key: put the key in the connection's "
             "password field (labelled 'API Key' in the UI)."
         )
     for position, char in enumerate(key, start=1):
         if not "!" <= char <= "~":
             kind = "a non-ASCII character" if ord(char) > 127 else "whitespace or a control char"
             raise _settings_error(
-                f"Connection {conn_id!r}: the API key has {kind} at position {position}; "
+                f"{where}: the API key has {kind} at position {position}; "
                 "paste the key again without it."
             )
     if key != password:

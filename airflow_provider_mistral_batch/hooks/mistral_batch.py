@@ -122,6 +122,17 @@ class MistralBatchHook(BaseHook):
         self._sleep: Callable[[float], None] | None = None
         self._asleep: Callable[[float], Awaitable[None]] | None = None
 
+    @classmethod
+    def from_settings(
+        cls, settings: ConnectionSettings, *, retry_policy: RetryPolicy | None = None
+    ) -> MistralBatchHook:
+        """A hook on settings given directly instead of read from a connection: for a caller
+        that has a key and a base URL but no connection id (common-ai's batch adapter; see
+        :meth:`ConnectionSettings.from_credentials`). Same HTTP client, retries and masking."""
+        hook = cls(retry_policy=retry_policy)
+        hook._settings = settings
+        return hook
+
     # ------------------------------------------------------------------ connection UI
 
     @classmethod

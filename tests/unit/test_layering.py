@@ -6,7 +6,8 @@ Floors, lowest first; a module imports only from its own floor or lower ones:
 1. ``exceptions`` and the other ``utils`` helpers (paths, templating).
 2. ``hooks``: the hook, its HTTP transport (``hooks.http``) and its connection settings.
 3. ``batch``: the domain (input, identity, waiting, watcher, results, verdict, manifest).
-4. the faces: ``operators``, ``sensors``, ``triggers``, ``decorators``, ``plugins``, ``links``.
+4. the faces: ``operators``, ``sensors``, ``triggers``, ``decorators``, ``plugins``, ``links``,
+   ``common_ai`` (the adapter of Airflow's common-ai provider).
 5. ``get_provider_info`` and the package itself.
 """
 
@@ -26,7 +27,7 @@ FLOOR_0 = ("models", "connection_form", "utils.compat", "utils.redact", "utils.w
 FLOOR_1 = ("exceptions", "utils")
 FLOOR_2 = ("hooks",)
 FLOOR_3 = ("batch",)
-FLOOR_4 = ("operators", "sensors", "triggers", "decorators", "plugins", "links")
+FLOOR_4 = ("operators", "sensors", "triggers", "decorators", "plugins", "links", "common_ai")
 FLOOR_5 = ("get_provider_info", "")
 
 

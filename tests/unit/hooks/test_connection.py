@@ -120,3 +120,23 @@ def test_job_links_point_at_a_loopback_api_itself(
 ) -> None:
     # The emulator serves a job page at the console's path; a real API is never on loopback.
     assert ConnectionSettings.from_connection("c", host, "key", extra).console_url == expected
+
+
+def test_settings_from_a_key_and_a_base_url_alone(mocker: MockerFixture) -> None:
+    masked = mocker.patch("airflow.sdk.log.mask_secret")
+    settings = ConnectionSettings.from_credentials(
+        " sk-abc123 ", "http://127.0.0.1:8787/v1", where="The connection of llm_conn_id"
+    )
+    assert settings.api_key == "sk-abc123"
+    masked.assert_called_once_with("sk-abc123")
+    assert settings.base_url == "http://127.0.0.1:8787"
+    assert settings.console_url == "http://127.0.0.1:8787"
+    assert (settings.timeout, settings.max_retries) == (60.0, 4)
+    assert ConnectionSettings.from_credentials("k" * 8, None, where="x").base_url == (
+        "https://api.mistral.ai"
+    )
+    with pytest.raises(MistralBatchError, match=r"^The connection of llm_conn_id has no API key"):
+        ConnectionSettings.from_credentials(None, None, where="The connection of llm_conn_id")
+    with pytest.raises(MistralBatchError, match=r"^K: the API key has whitespace") as raised:
+        ConnectionSettings.from_credentials("sk-abc 123", None, where="K")
+    assert "abc" not in str(raised.value)
