@@ -204,3 +204,22 @@ def _key(dag_run: Any, task_id: str) -> str:
     return state.compute_identity_key(
         dag_id=dag_run.dag_id, task_id=task_id, run_id=dag_run.run_id, map_index=-1
     )
+
+
+def test_the_common_ai_example_labels_every_review_deferred(
+    dags_folder: Path, mistral_default: RunningEmulator
+) -> None:
+    # example_dags/example_common_ai_mistral.py, as a user copies it: the mistral_default
+    # connection, a typed output, deferred (common-ai's trigger rebuilds our adapter by name).
+    dag_run = load_dag(dags_folder, "example_common_ai_mistral").test()
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    manifest = xcom_value(dag_run, "label_reviews")
+    assert manifest["adapter"] == "mistral"
+    assert manifest["counts"]["succeeded"] == 3
+    rows = _rows(manifest)
+    assert [row["status"] for row in rows] == ["success"] * 3
+    assert all(row["output"]["sentiment"] in LABELS for row in rows)
+    assert all(1 <= row["output"]["score"] <= 5 for row in rows)
+    counts = xcom_value(dag_run, "count_labels")
+    assert sum(counts.values()) == 3
+    assert set(counts) <= LABELS

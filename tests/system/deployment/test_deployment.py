@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.deployment, pytest.mark.integration]
 CHAT = "example_mistral_batch_chat"
 SENSOR_CANCEL = "example_mistral_batch_sensor_cancel"
 MAPPED = "example_mistral_batch_mapped"
+COMMON_AI = "example_common_ai_mistral"
 FAST = "deployment_fast_jobs"  # tests/system/deployment/dags/deployment_fast_jobs.py
 FAST_TASKS = 10
 TRIGGER = "airflow_provider_mistral_batch.triggers.batch.MistralBatchJobTrigger"
@@ -263,3 +264,25 @@ def _port_is_listened_on(port: int) -> bool:
         conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN
         for conn in psutil.net_connections(kind="tcp")
     )
+
+
+def test_common_ais_operator_runs_a_mistral_model_deferred_in_the_triggerer(
+    airflow_deployment: RunningDeployment,
+) -> None:
+    # common-ai's trigger rebuilds the adapter by name in the triggerer process: found there
+    # through this provider's entry point, not through anything the worker imported.
+    airflow, api = airflow_deployment, airflow_deployment.api
+    airflow.hold_jobs()
+    run_id = api.trigger(COMMON_AI)
+    deferred = airflow.wait_until_deferred(COMMON_AI, run_id, "label_reviews")
+    assert deferred["trigger"]["classpath"].endswith("LLMBatchTrigger")
+    airflow.release_jobs()
+    _wait_for_success(airflow, COMMON_AI, run_id)
+
+    manifest = api.xcom(COMMON_AI, run_id, "label_reviews")
+    assert (manifest["adapter"], manifest["counts"]["succeeded"]) == ("mistral", 3)
+    batch_id = api.xcom(COMMON_AI, run_id, "label_reviews", "batch_id")
+    assert airflow.mistral_job(batch_id)["status"] == "SUCCESS"
+    counts = api.xcom(COMMON_AI, run_id, "count_labels")
+    assert sum(counts.values()) == 3
+    assert set(counts) <= {"positive", "negative", "neutral"}
