@@ -39,7 +39,7 @@ def _log_usage(results: Mapping[str, Any] | None, log: logging.Logger | Any) -> 
     usage = (results or {}).get("usage")
     if usage:
         counts = ", ".join(f"{name} {value:,}" for name, value in usage.items())
-        log.info("Token usage of the successful requests: %s", counts)
+        log.info("Token usage of the answered requests: %s", counts)
 
 
 def finish_with_jobs(
@@ -58,17 +58,19 @@ def finish_with_jobs(
     results were written). ``mask`` takes secrets out of the message, which quotes the
     server (default: any bearer token; the hook's ``mask`` also knows the connection's key).
 
-    Requests with no result line, and answers the results' row check found invalid, count as
-    failed for ``max_failed_ratio``; the final line names each count. A CANCELLED job or
+    Once the results are written, every row that is not ``success`` (error, invalid_output,
+    missing, expired, cancelled) counts as failed for ``max_failed_ratio``, and the final line
+    names the count of each status (:func:`.judge_jobs`). A CANCELLED job or
     too many failed requests fail without retries (a retry cannot change them); FAILED or
     TIMEOUT_EXCEEDED fail normally, so retries apply (a retry makes only those jobs again).
     """
     push_result_files(context, jobs, lists=True)
     results = write_results(jobs) if write_results is not None else None
     missing = int((results or {}).get("missing_requests") or 0)
-    # Named in the final line only when some answer was found invalid.
-    invalid = int((results or {}).get("invalid") or 0)
-    verdict = judge_jobs(jobs, max_failed_ratio, missing, invalid or None)
+    counts = (results or {}).get("counts")
+    verdict = judge_jobs(
+        jobs, max_failed_ratio, missing, counts if isinstance(counts, Mapping) else None
+    )
     _raise_or_log(with_first_errors(verdict, jobs, file_lines, log), log, mask)
     _log_usage(results, log)
     return jobs_summary(jobs, results)

@@ -40,7 +40,9 @@ def jobs_summary(
     input was sharded), every job's id and files, totals, and the results manifest.
 
     :param results: the manifest of the written results (``results_path``,
-        ``missing_requests``, ``usage``...), or None when none were written.
+        ``missing_requests``, ``usage``, ``counts``...), or None when none were written:
+        those four are kept at the top, the rest (``lines``, ``succeeded``, ``failed``,
+        ``missing_ids``) under ``results``.
     """
     summary = job_summary(jobs[0])
     if len(jobs) > 1:
@@ -55,6 +57,8 @@ def jobs_summary(
     summary["results_path"] = manifest.pop("results_path", None)
     summary["missing_requests"] = manifest.pop("missing_requests", None)
     summary["usage"] = manifest.pop("usage", None)
+    # Rows of each status (success, error, invalid_output, missing, expired, cancelled).
+    summary["counts"] = manifest.pop("counts", None)
     if manifest:
         summary["results"] = manifest
     return summary

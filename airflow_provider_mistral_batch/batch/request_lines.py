@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -20,6 +20,10 @@ from airflow_provider_mistral_batch.utils.wording import MAX_REPORTED_PROBLEMS, 
 
 if TYPE_CHECKING:
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+
+
+# An input request as the results join takes it: (custom_id, body, ...).
+_Request = TypeVar("_Request", bound=tuple[Any, ...])
 
 
 class _RequestId(msgspec.Struct):
@@ -98,12 +102,12 @@ def numbered_requests_of_path(
 
 
 def unique_requests(
-    requests: Iterable[tuple[str, Any]],
+    requests: Iterable[_Request],
     places: Callable[[], Iterable[tuple[str, str]]],
     source: str,
-) -> Iterator[tuple[str, Any]]:
-    """The ``(custom_id, body)`` input of a results join as it comes, refused at its end if a
-    custom_id repeats: a result line could not tell which of the requests it answers.
+) -> Iterator[_Request]:
+    """The ``(custom_id, body, ...)`` input of a results join as it comes, refused at its end
+    if a custom_id repeats: a result line could not tell which of the requests it answers.
 
     :param places: the custom_ids again, in the same order, each with where it is
         (``requests[3]``, ``file <id> line 4``); read only when two ids may be the same.

@@ -3,11 +3,12 @@ input order, at a local path or an Airflow ``ObjectStoragePath``.
 
 The output and error files of a batch job come in any order and may lack requests (a
 cancelled or timed-out job). :func:`join_results` reads each result line once
-(:mod:`.result_lines`), makes its row (:mod:`.result_rows`: ``ok``, ``failed`` or
-``invalid``) and joins the rows with the input on disk (:mod:`.results_join`), so memory
-stays flat for 1,000,000 requests; the destination is written under a temporary name, renamed
-only when the file is complete. :func:`write_results` does it for the files of ended jobs,
-read through the hook.
+(:mod:`.result_lines`), makes its row (:mod:`.result_rows`: ``success``, ``error``,
+``invalid_output``, ``missing``, ``expired`` or ``cancelled``, with the answer's ``output``
+when an :class:`.OutputSpec` is given) and joins the rows with the input on disk
+(:mod:`.results_join`), so memory stays flat for 1,000,000 requests; the destination is
+written under a temporary name, renamed only when the file is complete.
+:func:`write_results` does it for the files of ended jobs, read through the hook.
 """
 
 from __future__ import annotations
@@ -16,22 +17,34 @@ import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from airflow_provider_mistral_batch.batch.output_spec import OutputSpec, output_spec
 from airflow_provider_mistral_batch.batch.request_lines import requests_of_files
-from airflow_provider_mistral_batch.batch.result_rows import RowCheck
-from airflow_provider_mistral_batch.batch.results_join import ResultsJoin
+from airflow_provider_mistral_batch.batch.result_rows import (
+    SUCCESS,
+    UNANSWERED,
+    describe_counts,
+    unanswered_status,
+    zero_counts,
+)
+from airflow_provider_mistral_batch.batch.results_join import InputRequest, ResultsJoin
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.hooks.http.streams import replacing_file
+from airflow_provider_mistral_batch.models import ApiEndpoint
 from airflow_provider_mistral_batch.utils.paths import is_object_storage, make_folders, storage_path
 from airflow_provider_mistral_batch.utils.wording import plural
 
 if TYPE_CHECKING:
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
     from airflow_provider_mistral_batch.models import BatchJob
+
+#: The endpoints whose answers have a text (a completion's message): their rows carry it as
+#: ``output`` by default.
+TEXT_ENDPOINTS = frozenset({ApiEndpoint.CHAT_COMPLETIONS, ApiEndpoint.FIM_COMPLETIONS})
 
 
 @dataclass(frozen=True)
@@ -40,30 +53,36 @@ class ResultsSummary:
 
     :param path: the destination, as a string.
     :param lines: rows written.
-    :param succeeded: rows with status ``ok``.
-    :param failed: rows with status ``failed``, missing requests included.
-    :param missing: input requests with no line in any result file (0 when the input is
-        unknown).
+    :param missing: input requests with no line in any result file (rows ``missing``,
+        ``expired`` or ``cancelled``; 0 when the input is unknown).
     :param missing_ids: the first 20 of them, in input order.
     :param unexpected: result lines whose custom_id is not in the input (written after the
         input's rows), plus result lines that repeat a custom_id (not written).
     :param input_known: whether the input was given (order and missing requests known).
-    :param usage: every numeric ``usage``/``usage_info`` field of the API's answers (ok and
-        invalid rows: the API counted them), summed by key; ``prompt_tokens``,
+    :param usage: every numeric ``usage``/``usage_info`` field of the API's answers (success
+        and invalid_output rows: the API counted them), summed by key; ``prompt_tokens``,
         ``completion_tokens`` and ``total_tokens`` always.
-    :param invalid: rows with status ``invalid``.
+    :param counts: rows written of each status, every status a key (0 included).
     """
 
     path: str
     lines: int
-    succeeded: int
-    failed: int
     missing: int
     missing_ids: list[str]
     unexpected: int
     input_known: bool
     usage: dict[str, int | float]
-    invalid: int = 0
+    counts: dict[str, int] = field(default_factory=zero_counts)
+
+    @property
+    def succeeded(self) -> int:
+        """Rows with status ``success``."""
+        return self.counts[SUCCESS]
+
+    @property
+    def failed(self) -> int:
+        """Rows with any other status (error, invalid_output, missing, expired, cancelled)."""
+        return self.lines - self.succeeded
 
     def as_xcom(self) -> dict[str, Any]:
         """A small JSON-safe dict of the outcome, for XCom."""
@@ -72,7 +91,7 @@ class ResultsSummary:
             "lines": self.lines,
             "succeeded": self.succeeded,
             "failed": self.failed,
-            "invalid": self.invalid,
+            "counts": dict(self.counts),
             # None: without the input, missing requests cannot be counted.
             "missing_requests": self.missing if self.input_known else None,
             "missing_ids": list(self.missing_ids),
@@ -85,12 +104,12 @@ def write_results(
     file_ids: Iterable[str | None],
     destination: str | os.PathLike[str] | Any,
     *,
-    requests: Iterable[tuple[str, Mapping[str, Any] | None]] | None = None,
+    requests: Iterable[InputRequest] | None = None,
     include_request: bool = False,
-    row_check: RowCheck | None = None,
+    output: OutputSpec | None = None,
 ) -> ResultsSummary:
     """Stream the output and error files of jobs into one joined JSONL row per request, and
-    log the counts (a warning names the first missing requests).
+    log the counts (a warning names the first requests without a result line).
 
     :param hook: reads the files (``iter_file_lines``: streamed, retried, resumed midway).
     :param file_ids: output and error file ids, read in this order; None and empty ids are
@@ -98,12 +117,15 @@ def write_results(
         these files.
     :param destination: a local path or an Airflow ``ObjectStoragePath``; replaced if it
         exists.
-    :param requests: the input, in order, as ``(custom_id, body or None)``; default None
-        writes the rows in file order and cannot tell missing requests.
+    :param requests: the input, in order, as ``(custom_id, body or None)``, or with a third
+        item, the status of the request when no result line answers it (``missing``,
+        ``expired`` or ``cancelled``); default None writes the rows in file order and cannot
+        tell missing requests.
     :param include_request: add ``"request": body`` to each row; default False. Needs
         ``requests``.
-    :param row_check: checks each answer (see :data:`RowCheck`); default None: every answer
-        is ok.
+    :param output: what each answer must be (:func:`.output_spec`): the rows carry the
+        answer's text, or its validated value (an answer that does not validate is
+        ``invalid_output``); default None: no ``output``, every answer is a success.
     :return: the counts and usage totals; ``as_xcom()`` gives the small dict for XCom.
     """
     ids = [file_id for file_id in file_ids if file_id]
@@ -117,23 +139,26 @@ def write_results(
         destination,
         requests=requests,
         include_request=include_request,
-        row_check=row_check,
+        output=output,
     )
     hook.log.info(
-        "Wrote %s to %s: %s succeeded, %s failed, %s invalid (%s missing, %s unexpected); usage %s",
+        "Wrote %s to %s: %s (%s unexpected); usage %s",
         plural(summary.lines, "result line"),
         summary.path,
-        summary.succeeded,
-        summary.failed,
-        summary.invalid,
-        summary.missing,
+        describe_counts(summary.counts),
         summary.unexpected,
         ", ".join(f"{key}={value}" for key, value in summary.usage.items()),
     )
     if summary.missing:
+        how = ", ".join(
+            f"{summary.counts[status]:,} {status}"
+            for status in UNANSWERED
+            if summary.counts[status]
+        )
         hook.log.warning(
-            "%s without a result line (written as failed); the first ones: %s",
+            "%s without a result line (%s); the first ones: %s",
             plural(summary.missing, "request"),
+            how,
             ", ".join(summary.missing_ids),
         )
     return summary
@@ -143,9 +168,9 @@ def join_results(
     result_lines: Iterable[str],
     destination: str | os.PathLike[str] | Any,
     *,
-    requests: Iterable[tuple[str, Mapping[str, Any] | None]] | None = None,
+    requests: Iterable[InputRequest] | None = None,
     include_request: bool = False,
-    row_check: RowCheck | None = None,
+    output: OutputSpec | None = None,
 ) -> ResultsSummary:
     """Write one joined JSONL row per request to ``destination``; return the counts.
 
@@ -156,19 +181,19 @@ def join_results(
 
     :param result_lines: the raw lines of the output and error files, chained, in any order.
     :param destination: a local path or an ``ObjectStoragePath``; replaced if it exists.
-    :param requests: the input, in order, as ``(custom_id, body or None)`` with unique ids;
+    :param requests: the input, in order, as ``(custom_id, body or None)`` with unique ids,
+        or ``(custom_id, body or None, unanswered status)`` (see :func:`write_results`);
         default None: rows in file order, missing requests unknown.
     :param include_request: add ``"request": body`` to each row; default False. Needs
         ``requests``.
-    :param row_check: checks each answer (see :data:`RowCheck`); default None: every answer
-        is ok.
+    :param output: what each answer must be (see :func:`write_results`); default None.
     :raises MistralBatchError: a line that is not a batch result line, naming its number
         (counted across the chained files).
     """
     if include_request and requests is None:
         raise MistralBatchInputError("include_request=True needs the input requests")
     with tempfile.TemporaryDirectory(prefix="mistral-results-") as workdir:
-        join = ResultsJoin(Path(workdir), keep_bodies=include_request, row_check=row_check)
+        join = ResultsJoin(Path(workdir), keep_bodies=include_request, output=output)
         try:
             with _atomic_writer(destination) as out:
                 # The input first: an input refused as it is read (a repeated custom_id, say)
@@ -182,14 +207,12 @@ def join_results(
     return ResultsSummary(
         path=str(destination),
         lines=written.lines,
-        succeeded=join.succeeded,
-        failed=written.lines - join.succeeded - join.invalid,
         missing=written.missing,
         missing_ids=written.missing_ids,
         unexpected=written.unexpected,
         input_known=requests is not None,
         usage=join.usage,
-        invalid=join.invalid,
+        counts=join.counts,
     )
 
 
@@ -213,12 +236,31 @@ def _atomic_writer(destination: Any) -> Iterator[IO[bytes]]:
         yield handle
 
 
+def default_output(jobs: Sequence[BatchJob]) -> OutputSpec | None:
+    """The output the rows of ``jobs`` carry when none is asked for: the answer's text
+    (``output_spec(str)``) for chat and FIM completions, nothing for other endpoints."""
+    if jobs and all(job.endpoint in TEXT_ENDPOINTS for job in jobs):
+        return output_spec(str)
+    return None
+
+
 def write_job_results(
-    hook: MistralBatchHook, log: Any, jobs: Sequence[BatchJob], results_path: Any
+    hook: MistralBatchHook,
+    log: Any,
+    jobs: Sequence[BatchJob],
+    results_path: Any,
+    *,
+    output: OutputSpec | None = None,
 ) -> dict[str, Any]:
     """The submit operator's results: join its jobs' output and error files with the input,
-    read back from the jobs' input files, at ``results_path``; the manifest for XCom."""
+    read back from the jobs' input files, at ``results_path``; the manifest for XCom.
 
+    A request no result line answers is ``expired`` or ``cancelled`` when its job ended
+    TIMEOUT_EXCEEDED or CANCELLED, else ``missing``.
+
+    :param output: what each answer must be; default None: :func:`default_output` (the
+        answer's text for chat and FIM completions).
+    """
     file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
     if not file_ids:
         log.warning(
@@ -229,22 +271,33 @@ def write_job_results(
     target = storage_path(results_path, "results_path")
     # Resumed after a deferral, this may be another worker than the one that checked.
     make_folders(target)
-    requests: Iterator[tuple[str, Any]] | None = None
+    requests: Iterator[InputRequest] | None = None
     # With results_path even a few requests are uploaded, so every job has input files; a job
     # made before results were asked for may have none: file order then.
     if all(job.input_files for job in jobs):
-        input_ids = [file_id for job in jobs for file_id in job.input_files]
-        requests = requests_of_files(hook, input_ids, with_body=False)
+        requests = _requests_of_jobs(hook, jobs)
     else:
         log.warning(
             "A job has no input files to read the input back from: results follow the "
             "files' order and missing requests cannot be counted"
         )
-    return write_results(hook, file_ids, target, requests=requests).as_xcom()
+    spec = output if output is not None else default_output(jobs)
+    return write_results(hook, file_ids, target, requests=requests, output=spec).as_xcom()
+
+
+def _requests_of_jobs(hook: MistralBatchHook, jobs: Sequence[BatchJob]) -> Iterator[InputRequest]:
+    """Each job's requests, read back from its input files, with the status a request of
+    it has when no result line answers it."""
+    for job in jobs:
+        unanswered = unanswered_status(job.status)
+        for custom_id, body in requests_of_files(hook, job.input_files, with_body=False):
+            yield custom_id, body, unanswered
 
 
 __all__ = [
+    "TEXT_ENDPOINTS",
     "ResultsSummary",
+    "default_output",
     "join_results",
     "write_job_results",
     "write_results",

@@ -2,7 +2,8 @@
 
 Each result line's row goes to a spill file, and SQLite keeps only where each row is (custom
 id, offset, length), so its tables stay small and memory stays flat for 1,000,000 requests.
-Rows are then written in input order; requests no result line answers get a ``failed`` row.
+Rows are then written in input order; requests no result line answers get a ``missing``
+row (``expired`` or ``cancelled`` when the input says their job ended so).
 """
 
 from __future__ import annotations
@@ -18,20 +19,26 @@ from typing import IO, Any, Final
 import msgspec
 from pydantic_core import PydanticSerializationError, to_json
 
+from airflow_provider_mistral_batch.batch.output_spec import OutputSpec, answer_text
 from airflow_provider_mistral_batch.batch.result_lines import (
+    Usage,
     add_usage,
     read_result_line,
     usage_of_row,
 )
 from airflow_provider_mistral_batch.batch.result_rows import (
-    FAILED,
-    INVALID,
-    OK,
-    RowCheck,
+    ANSWERED,
+    ERROR,
+    INVALID_OUTPUT,
+    MISSING,
+    STATUSES,
+    SUCCESS,
+    UNANSWERED,
     answer_row,
-    failed_row,
-    missing_row,
+    error_row,
+    unanswered_row,
     with_request,
+    zero_counts,
 )
 from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchInputError
 from airflow_provider_mistral_batch.hooks.http.streams import UndecodableLineError
@@ -41,9 +48,34 @@ MAX_NAMED_MISSING: Final = 20
 #: Usage keys a summary always has, 0 when no answer reported them.
 TOKEN_KEYS: Final = ("prompt_tokens", "completion_tokens", "total_tokens")
 
+#: One input request: ``(custom_id, body or None)``, or ``(custom_id, body or None, status)``
+#: where ``status`` is the row of the request when no result line answers it (``missing``,
+#: ``expired`` or ``cancelled``: what its job's end says; ``missing`` when not given).
+InputRequest = tuple[str, Mapping[str, Any] | None] | tuple[str, Mapping[str, Any] | None, str]
+
 # Rows per executemany, and bytes gathered before each write (spill buffer, destination).
 _BATCH_ROWS: Final = 2_000
 _CHUNK: Final = 1024 * 1024
+# A row's status as SQLite stores it: its place in STATUSES.
+_CODE: Final = {status: code for code, status in enumerate(STATUSES)}
+_SUCCESS: Final = _CODE[SUCCESS]
+_ERROR: Final = _CODE[ERROR]
+_INVALID_OUTPUT: Final = _CODE[INVALID_OUTPUT]
+_MISSING: Final = _CODE[MISSING]
+_ANSWERED_CODES: Final = tuple(_CODE[status] for status in ANSWERED)
+
+
+def _unanswered_code(request: InputRequest) -> int | None:
+    """The code of a request's unanswered status, None for missing (or not given)."""
+    if len(request) < 3:
+        return None
+    status = request[2]
+    if status not in UNANSWERED:
+        raise MistralBatchInputError(
+            f"request {request[0]!r}: {status!r} is not a status of an unanswered request "
+            f"({', '.join(UNANSWERED)})"
+        )
+    return None if status == MISSING else _CODE[status]
 
 
 @dataclass
@@ -51,6 +83,7 @@ class Written:
     """What :meth:`ResultsJoin.write` wrote."""
 
     lines: int = 0
+    #: Input requests with no result line (missing, expired or cancelled rows).
     missing: int = 0
     unexpected: int = 0
     missing_ids: list[str] = field(default_factory=list)
@@ -64,9 +97,9 @@ class ResultsJoin:
     (a sorted build is much faster than a million random inserts).
     """
 
-    def __init__(self, workdir: Path, *, keep_bodies: bool, row_check: RowCheck | None) -> None:
+    def __init__(self, workdir: Path, *, keep_bodies: bool, output: OutputSpec | None) -> None:
         self._keep_bodies = keep_bodies
-        self._row_check = row_check
+        self._output = output
         self._spill = (workdir / "lines.jsonl").open("w+b", buffering=_CHUNK)
         self._db = sqlite3.connect(workdir / "join.sqlite3", isolation_level=None)
         # A throwaway database: no journal, no fsync, one transaction for all of it.
@@ -78,15 +111,15 @@ class ResultsJoin:
         )
         self._db.execute(
             "CREATE TABLE requests (position INTEGER PRIMARY KEY, custom_id TEXT NOT NULL, "
-            "body BLOB)"
+            "body BLOB, unanswered INTEGER)"
         )
         self._db.execute("BEGIN")
         self._has_requests = False
         self._read_at = 0  # where the spill file's buffered reader stands
         self.kept = 0
         self.repeated = 0
-        self.succeeded = 0
-        self.invalid = 0
+        #: Rows written of each status (the input's unanswered ones once :meth:`write` ran).
+        self.counts = zero_counts()
         self.usage: dict[str, int | float] = dict.fromkeys(TOKEN_KEYS, 0)
 
     def close(self) -> None:
@@ -97,6 +130,7 @@ class ResultsJoin:
         """Read, spill and index each result line's row; a repeated custom_id keeps its first."""
         insert = "INSERT INTO results VALUES (?, ?, ?, ?, ?)"
         spill = self._spill
+        counts = [0] * len(STATUSES)
         rows: list[tuple[int, str | None, int, int, int]] = []
         offset = number = 0
         try:
@@ -105,11 +139,8 @@ class ResultsJoin:
                 spill.write(line)
                 rows.append((number, custom_id, status, offset, len(line)))
                 offset += len(line)
-                if status == OK:
-                    self.succeeded += 1
-                    add_usage(self.usage, usage)
-                elif status == INVALID:
-                    self.invalid += 1
+                counts[status] += 1
+                if usage:
                     add_usage(self.usage, usage)
                 if len(rows) >= _BATCH_ROWS:
                     self._db.executemany(insert, rows)
@@ -121,6 +152,7 @@ class ResultsJoin:
             ) from None
         if rows:
             self._db.executemany(insert, rows)
+        self.counts = dict(zip(STATUSES, counts, strict=True))
         self._rewind()
         self.kept = number
         # Covering: the join finds where each line is from the index alone.
@@ -140,34 +172,41 @@ class ResultsJoin:
             "e WHERE e.custom_id = results.custom_id AND e.seq < results.seq)"
         ).rowcount
         self.kept -= self.repeated
-        # Rare: sum again over the kept lines, in the same order, so the totals are exact.
-        self.succeeded = self.invalid = 0
+        # Rare: count and sum again over the kept lines, in the same order, so totals are exact.
+        self.counts = zero_counts()
+        for code, count in self._db.execute("SELECT status, count(*) FROM results GROUP BY 1"):
+            self.counts[STATUSES[code]] = count
         self.usage = dict.fromkeys(TOKEN_KEYS, 0)
-        kept = self._db.execute(
-            "SELECT status, off, len FROM results WHERE status != ? ORDER BY seq", (FAILED,)
+        answered = self._db.execute(
+            "SELECT off, len FROM results WHERE status IN (?, ?) ORDER BY seq", _ANSWERED_CODES
         )
-        for status, offset, length in kept:
-            if status == OK:
-                self.succeeded += 1
-            else:
-                self.invalid += 1
+        for offset, length in answered:
             add_usage(self.usage, usage_of_row(self._read(offset, length)))
 
-    def _row(self, raw: str, number: int) -> tuple[str | None, int, bytes, tuple[Any, ...]]:
-        """A result line's ``(custom_id, status, row, usage objects)``."""
+    def _row(self, raw: str, number: int) -> tuple[str | None, int, bytes, Usage]:
+        """A result line's ``(custom_id, status code, row, usage objects)``; usage only for
+        an answer (success or invalid_output)."""
         read = read_result_line(raw, number)
         custom_id = read.custom_id
         if not read.succeeded:
-            return custom_id, FAILED, failed_row(custom_id, read.status_code, read.error), ()
+            return custom_id, _ERROR, error_row(custom_id, read.status_code, read.error), ()
         body = bytes(read.body) if read.body else b"null"
-        problem = self._row_check(custom_id, body) if self._row_check is not None else None
-        if problem is None:
-            return custom_id, OK, answer_row(custom_id, read.status_code, body), read.usage
-        row = answer_row(custom_id, read.status_code, body, problem)
-        return custom_id, INVALID, row, read.usage
+        spec = self._output
+        if spec is None:  # the fast path: the body is copied, never built
+            return custom_id, _SUCCESS, answer_row(custom_id, read.status_code, body), read.usage
+        text = answer_text(body)
+        if text is None and not spec.structured:
+            # Text output asks for nothing to check: an answer without text (tool calls
+            # only, say) is still a success, with no output.
+            output, problem = None, None
+        else:
+            output, problem = spec.check(text)
+        row = answer_row(custom_id, read.status_code, body, output, problem)
+        return custom_id, _SUCCESS if problem is None else _INVALID_OUTPUT, row, read.usage
 
-    def add_requests(self, requests: Iterable[tuple[str, Mapping[str, Any] | None]]) -> None:
-        """Store the input ids (and bodies when they are written) in order."""
+    def add_requests(self, requests: Iterable[InputRequest]) -> None:
+        """Store the input ids (and bodies when they are written, and the status of a request
+        no result line answers when given) in order."""
         self._has_requests = True
         try:
             self._add_requests(requests)
@@ -179,41 +218,51 @@ class ResultsJoin:
         except PydanticSerializationError as exc:  # the same, in a body
             raise MistralBatchInputError(f"an input request cannot be written: {exc}") from None
 
-    def _add_requests(self, requests: Iterable[tuple[str, Mapping[str, Any] | None]]) -> None:
+    def _add_requests(self, requests: Iterable[InputRequest]) -> None:
+        # The unanswered status is stored as its code, NULL for missing (the usual case).
         if self._keep_bodies or not self._has_json_each():
-            insert = "INSERT INTO requests (custom_id, body) VALUES (?, ?)"
-            rows: list[tuple[str, bytes | None]] = []
-            for custom_id, body in requests:
+            insert = "INSERT INTO requests (custom_id, body, unanswered) VALUES (?, ?, ?)"
+            rows: list[tuple[str, bytes | None, int | None]] = []
+            for request in requests:
+                body = request[1]
                 text = to_json(body) if self._keep_bodies and body is not None else None
-                rows.append((custom_id, text))
+                rows.append((request[0], text, _unanswered_code(request)))
                 if len(rows) >= _BATCH_ROWS:
                     self._db.executemany(insert, rows)
                     rows = []
             if rows:
                 self._db.executemany(insert, rows)
             return
-        # Ids alone go in as one JSON array per batch: several times faster than executemany.
+        # Ids alone go in as one JSON array per batch (of requests with the same unanswered
+        # status, which changes only from one job's requests to the next): several times
+        # faster than executemany.
         ids: list[str] = []
-        for custom_id, _ in requests:
-            ids.append(custom_id)
-            if len(ids) >= _BATCH_ROWS:
-                self._insert_ids(ids)
-                ids = []
+        batch_code: int | None = None
+        for request in requests:
+            code = _unanswered_code(request) if len(request) > 2 else None
+            if code != batch_code or len(ids) >= _BATCH_ROWS:
+                if ids:
+                    self._insert_ids(ids, batch_code)
+                    ids = []
+                batch_code = code
+            ids.append(request[0])
         if ids:
-            self._insert_ids(ids)
+            self._insert_ids(ids, batch_code)
 
-    def _insert_ids(self, ids: list[str]) -> None:
+    def _insert_ids(self, ids: list[str], unanswered: int | None) -> None:
         encoded = msgspec.json.encode(ids)
         # SQLite's JSON functions end a string at U+0000: a batch that may hold one (an
         # escaped backslash before "u0000" looks the same) goes in row by row instead.
         if b"\\u0000" in encoded:
             self._db.executemany(
-                "INSERT INTO requests (custom_id) VALUES (?)", [(each,) for each in ids]
+                "INSERT INTO requests (custom_id, unanswered) VALUES (?, ?)",
+                [(each, unanswered) for each in ids],
             )
             return
         self._db.execute(
-            "INSERT INTO requests (custom_id) SELECT value FROM json_each(?) ORDER BY key",
-            (encoded,),
+            "INSERT INTO requests (custom_id, unanswered) SELECT value, ? FROM json_each(?) "
+            "ORDER BY key",
+            (unanswered, encoded),
         )
 
     def _has_json_each(self) -> bool:
@@ -242,16 +291,19 @@ class ResultsJoin:
         add_request = self._keep_bodies
         matched = 0
         joined = self._db.execute(
-            "SELECT q.custom_id, q.body, r.off, r.len FROM requests q "
+            "SELECT q.custom_id, q.body, q.unanswered, r.off, r.len FROM requests q "
             "LEFT JOIN results r ON r.custom_id = q.custom_id ORDER BY q.position"
         )
+        unanswered = [0] * len(STATUSES)
         with _Chunks(out) as sink:
-            for custom_id, body, offset, length in joined:
+            for custom_id, body, code, offset, length in joined:
                 if offset is None:
                     written.missing += 1
                     if len(written.missing_ids) < MAX_NAMED_MISSING:
                         written.missing_ids.append(custom_id)
-                    line = missing_row(custom_id)
+                    code = _MISSING if code is None else code
+                    unanswered[code] += 1
+                    line = unanswered_row(custom_id, STATUSES[code])
                 else:
                     matched += 1
                     line = self._read(offset, length)
@@ -267,6 +319,9 @@ class ResultsJoin:
                     written.lines += 1
                     written.unexpected += 1
                     sink.add(with_request(line, None) if add_request else line)
+        for code, count in enumerate(unanswered):
+            if count:
+                self.counts[STATUSES[code]] += count
         return written
 
     def _rewind(self) -> None:
@@ -310,4 +365,4 @@ class _Chunks:
             self._size = 0
 
 
-__all__ = ["MAX_NAMED_MISSING", "TOKEN_KEYS", "ResultsJoin", "Written"]
+__all__ = ["MAX_NAMED_MISSING", "TOKEN_KEYS", "InputRequest", "ResultsJoin", "Written"]

@@ -1,20 +1,26 @@
 """The verdict on ended jobs: whether the task may succeed, and the one line that says why.
 
 Only SUCCESS can pass; any other status (FAILED, TIMEOUT_EXCEEDED, CANCELLED, or one this code
-does not know) fails. In a SUCCESS job, the requests that failed (the API said so), that have
-no result line, or whose answer is invalid (the results' row check refused it) count together
-against ``max_failed_ratio``; the line names each count. When requests failed, the first lines
-of an error file are quoted.
+does not know) fails. In a SUCCESS job, every request that did not succeed counts against
+``max_failed_ratio``: once the results are written, every row not ``success`` (``error``,
+``invalid_output``, ``missing``, ``expired``, ``cancelled``), and the line names each count;
+without results, the job's failed requests. When requests failed, the first lines of an error
+file are quoted.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_provider_mistral_batch.batch.error_quotes import first_errors
+from airflow_provider_mistral_batch.batch.result_rows import (
+    INVALID_OUTPUT,
+    SUCCESS,
+    describe_counts,
+)
 from airflow_provider_mistral_batch.batch.wait_options import DEFAULT_MAX_FAILED_RATIO
 from airflow_provider_mistral_batch.models import BatchJob, BatchJobStatus
 from airflow_provider_mistral_batch.utils.wording import plural
@@ -71,30 +77,34 @@ def judge_jobs(
     jobs: Sequence[BatchJob],
     max_failed_ratio: float | None = DEFAULT_MAX_FAILED_RATIO,
     missing: int = 0,
-    invalid: int | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> JobVerdict:
     """Decide whether the ended jobs of one task (its shards) let it succeed, as one outcome.
 
     The task succeeds only if every job succeeded; ``max_failed_ratio`` (default 0.0: none
-    may fail) applies to the total, where requests with no result line (``missing``) count as
-    failed, and so do invalid ones.
+    may fail) applies to the total.
 
-    :param missing: requests no result line answers (known once the results were written).
-    :param invalid: answers the results' row check refused (among the job's succeeded
-        requests); None when no results were written: the message then names no such count.
+    :param missing: requests no result line answers, counted as failed; used only without
+        ``counts``.
+    :param counts: the results' rows of each status (:data:`.result_rows.STATUSES`), once they
+        were written: every row not ``success`` counts as failed, and the message names each
+        count. None: the jobs' own counts of succeeded and failed requests.
     """
-    if len(jobs) == 1 and missing == 0 and invalid is None:
+    if len(jobs) == 1 and missing == 0 and counts is None:
         return judge_job(jobs[0], max_failed_ratio)
     total = sum(job.total_requests for job in jobs)
-    failed = sum(job.failed_requests for job in jobs) + missing
-    refused = invalid or 0
-    succeeded = sum(job.succeeded_requests for job in jobs) - refused
-    counts = f"{succeeded:,} succeeded, {failed:,} failed"
-    if invalid is not None:
-        counts += f", {invalid:,} invalid"
-    counts += f" of {plural(total, 'request')}"
-    if missing:
-        counts += f"; {missing:,} of the failed had no result line"
+    of_total = f" of {plural(total, 'request')}"
+    invalid = 0
+    if counts is None:
+        failed = sum(job.failed_requests for job in jobs) + missing
+        succeeded = sum(job.succeeded_requests for job in jobs)
+        described = f"{succeeded:,} succeeded, {failed:,} failed{of_total}"
+        if missing:
+            described += f"; {missing:,} of the failed had no result line"
+    else:
+        failed = sum(count for status, count in counts.items() if status != SUCCESS)
+        invalid = counts.get(INVALID_OUTPUT, 0)
+        described = describe_counts(counts) + of_total
     what = (
         f"Mistral batch job {jobs[0].id}"
         if len(jobs) == 1
@@ -102,19 +112,21 @@ def judge_jobs(
     )
     unsuccessful = [job for job in jobs if not job.status.is_success]
     if unsuccessful:
+        results = f"; results: {described}" if counts is not None else ""
         if len(jobs) == 1:
-            return judge_job(jobs[0])
+            verdict = judge_job(jobs[0])
+            return replace(verdict, message=verdict.message + results)
         ended = "; ".join(judge_job(job).message for job in unsuccessful)
         # A CANCELLED shard was stopped on purpose: a retry would pay for it again.
         retry_helps = all(_retry_helps(job) for job in unsuccessful)
         return JobVerdict(
             False,
-            f"{len(unsuccessful)} of {what} did not succeed: {ended}",
+            f"{len(unsuccessful)} of {what} did not succeed: {ended}{results}",
             retry_helps=retry_helps,
         )
     hint = f"; see error_file {jobs[0].error_file}" if len(jobs) == 1 else ""
     return _judge_failed_share(
-        what, counts, failed + refused, total, max_failed_ratio, hint, invalid=refused
+        what, described, failed, total, max_failed_ratio, hint, invalid=invalid
     )
 
 
@@ -128,8 +140,8 @@ def _judge_failed_share(
     *,
     invalid: int = 0,
 ) -> JobVerdict:
-    """The verdict on succeeded jobs by their share of failed requests (invalid ones among
-    them); every message says the rule applied (``2 of 5 requests failed (40%), above
+    """The verdict on succeeded jobs by their share of failed requests (invalid_output ones
+    among them); every message says the rule applied (``2 of 5 requests failed (40%), above
     max_failed_ratio 0``)."""
     if failed <= 0:
         return JobVerdict(True, f"{what} succeeded ({counts})")

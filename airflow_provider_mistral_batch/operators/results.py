@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
+    from airflow_provider_mistral_batch.batch.results_join import InputRequest
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
+    from airflow_provider_mistral_batch.models import BatchJob
 
 
 class MistralBatchResultsOperator(BaseOperator):
@@ -26,12 +28,15 @@ class MistralBatchResultsOperator(BaseOperator):
 
     For a job created outside this task (after :class:`MistralBatchJobSensor`, say): its output
     and error files are streamed and written to ``results_path`` as one JSONL, one line per
-    request, ``{"custom_id", "status", "ok", "status_code", "response", "error"}``. With the input
-    (exactly one of ``requests``, ``input_path``, ``input_files``) the lines follow the input's
-    order and requests with no result line are counted, named and written as failed; without
-    it the lines follow the files' order and missing requests cannot be counted (the log says
-    so). Returns the small manifest (``results_path``, counts, ``missing_requests``, ``usage``).
-    See ``docs/operators.md``.
+    request, ``{"custom_id", "status", "ok", "status_code", "response", "output", "error"}``
+    (``status``: ``success``, ``error``, ``invalid_output``, ``missing``, ``expired`` or
+    ``cancelled``). With the input (exactly one of ``requests``, ``input_path``,
+    ``input_files``) the lines follow the input's order and requests with no result line are
+    counted, named and written as ``missing`` (``expired`` / ``cancelled`` when their job
+    ended TIMEOUT_EXCEEDED / CANCELLED); without it the lines follow the files' order and
+    missing requests cannot be counted (the log says so). Returns the small manifest
+    (``results_path``, ``succeeded``, ``failed``, ``counts`` per status,
+    ``missing_requests``, ``usage``). See ``docs/operators.md``.
 
     :param job_id: id of the job, or a list of ids (e.g. ``batch_job_ids``) (templated).
     :param results_path: a local path or an ``airflow.sdk.ObjectStoragePath`` (templated).
@@ -39,6 +44,10 @@ class MistralBatchResultsOperator(BaseOperator):
     :param input_path: the input JSONL, a local path or an ``ObjectStoragePath`` (templated).
     :param input_files: ids of the uploaded input files (templated).
     :param results_include_request: add each request's body to its line; default False.
+    :param output_type: what each answer must be: a pydantic model or any type a pydantic
+        ``TypeAdapter`` accepts, its validated value written as ``output`` (an answer that
+        does not validate is ``invalid_output``), or ``str`` for the answer's text; default
+        None: the text for chat and FIM completions, no ``output`` for other endpoints.
     :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
     """
 
@@ -61,6 +70,7 @@ class MistralBatchResultsOperator(BaseOperator):
         input_path: Any = None,
         input_files: Sequence[str] | str | None = None,
         results_include_request: bool = False,
+        output_type: Any = None,
         mistral_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -90,6 +100,7 @@ class MistralBatchResultsOperator(BaseOperator):
         self.input_path = input_path
         self.input_files = input_files
         self.results_include_request = results_include_request
+        self.output_type = output_type
         self.mistral_conn_id = mistral_conn_id
 
     @cached_property
@@ -115,7 +126,8 @@ class MistralBatchResultsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the jobs ended and the path is writable, then stream and join the results."""
-        from airflow_provider_mistral_batch.batch.results import write_results
+        from airflow_provider_mistral_batch.batch.output_spec import output_spec
+        from airflow_provider_mistral_batch.batch.results import default_output, write_results
         from airflow_provider_mistral_batch.utils.paths import (
             check_not_shared,
             prepare_destination,
@@ -129,6 +141,7 @@ class MistralBatchResultsOperator(BaseOperator):
                 )
             check_not_shared(self, context)
             target = prepare_destination(self.results_path)
+            spec = output_spec(self.output_type) if self.output_type is not None else None
         except MistralBatchInputError as exc:
             raise MistralBatchInputError(f"{self.task_id}: {exc}") from exc
         try:
@@ -140,7 +153,7 @@ class MistralBatchResultsOperator(BaseOperator):
                     + ", ".join(f"{job.id} is still {job.status}" for job in running)
                     + ": wait for it to end (MistralBatchJobSensor) before writing its results"
                 )
-            requests = self._input_requests()
+            requests = self._input_requests(jobs)
             if requests is None:
                 self.log.info(
                     "No input given: results are written in the files' order, and requests "
@@ -153,22 +166,32 @@ class MistralBatchResultsOperator(BaseOperator):
                 target,
                 requests=requests,
                 include_request=self.results_include_request,
+                output=spec if spec is not None else default_output(jobs),
             )
             manifest: dict[str, Any] = {"job_ids": job_ids, **summary.as_xcom()}
             return manifest
         finally:
             self.hook.close()
 
-    def _input_requests(self) -> Iterator[tuple[str, Any]] | None:
-        """The input's ``(custom_id, body)`` in order, refused at its end if an id repeats
-        (the join reads it before any result file); None without an input."""
+    def _input_requests(self, jobs: Sequence[BatchJob]) -> Iterator[InputRequest] | None:
+        """The input's ``(custom_id, body, status when unanswered)`` in order, refused at its
+        end if an id repeats (the join reads it before any result file); None without an
+        input.
+
+        A request with no result line is ``expired`` / ``cancelled`` when its job ended
+        TIMEOUT_EXCEEDED / CANCELLED: when every job ended the same way, or when the input is
+        given as the jobs' input files; else ``missing``.
+        """
         from airflow_provider_mistral_batch.batch.request_lines import (
             requests_of_files,
             requests_of_path,
             unique_requests,
         )
+        from airflow_provider_mistral_batch.batch.result_rows import MISSING, unanswered_status
 
-        requests: Iterator[tuple[str, Any]]
+        ends = {unanswered_status(job.status) for job in jobs}
+        unanswered = ends.pop() if len(ends) == 1 else MISSING
+        requests: Iterator[InputRequest]
         if self.requests is not None:
             if isinstance(self.requests, str | bytes | Mapping):
                 raise MistralBatchInputError(
@@ -177,12 +200,24 @@ class MistralBatchResultsOperator(BaseOperator):
             if isinstance(self.requests, Iterator):
                 # Read again to name a repeated id: a one-shot iterator is kept as a list.
                 self.requests = list(self.requests)
-            requests = _requests_of_items(self.task_id, self.requests)
+            items = _requests_of_items(self.task_id, self.requests)
+            requests = ((custom_id, body, unanswered) for custom_id, body in items)
         elif self.input_path is not None:
-            requests = requests_of_path(self.input_path, with_body=self.results_include_request)
+            lines = requests_of_path(self.input_path, with_body=self.results_include_request)
+            requests = ((custom_id, body, unanswered) for custom_id, body in lines)
         elif self.input_files is not None:
-            requests = requests_of_files(
-                self.hook, _file_ids(self.input_files), with_body=self.results_include_request
+            # Each file's requests are those of the job it is an input file of.
+            job_ends = {
+                file_id: unanswered_status(job.status)
+                for job in jobs
+                for file_id in job.input_files
+            }
+            requests = (
+                (custom_id, body, job_ends.get(file_id, unanswered))
+                for file_id in _file_ids(self.input_files)
+                for custom_id, body in requests_of_files(
+                    self.hook, [file_id], with_body=self.results_include_request
+                )
             )
         else:
             return None

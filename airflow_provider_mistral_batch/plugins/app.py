@@ -209,6 +209,7 @@ async def task_instance_tab(
         not_shown=not_shown,
         needs=missing_access(cards),
         usage=recorded.usage,
+        counts=recorded.counts,
         refresh=REFRESH_SECONDS if active else 0,
     )
     return await _masked_page(mistral, body)

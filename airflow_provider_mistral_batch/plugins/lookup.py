@@ -19,6 +19,7 @@ from airflow_provider_mistral_batch.batch.manifest import (
     XCOM_JOB_ID,
     XCOM_JOB_IDS,
 )
+from airflow_provider_mistral_batch.batch.result_rows import STATUSES
 from airflow_provider_mistral_batch.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.links import MistralBatchJobLink
@@ -104,6 +105,8 @@ class TaskJobs:
     :param job_ids: the job ids, in the order the task recorded them.
     :param conn_id: the connection they belong to (``mistral_default`` when not recorded).
     :param usage: token usage totals of the task's results, when it wrote any.
+    :param counts: the task's result rows of each status (success, error, invalid_output,
+        missing, expired, cancelled), when it wrote any.
     :param state: the task instance's state, or None if there is no such task instance.
     :param input_error: why the task failed on its input before it created a job, if it did.
     """
@@ -111,6 +114,7 @@ class TaskJobs:
     job_ids: list[str] = field(default_factory=list)
     conn_id: str = DEFAULT_CONN_ID
     usage: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
     state: str | None = None
     input_error: str | None = None
 
@@ -119,7 +123,8 @@ def task_jobs(dag_id: str, run_id: str, task_id: str, map_index: int) -> TaskJob
     """The jobs of one task instance, from its XCom: ``batch_job_ids`` or ``batch_job_id``
     (the operator, the sensor), else the job id at the end of the "Mistral batch job" link
     (a sensor run before it pushed ``batch_job_id``); the connection from
-    ``mistral_conn_id``; usage from the return value's ``usage``; the input error from
+    ``mistral_conn_id``; usage and the rows of each status from the return value's ``usage``
+    and ``counts``; the input error from
     ``mistral_input_error`` (the operator's, when it failed before creating a job)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
@@ -166,6 +171,7 @@ def task_jobs(dag_id: str, run_id: str, task_id: str, map_index: int) -> TaskJob
         job_ids=job_ids,
         conn_id=conn_id if isinstance(conn_id, str) and conn_id else DEFAULT_CONN_ID,
         usage=_usage(values.get("return_value")),
+        counts=_counts(values.get("return_value")),
         state=str(state) if state is not None else None,
         input_error=input_error[:MAX_INPUT_ERROR] if isinstance(input_error, str) else None,
     )
@@ -180,6 +186,18 @@ def _usage(return_value: Any) -> dict[str, float]:
         str(key): value
         for key, value in usage.items()
         if isinstance(value, int | float) and not isinstance(value, bool) and value
+    }
+
+
+def _counts(return_value: Any) -> dict[str, int]:
+    """The return value's rows of each known status (in the vocabulary's order), if any."""
+    counts = return_value.get("counts") if isinstance(return_value, dict) else None
+    if not isinstance(counts, dict):
+        return {}
+    return {
+        status: counts[status]
+        for status in STATUSES
+        if isinstance(counts.get(status), int) and not isinstance(counts[status], bool)
     }
 
 

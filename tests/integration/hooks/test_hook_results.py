@@ -90,7 +90,10 @@ def test_a_job_with_failures_is_joined_in_input_order(
     expected_usage = usage_of_output(hook, job.output_file)
     assert expected_usage["total_tokens"] > 0
     assert summary.usage == expected_usage
-    assert f"Wrote 40 result lines to {tmp_path / 'r.jsonl'}: 37 succeeded, 3 failed" in caplog.text
+    assert (
+        f"Wrote 40 result lines to {tmp_path / 'r.jsonl'}: 37 success, 3 error (0 unexpected)"
+        in caplog.text
+    )
     assert f"total_tokens={expected_usage['total_tokens']}" in caplog.text
 
 

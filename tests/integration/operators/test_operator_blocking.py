@@ -37,6 +37,7 @@ SUMMARY_KEYS = {
     "results_path",
     "missing_requests",
     "usage",
+    "counts",
     "job_id",
     "status",
     "output_file",

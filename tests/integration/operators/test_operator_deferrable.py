@@ -159,6 +159,7 @@ def test_execute_complete_with_a_success_event(capture_log: Callable[[Any], Oper
         "results_path": None,
         "missing_requests": None,
         "usage": None,
+        "counts": None,
     }
     assert ti.pushes == [
         ("output_file", job.output_file),

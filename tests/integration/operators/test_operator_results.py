@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
+from pydantic import BaseModel
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError, MistralBatchJobError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
@@ -63,14 +64,35 @@ def test_results_in_input_order_with_failures_and_usage(
     lines = _lines(target)
     assert [line["custom_id"] for line in lines] == ["r0", "r1", "r2", "r3"]
     assert [line["ok"] for line in lines] == [True, False, True, True]
+    assert [line["status"] for line in lines] == ["success", "error", "success", "success"]
     assert lines[1]["response"] is None
     assert lines[1]["error"]
-    assert lines[0]["response"]["choices"][0]["message"]["content"]
-    assert set(lines[0]) == {"custom_id", "status", "ok", "status_code", "response", "error"}
+    # Chat completions: each success carries its answer's text as output.
+    content = lines[0]["response"]["choices"][0]["message"]["content"]
+    assert content
+    assert lines[0]["output"] == content
+    assert lines[1]["output"] is None
+    assert list(lines[0]) == [
+        "custom_id",
+        "status",
+        "ok",
+        "status_code",
+        "response",
+        "output",
+        "error",
+    ]
     assert result["results_path"] == str(target)
     assert result["missing_requests"] == 0
     assert result["usage"] == _usage_of_output(hook, ti.pushed["output_files"])
-    assert result["results"]["failed"] == 1
+    assert (result["results"]["succeeded"], result["results"]["failed"]) == (3, 1)
+    assert result["counts"] == {
+        "success": 3,
+        "error": 1,
+        "invalid_output": 0,
+        "missing": 0,
+        "expired": 0,
+        "cancelled": 0,
+    }
     assert list(tmp_path.iterdir()) == [target], "no temporary file is left"
 
 
@@ -159,9 +181,19 @@ def test_results_operator_counts_and_names_the_missing_requests_of_a_cancelled_j
     manifest = op.execute({"ti": FakeTaskInstance()})
     lines = _lines(target)
     assert [line["custom_id"] for line in lines] == [f"r{i}" for i in range(60)]
-    missing = [line["custom_id"] for line in lines if line["error"] == "no result returned"]
+    # The job was cancelled: its requests without a result line are cancelled, not missing.
+    missing = [line["custom_id"] for line in lines if line["status"] == "cancelled"]
+    assert {line["status"] for line in lines} == {"success", "cancelled"}
+    assert all(
+        line["error"] == "no result returned: the job ended CANCELLED"
+        for line in lines
+        if line["status"] == "cancelled"
+    )
     assert manifest["missing_requests"] == len(missing) > 0
     assert manifest["missing_ids"] == missing[:20]
+    assert manifest["counts"]["cancelled"] == len(missing)
+    assert manifest["counts"]["missing"] == 0
+    assert (manifest["succeeded"], manifest["failed"]) == (60 - len(missing), len(missing))
     assert manifest["job_ids"] == [job_id]
 
 
@@ -369,3 +401,100 @@ def test_results_operator_names_a_repeat_in_requests_given_as_a_one_shot_iterato
     with pytest.raises(MistralBatchInputError) as caught:
         op.execute({"ti": FakeTaskInstance()})
     assert str(caught.value).endswith('requests[2]: custom_id "b" repeats requests[0]')
+
+
+def test_a_timed_out_job_writes_its_unanswered_requests_as_expired(
+    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator, tmp_path: Path
+) -> None:
+    # 1 hour of timeout is 2 s here; 40 requests at 5 a second cannot all be answered.
+    conn.update_config(requests_per_second=5, seconds_per_timeout_hour=2.0)
+    target = tmp_path / "r.jsonl"
+    ti = FakeTaskInstance()
+    with pytest.raises(MistralBatchJobError, match="ended TIMEOUT_EXCEEDED") as caught:
+        make_op(requests=chat_requests(40), results_path=str(target), timeout=3600).execute(
+            {"ti": ti}
+        )
+    lines = _lines(target)
+    statuses = [line["status"] for line in lines]
+    assert len(lines) == 40
+    assert set(statuses) <= {"success", "expired"}
+    assert "expired" in statuses
+    expired = statuses.count("expired")
+    assert all(
+        line["error"] == "no result returned: the job ended TIMEOUT_EXCEEDED"
+        for line in lines
+        if line["status"] == "expired"
+    )
+    assert str(caught.value).endswith(
+        f"; results: {40 - expired} success, {expired} expired of 40 requests"
+    )
+
+
+class _Verdict(BaseModel):
+    verdict: str
+
+
+def test_results_operator_checks_answers_against_an_output_type(
+    conn: RunningEmulator, hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    job_id = _ended_job(hook, ["a", "b"])
+    # The emulator answers these requests (they ask for no response_format) with plain
+    # sentences: text output carries them, a structured output type refuses them.
+    typed = MistralBatchResultsOperator(
+        task_id="results",
+        job_id=job_id,
+        results_path=str(tmp_path / "typed.jsonl"),
+        requests=_requests(["a", "b"]),
+        output_type=_Verdict,
+    )
+    manifest = typed.execute({"ti": FakeTaskInstance()})
+    rows = _lines(tmp_path / "typed.jsonl")
+    assert [(row["status"], row["output"]) for row in rows] == [("invalid_output", None)] * 2
+    assert all(row["error"].startswith("the answer: Invalid JSON") for row in rows)
+    assert (manifest["succeeded"], manifest["failed"], manifest["counts"]["invalid_output"]) == (
+        0,
+        2,
+        2,
+    )
+    text = MistralBatchResultsOperator(
+        task_id="results",
+        job_id=job_id,
+        results_path=str(tmp_path / "text.jsonl"),
+        requests=_requests(["a", "b"]),
+        output_type=str,
+    )
+    assert text.execute({"ti": FakeTaskInstance()})["counts"]["success"] == 2
+    rows = _lines(tmp_path / "text.jsonl")
+    assert [row["output"] for row in rows] == [
+        row["response"]["choices"][0]["message"]["content"] for row in rows
+    ]
+
+
+def test_results_operator_gives_each_input_file_the_end_of_its_own_job(
+    conn: RunningEmulator, hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    write_jsonl(first, [f"a{i}" for i in range(60)])
+    write_jsonl(second, ["b0", "b1"])
+    file_ids = [hook.upload_file(first).id, hook.upload_file(second).id]
+    done = wait_for_terminal(
+        hook, hook.create_batch_job(endpoint=CHAT, model=MODEL, input_files=[file_ids[1]]).id
+    )
+    conn.update_config(requests_per_second=20)
+    job = hook.create_batch_job(endpoint=CHAT, model=MODEL, input_files=[file_ids[0]])
+    while hook.get_batch_job(job.id).completed_requests < 3:
+        time.sleep(0.02)
+    hook.cancel_batch_job(job.id)
+    cancelled = wait_for_terminal(hook, job.id)
+    op = MistralBatchResultsOperator(
+        task_id="results",
+        job_id=[cancelled.id, done.id],
+        results_path=str(tmp_path / "r.jsonl"),
+        input_files=file_ids,
+    )
+    manifest = op.execute({"ti": FakeTaskInstance()})
+    rows = _lines(tmp_path / "r.jsonl")
+    assert [row["custom_id"] for row in rows] == [f"a{i}" for i in range(60)] + ["b0", "b1"]
+    assert {row["status"] for row in rows[:60]} == {"success", "cancelled"}
+    assert [row["status"] for row in rows[60:]] == ["success", "success"]
+    assert manifest["counts"]["cancelled"] == manifest["missing_requests"] > 0

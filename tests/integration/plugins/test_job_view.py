@@ -140,7 +140,7 @@ def test_the_type_of_a_connection_given_as_an_environment_variable(
     assert _env_conn_type(value) == expected
 
 
-def _task_tab(card: JobCard, *, fragment: bool = True) -> str:
+def _task_tab(card: JobCard, *, fragment: bool = True, counts: dict[str, int] | None = None) -> str:
     return render(
         "task_tab.html",
         fragment=fragment,
@@ -155,8 +155,36 @@ def _task_tab(card: JobCard, *, fragment: bool = True) -> str:
         not_shown=[],
         needs=missing_access([card]),
         usage={},
+        counts=counts or {},
         refresh=5,
     )
+
+
+def test_the_task_tab_shows_the_rows_of_each_status_that_has_any() -> None:
+    job = running_job(status="SUCCESS")
+    card = JobCard(job_id=job.id, view=job_view(job, STARTED))
+    counts = {
+        "success": 1234,
+        "error": 2,
+        "invalid_output": 3,
+        "missing": 0,
+        "expired": 4,
+        "cancelled": 0,
+    }
+    html = _task_tab(card, counts=counts)
+    match = re.search(
+        r"<section class=\"usage\" data-row-counts><h2>Results</h2>\n<p>(.*)</p>", html
+    )
+    assert match, html
+    text = re.sub(r"<[^>]+>", "", match.group(1))
+    assert text == "success 1,234 · error 2 · invalid_output 3 · expired 4"
+    assert '<strong data-count="invalid_output">3</strong>' in match.group(1)
+    # Nothing answered yet: success is shown, at 0; no results written: no section.
+    none = _task_tab(card, counts=dict.fromkeys(counts, 0))
+    assert re.search(
+        r"data-row-counts><h2>Results</h2>\n<p>success <strong[^>]*>0</strong></p>", none
+    )
+    assert "data-row-counts" not in _task_tab(card)
 
 
 def test_a_job_being_cancelled_shows_a_disabled_cancelling_button_not_cancel() -> None:

@@ -81,6 +81,12 @@ def test_task_tab_shows_a_finished_job_with_counts_errors_usage_and_downloads(
         # The first lines of the error file: the failed request, by custom id.
         assert re.search(r"<li>q-3: [^<]+</li>", html), html
         assert "Token usage" in html
+        # The results' rows of each status (those with any).
+        assert re.search(
+            r'data-row-counts><h2>Results</h2>\n<p>success <strong data-count="success">3'
+            r'</strong> · error <strong data-count="error">1</strong></p>',
+            html,
+        ), html
         assert "prompt_tokens" in html
         assert f'href="jobs/{job_id}/files/output?conn_id={CONN_ID}"' in html
         assert f'href="jobs/{job_id}/files/error?conn_id={CONN_ID}"' in html

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from airflow_provider_mistral_batch.batch.finish import finish_with_job, finish_with_jobs
 from airflow_provider_mistral_batch.exceptions import MistralBatchError, MistralBatchJobFatalError
@@ -75,37 +76,39 @@ def test_a_server_echoing_the_key_in_errors_never_gets_it_into_the_message(
         assert KEY not in caplog.text
 
 
-def _refuse_odd(custom_id: str | None, body: bytes) -> str | None:
-    """A row check: the answers to odd-numbered requests miss what the task asked for."""
-    return "not what was asked" if custom_id is not None and int(custom_id[1:]) % 2 else None
-
-
-def _result_line(custom_id: str) -> str:
-    body = {"choices": [{"message": {"content": "x"}}]}
+def _answer_line(custom_id: str) -> str:
+    # The odd-numbered requests answer text that is not the JSON the task asked for.
+    content = '{"label": "x"}' if int(custom_id[1:]) % 2 == 0 else "x"
+    body = {"choices": [{"message": {"content": content}}]}
     return json.dumps({"custom_id": custom_id, "response": {"status_code": 200, "body": body}})
 
 
+class _Label(BaseModel):
+    label: str
+
+
 @pytest.mark.parametrize(("ratio", "passes"), [(0.25, False), (0.5, True)])
-def test_rows_a_row_check_refuses_are_counted_reported_and_fail_beyond_the_ratio(
+def test_invalid_output_rows_are_counted_reported_and_fail_beyond_the_ratio(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, ratio: float, passes: bool
 ) -> None:
+    from airflow_provider_mistral_batch.batch.output_spec import output_spec
     from airflow_provider_mistral_batch.batch.results import join_results
 
-    ids = [f"r{i}" for i in range(6)]  # r1, r3, r5 are refused: 3 of 6 (50%)
+    ids = [f"r{i}" for i in range(6)]  # r1, r3, r5 do not validate: 3 of 6 (50%)
     job = make_job(total_requests=6, succeeded_requests=6, completed_requests=6)
 
     def write(jobs: Any) -> dict[str, Any]:
         summary = join_results(
-            [_result_line(cid) for cid in ids],
+            [_answer_line(cid) for cid in ids],
             tmp_path / "r.jsonl",
             requests=[(cid, None) for cid in ids],
-            row_check=_refuse_odd,
+            output=output_spec(_Label),
         )
         return summary.as_xcom()
 
     log = logging.getLogger("tests.finish.invalid")
     caplog.set_level(logging.INFO, logger="tests.finish.invalid")
-    counts = "(3 succeeded, 0 failed, 3 invalid of 6 requests)"
+    counts = "(3 success, 3 invalid_output of 6 requests)"
     if not passes:
         with pytest.raises(MistralBatchJobFatalError) as caught:
             finish_with_jobs({"ti": _Ti()}, [job], ratio, log, write_results=write)
@@ -115,6 +118,33 @@ def test_rows_a_row_check_refuses_are_counted_reported_and_fail_beyond_the_ratio
         assert counts in str(caught.value)
         return
     summary = finish_with_jobs({"ti": _Ti()}, [job], ratio, log, write_results=write)
-    assert summary["results"]["invalid"] == 3
+    assert summary["counts"] == {
+        "success": 3,
+        "error": 0,
+        "invalid_output": 3,
+        "missing": 0,
+        "expired": 0,
+        "cancelled": 0,
+    }
+    assert (summary["results"]["succeeded"], summary["results"]["failed"]) == (3, 3)
     [final] = [r.getMessage() for r in caplog.records if "succeeded;" in r.getMessage()]
     assert final.endswith(f"within max_failed_ratio 0.5 {counts}"), final
+
+
+def test_a_timed_out_job_fails_naming_its_expired_rows(tmp_path: Path) -> None:
+    from airflow_provider_mistral_batch.batch.results import join_results
+
+    job = make_job(
+        status="TIMEOUT_EXCEEDED", total_requests=4, succeeded_requests=1, completed_requests=1
+    )
+
+    def write(jobs: Any) -> dict[str, Any]:
+        requests = [(f"r{i}", None, "expired") for i in range(4)]
+        line = json.dumps({"custom_id": "r0", "response": {"status_code": 200, "body": {}}})
+        return join_results([line], tmp_path / "r.jsonl", requests=requests).as_xcom()
+
+    log = logging.getLogger("tests.finish.expired")
+    with pytest.raises(MistralBatchError) as caught:
+        finish_with_jobs({"ti": _Ti()}, [job], 1.0, log, write_results=write)
+    assert "ended TIMEOUT_EXCEEDED" in str(caught.value)
+    assert str(caught.value).endswith("; results: 1 success, 3 expired of 4 requests")

@@ -34,7 +34,9 @@ import httpx2
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from airflow_provider_mistral_batch.batch.output_spec import output_spec
 from airflow_provider_mistral_batch.batch.result_lines import iter_results
 from airflow_provider_mistral_batch.batch.result_rows import NO_RESULT
 from airflow_provider_mistral_batch.batch.results import join_results, write_results
@@ -194,10 +196,11 @@ def expected_line(doc: Mapping[str, Any]) -> dict[str, Any]:
     ok = doc.get("error") is None and response is not None and 200 <= response["status_code"] < 300
     return {
         "custom_id": doc.get("custom_id"),
-        "status": "ok" if ok else "failed",
+        "status": "success" if ok else "error",
         "ok": ok,
         "status_code": response["status_code"] if response is not None else None,
         "response": response.get("body") if ok and response is not None else None,
+        "output": None,
         "error": None if ok else BatchResultLine.model_validate(doc).error_message,
     }
 
@@ -220,10 +223,11 @@ def expected_usage(docs: Sequence[Mapping[str, Any]]) -> dict[str, int | float]:
 def missing_line(custom_id: str) -> dict[str, Any]:
     return {
         "custom_id": custom_id,
-        "status": "failed",
+        "status": "missing",
         "ok": False,
         "status_code": None,
         "response": None,
+        "output": None,
         "error": NO_RESULT,
     }
 
@@ -409,6 +413,59 @@ def test_the_join_writes_one_line_per_request_in_input_order(
     json.dumps(summary.as_xcom())
 
 
+# ---------------------------------------------------------------------------- typed output
+
+
+class Answer(BaseModel):
+    label: str
+    score: int | None = None
+
+
+ANSWER_JSON = st.fixed_dictionaries(
+    {"label": TEXT | INT64}, optional={"score": nullable(INT64) | TEXT, "extra": JSON}
+).map(json.dumps)
+# What a model may answer: JSON of the type, of another shape, any JSON, any text.
+ANSWER_TEXT = ANSWER_JSON | JSON.map(json.dumps) | TEXT
+CHUNK = st.fixed_dictionaries({"type": st.sampled_from(["text", "thinking"]), "text": TEXT})
+CONTENT = nullable(ANSWER_TEXT) | st.lists(
+    CHUNK | ANSWER_TEXT.map(lambda text: {"type": "text", "text": text}), max_size=3
+)
+
+
+def expected_text(content: Any) -> str | None:
+    """The answer's text: the content, or its text chunks joined (None when there are none)."""
+    if isinstance(content, list):
+        texts = [chunk["text"] for chunk in content if chunk["type"] == "text"]
+        return "".join(texts) if texts else None
+    return content
+
+
+@PROPERTY
+@given(content=CONTENT, structured=st.booleans())
+def test_an_answer_is_a_success_exactly_when_its_text_validates(
+    content: Any, structured: bool, destination: Path
+) -> None:
+    body = {"choices": [{"message": {"role": "assistant", "content": content}}]}
+    line = json.dumps({"custom_id": "a", "response": {"status_code": 200, "body": body}})
+    spec = output_spec(Answer if structured else str)
+    summary = join_results([line], destination, output=spec)
+    [row] = read_lines(destination)
+
+    text = expected_text(content)
+    expected: Any = text
+    if structured:
+        try:
+            expected = TypeAdapter(Answer).validate_json(text or "").model_dump(mode="json")
+        except ValidationError:
+            expected = None
+    valid = not structured or (text is not None and expected is not None)
+    assert (row["status"], row["ok"]) == (("success", True) if valid else ("invalid_output", False))
+    assert row["output"] == (expected if valid else None)
+    assert (row["error"] is None) is valid
+    assert row["response"] == body
+    assert summary.counts["success" if valid else "invalid_output"] == 1
+
+
 # ---------------------------------------------------------------------------- through the hook
 
 
@@ -556,7 +613,7 @@ def test_a_deeply_nested_line_is_read_alike_by_both_readers_or_refused_by_both(
     if joined is None and where == "body":
         nested = "[" * depth + "]" * depth
         expected = (
-            f'{{"custom_id":"a","status":"ok","ok":true,"status_code":200,"response":{nested},'
+            f'{{"custom_id":"a","status":"success","ok":true,"status_code":200,"response":{nested},'
         )
         assert destination.read_text().startswith(expected)
 

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from airflow_provider_mistral_batch.batch import results_join
+from airflow_provider_mistral_batch.batch.output_spec import output_spec
 from airflow_provider_mistral_batch.batch.result_lines import parse_result_line
 from airflow_provider_mistral_batch.batch.result_rows import NO_RESULT
 from airflow_provider_mistral_batch.batch.results import ResultsSummary, join_results
@@ -89,15 +91,16 @@ def test_lines_follow_the_input_order_whatever_the_result_order(tmp_path: Path) 
     lines = read_lines(tmp_path / "r.jsonl")
     assert [line["custom_id"] for line in lines] == ids
     assert all(
-        list(line) == ["custom_id", "status", "ok", "status_code", "response", "error"]
+        list(line) == ["custom_id", "status", "ok", "status_code", "response", "output", "error"]
         for line in lines
     )
     assert lines[5] == {
         "custom_id": "req-5",
-        "status": "ok",
+        "status": "success",
         "ok": True,
         "status_code": 200,
         "response": {"object": "chat.completion", "choices": [{"message": {"content": "req-5"}}]},
+        "output": None,
         "error": None,
     }
     assert (summary.lines, summary.succeeded, summary.failed) == (60, 60, 0)
@@ -130,18 +133,20 @@ def test_failures_of_every_shape_carry_their_message(tmp_path: Path) -> None:
     by_id = {line["custom_id"]: line for line in read_lines(tmp_path / "r.jsonl")}
     assert by_id["obj"] == {
         "custom_id": "obj",
-        "status": "failed",
+        "status": "error",
         "ok": False,
         "status_code": 500,
         "response": None,
+        "output": None,
         "error": "request obj failed",
     }
     assert by_id["bare"] == {
         "custom_id": "bare",
-        "status": "failed",
+        "status": "error",
         "ok": False,
         "status_code": None,
         "response": None,
+        "output": None,
         "error": "bare string failure",
     }
     assert (by_id["http4xx"]["status_code"], by_id["http4xx"]["error"]) == (404, "no such model")
@@ -179,10 +184,11 @@ def test_each_line_says_what_the_result_line_model_reads(tmp_path: Path, raw: st
     (line,) = read_lines(tmp_path / "r.jsonl")
     assert line == {
         "custom_id": model.custom_id,
-        "status": "ok" if model.succeeded else "failed",
+        "status": "success" if model.succeeded else "error",
         "ok": model.succeeded,
         "status_code": model.response.status_code if model.response else None,
         "response": model.response.body if model.succeeded and model.response else None,
+        "output": None,
         "error": model.error_message,
     }
 
@@ -222,10 +228,11 @@ def test_missing_requests_are_written_counted_and_the_first_20_named(tmp_path: P
     assert (summary.lines, summary.succeeded, summary.failed) == (40, 10, 30)
     assert lines[1] == {
         "custom_id": "m01",
-        "status": "failed",
+        "status": "missing",
         "ok": False,
         "status_code": None,
         "response": None,
+        "output": None,
         "error": NO_RESULT,
     }
 
@@ -271,6 +278,7 @@ def test_include_request_adds_each_body(tmp_path: Path) -> None:
         "ok",
         "status_code",
         "response",
+        "output",
         "error",
         "request",
     ]
@@ -306,69 +314,187 @@ def test_no_result_lines_at_all(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- row states
 
 
-def _no_refusal(custom_id: str | None, body: bytes) -> str | None:
-    """A row check that refuses the answers whose content says ``refuse``."""
-    content = json.loads(body)["choices"][0]["message"]["content"]
-    return "the answer says refuse" if content.startswith("refuse") else None
+class Person(BaseModel):
+    name: str
+    age: int
 
 
-def test_a_row_check_marks_answers_invalid_and_they_are_counted(tmp_path: Path) -> None:
-    ids = ["a", "refuse-b", "c", "refuse-d", "e"]
-    usage = {"usage": chat_usage(2, 3)}
+def answer_line(custom_id: str, content: Any, usage: dict[str, int] | None = None) -> str:
+    """A chat answer whose message content is ``content`` (a string or a list of chunks)."""
+    body: dict[str, Any] = {
+        "object": "chat.completion",
+        "choices": [{"message": {"content": content}}],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return ok_line(custom_id, body)
+
+
+def test_a_structured_output_gives_success_or_invalid_output(tmp_path: Path) -> None:
+    ids = ["good", "not-json", "wrong-shape", "no-text", "reasoning", "failed", "absent"]
+    usage = chat_usage(2, 3)
     results = [
-        ok_line("a"),
-        ok_line("refuse-b", {"choices": [{"message": {"content": "refuse-b"}}], **usage}),
-        error_string_line("c", "rate limited"),
-        ok_line("refuse-d"),
+        answer_line("good", '{"name": "Ada", "age": 36}', usage),
+        answer_line("not-json", "Ada is 36 years old", usage),
+        answer_line("wrong-shape", '{"name": "Ada", "age": "old"}', usage),
+        ok_line("no-text", {"choices": [{"message": {"content": None, "tool_calls": []}}]}),
+        # A reasoning model: only the text chunks are the answer.
+        answer_line(
+            "reasoning",
+            [
+                {"type": "thinking", "thinking": [{"type": "text", "text": "{not: json}"}]},
+                {"type": "text", "text": '{"name": "Bo",'},
+                {"type": "text", "text": ' "age": 7}'},
+            ],
+        ),
+        error_string_line("failed", "rate limited"),
     ]
     summary = join_results(
-        results, tmp_path / "r.jsonl", requests=requests_of(ids), row_check=_no_refusal
+        results, tmp_path / "r.jsonl", requests=requests_of(ids), output=output_spec(Person)
     )
     rows = {row["custom_id"]: row for row in read_lines(tmp_path / "r.jsonl")}
-    assert {cid: row["status"] for cid, row in rows.items()} == {
-        "a": "ok",
-        "refuse-b": "invalid",
-        "c": "failed",
-        "refuse-d": "invalid",
-        "e": "failed",  # no result line
+    assert {cid: (row["status"], row["ok"]) for cid, row in rows.items()} == {
+        "good": ("success", True),
+        "not-json": ("invalid_output", False),
+        "wrong-shape": ("invalid_output", False),
+        "no-text": ("invalid_output", False),
+        "reasoning": ("success", True),
+        "failed": ("error", False),
+        "absent": ("missing", False),
     }
-    assert rows["refuse-b"] == {
-        "custom_id": "refuse-b",
-        "status": "invalid",
-        "ok": False,
-        "status_code": 200,
-        "response": {"choices": [{"message": {"content": "refuse-b"}}], **usage},
-        "error": "the answer says refuse",
+    assert rows["good"]["output"] == {"name": "Ada", "age": 36}
+    assert rows["reasoning"]["output"] == {"name": "Bo", "age": 7}
+    assert "Invalid JSON" in rows["not-json"]["error"]
+    assert rows["wrong-shape"]["error"].startswith("age: Input should be a valid integer")
+    assert rows["no-text"]["error"] == "the answer has no text"
+    # An invalid row keeps the answer as sent, and has no output.
+    assert rows["not-json"]["response"]["choices"][0]["message"]["content"] == (
+        "Ada is 36 years old"
+    )
+    assert all(rows[cid]["output"] is None for cid in ids if rows[cid]["status"] != "success")
+    assert summary.counts == {
+        "success": 2,
+        "error": 1,
+        "invalid_output": 3,
+        "missing": 1,
+        "expired": 0,
+        "cancelled": 0,
     }
-    assert (summary.succeeded, summary.failed, summary.invalid, summary.missing) == (1, 2, 2, 1)
-    assert summary.as_xcom()["invalid"] == 2
-    # The API answered an invalid row: its tokens were spent and are counted.
-    assert summary.usage["total_tokens"] == 5
+    assert (summary.succeeded, summary.failed, summary.missing) == (2, 5, 1)
+    # The API answered the invalid rows: their tokens were spent and are counted.
+    assert summary.usage["total_tokens"] == 15
 
 
-def test_without_a_row_check_every_answer_is_ok(tmp_path: Path) -> None:
-    summary = join_results([ok_line("refuse-a")], tmp_path / "r.jsonl")
-    assert (summary.succeeded, summary.invalid) == (1, 0)
-    assert read_lines(tmp_path / "r.jsonl")[0]["status"] == "ok"
+def test_a_non_object_output_type_is_unwrapped(tmp_path: Path) -> None:
+    results = [answer_line("a", '{"response": [1, 2, 3]}'), answer_line("b", "[1, 2, 3]")]
+    join_results(results, tmp_path / "r.jsonl", output=output_spec(list[int]))
+    rows = read_lines(tmp_path / "r.jsonl")
+    assert [(row["status"], row["output"]) for row in rows] == [
+        ("success", [1, 2, 3]),
+        ("invalid_output", None),
+    ]
 
 
-def test_a_repeated_custom_id_keeps_the_first_rows_state(tmp_path: Path) -> None:
-    results = [ok_line("refuse-a"), ok_line("refuse-a"), ok_line("b"), ok_line("b")]
-    summary = join_results(results, tmp_path / "r.jsonl", row_check=_no_refusal)
-    assert [row["status"] for row in read_lines(tmp_path / "r.jsonl")] == ["invalid", "ok"]
-    assert (summary.succeeded, summary.invalid, summary.unexpected) == (1, 1, 2)
+def test_a_text_output_carries_the_answer_text(tmp_path: Path) -> None:
+    results = [
+        answer_line("plain", 'Hello ✓ "there"'),
+        answer_line(
+            "chunks",
+            [{"type": "thinking", "thinking": []}, {"type": "text", "text": "Hi"}],
+        ),
+        # No text to carry (tool calls, say): text output checks nothing, still a success.
+        ok_line("tools", {"choices": [{"message": {"content": None, "tool_calls": [{}]}}]}),
+        ok_line("not-chat", {"data": [{"embedding": [0.1]}]}),
+    ]
+    summary = join_results(results, tmp_path / "r.jsonl", output=output_spec(str))
+    rows = read_lines(tmp_path / "r.jsonl")
+    assert [(row["custom_id"], row["status"], row["output"]) for row in rows] == [
+        ("plain", "success", 'Hello ✓ "there"'),
+        ("chunks", "success", "Hi"),
+        ("tools", "success", None),
+        ("not-chat", "success", None),
+    ]
+    assert summary.counts["success"] == 4
 
 
-def test_an_invalid_row_carries_its_request_when_asked(tmp_path: Path) -> None:
+def test_without_an_output_spec_every_answer_is_a_success_without_output(tmp_path: Path) -> None:
+    summary = join_results([answer_line("a", "not json")], tmp_path / "r.jsonl")
+    assert (summary.succeeded, summary.counts["invalid_output"]) == (1, 0)
+    [row] = read_lines(tmp_path / "r.jsonl")
+    assert (row["status"], row["output"]) == ("success", None)
+
+
+def test_a_repeated_custom_id_keeps_the_first_rows_status(tmp_path: Path) -> None:
+    usage = chat_usage(1, 1)
+    results = [
+        answer_line("a", "not json", usage),
+        answer_line("a", '{"name": "A", "age": 1}', chat_usage(100, 100)),
+        answer_line("b", '{"name": "B", "age": 2}', usage),
+        answer_line("b", "not json", chat_usage(100, 100)),
+        error_string_line("c", "no"),
+    ]
+    summary = join_results(results, tmp_path / "r.jsonl", output=output_spec(Person))
+    rows = read_lines(tmp_path / "r.jsonl")
+    assert [row["status"] for row in rows] == ["invalid_output", "success", "error"]
+    assert (summary.succeeded, summary.counts["invalid_output"], summary.unexpected) == (1, 1, 2)
+    assert summary.counts["error"] == 1
+    assert summary.usage["total_tokens"] == 4  # the first lines' usage only
+
+
+def test_an_invalid_output_row_carries_its_request_when_asked(tmp_path: Path) -> None:
     join_results(
-        [ok_line("refuse-a")],
+        [answer_line("a", "not json")],
         tmp_path / "r.jsonl",
-        requests=requests_of(["refuse-a"]),
+        requests=requests_of(["a"]),
         include_request=True,
-        row_check=_no_refusal,
+        output=output_spec(Person),
     )
     (row,) = read_lines(tmp_path / "r.jsonl")
-    assert (row["status"], row["request"]) == ("invalid", {**CHAT_BODY, "n": 0})
+    assert (row["status"], row["output"], row["request"]) == (
+        "invalid_output",
+        None,
+        {**CHAT_BODY, "n": 0},
+    )
+    assert list(row)[-3:] == ["output", "error", "request"]
+
+
+@pytest.mark.parametrize("include_request", [False, True])
+def test_unanswered_requests_are_missing_expired_or_cancelled_as_their_job_ended(
+    tmp_path: Path, include_request: bool
+) -> None:
+    # Three jobs' requests, one after the other (more than one batch of rows each), then one
+    # request given without a status; every third request has a result line.
+    ends = {"t": "expired", "c": "cancelled", "m": "missing"}
+    tagged = [(f"{prefix}{i}", {"n": i}, end) for prefix, end in ends.items() for i in range(2_500)]
+    requests: list[Any] = [*tagged, ("untagged", None)]
+    answered = {request[0] for request in requests[::3]}
+    results = [ok_line(cid) for cid in sorted(answered)]
+
+    summary = join_results(
+        results, tmp_path / "r.jsonl", requests=requests, include_request=include_request
+    )
+
+    rows = read_lines(tmp_path / "r.jsonl")
+    assert [row["custom_id"] for row in rows] == [request[0] for request in requests]
+    expected = ["success" if cid in answered else end for cid, _, end in tagged] + [
+        "success" if "untagged" in answered else "missing"
+    ]
+    assert [row["status"] for row in rows] == expected
+    by_status = {row["status"]: row for row in rows}
+    assert by_status["expired"]["error"] == f"{NO_RESULT}: the job ended TIMEOUT_EXCEEDED"
+    assert by_status["cancelled"]["error"] == f"{NO_RESULT}: the job ended CANCELLED"
+    assert by_status["missing"]["error"] == NO_RESULT
+    assert summary.counts == {status: expected.count(status) for status in summary.counts}
+    assert (summary.counts["expired"], summary.counts["cancelled"]) == (1_666, 1_667)
+    # Every request without a result line is named among the missing ones, whatever its end.
+    assert summary.missing == len(requests) - len(answered)
+    assert summary.missing_ids[:2] == ["t1", "t2"]
+
+
+def test_an_unknown_unanswered_status_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(MistralBatchInputError, match="'lost' is not a status"):
+        join_results([], tmp_path / "r.jsonl", requests=[("a", None, "lost")])
+    assert leftovers(tmp_path, keep="") == []
 
 
 # ---------------------------------------------------------------------------- usage
@@ -440,7 +566,14 @@ def test_as_xcom_is_small_and_json_safe(tmp_path: Path) -> None:
         "lines": 2,
         "succeeded": 1,
         "failed": 1,
-        "invalid": 0,
+        "counts": {
+            "success": 1,
+            "error": 0,
+            "invalid_output": 0,
+            "missing": 1,
+            "expired": 0,
+            "cancelled": 0,
+        },
         "missing_requests": 1,
         "missing_ids": ["b"],
         "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5},
@@ -696,8 +829,8 @@ def test_a_number_past_the_float_range_is_copied_as_sent(tmp_path: Path, status:
     raw = f'{{"custom_id":"a","response":{{"status_code":{status},"body":{body}}}}}'
     summary = join_results([raw], tmp_path / "r.jsonl")
     text = (tmp_path / "r.jsonl").read_text(encoding="utf-8")
-    start = '{"custom_id":"a","status":"ok","ok":true,"status_code":200,"response":'
-    assert text == f'{start}{body},"error":null}}\n'
+    start = '{"custom_id":"a","status":"success","ok":true,"status_code":200,"response":'
+    assert text == f'{start}{body},"output":null,"error":null}}\n'
     assert summary.succeeded == 1
     # A usage object msgspec cannot read (a number past the float range) is not summed.
     assert summary.usage == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -761,10 +894,10 @@ def test_a_deep_success_is_copied_as_sent_and_a_deep_repeat_recounted(tmp_path: 
     text = (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(text) == 1  # one custom_id "a": the first line is kept
     assert text[0] == (
-        '{"custom_id":"a","status":"ok","ok":true,"status_code":200,"response":'
+        '{"custom_id":"a","status":"success","ok":true,"status_code":200,"response":'
         + "[" * 300
         + "]" * 300
-        + ',"error":null}'
+        + ',"output":null,"error":null}'
     )
     assert (summary.unexpected, summary.succeeded) == (2, 1)
     assert summary.usage == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}

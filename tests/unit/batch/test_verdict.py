@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_mistral_batch.batch.error_quotes import first_errors
+from airflow_provider_mistral_batch.batch.result_rows import STATUSES
 from airflow_provider_mistral_batch.batch.verdict import (
     JobVerdict,
     judge_job,
@@ -228,21 +229,47 @@ def test_first_errors_shows_a_line_it_cannot_read_as_it_is() -> None:
     assert first_errors(iter(["not json"])) == ["(not a result line) not json"]
 
 
-def test_invalid_answers_count_against_the_ratio_and_each_count_is_named() -> None:
+def _counts(**nonzero: int) -> dict[str, int]:
+    return {**dict.fromkeys(STATUSES, 0), **nonzero}
+
+
+def test_with_counts_every_row_not_success_counts_and_each_count_is_named() -> None:
     job = make_job(total_requests=10, succeeded_requests=9, failed_requests=1)
-    failed = judge_jobs([job], 0.2, invalid=2)
+    counts = _counts(success=7, error=1, invalid_output=1, missing=1)
+    failed = judge_jobs([job], 0.2, counts=counts)
     assert failed.succeeded is False
     assert "3 of 10 requests failed or were invalid (30%), above max_failed_ratio 0.2" in (
         failed.message
     )
-    assert "(7 succeeded, 1 failed, 2 invalid of 10 requests)" in failed.message
-    passed = judge_jobs([job], 0.3, invalid=2)
+    assert "(7 success, 1 error, 1 invalid_output, 1 missing of 10 requests)" in failed.message
+    passed = judge_jobs([job], 0.3, counts=counts)
     assert passed.succeeded is True
     assert passed.warning is not None
     assert "3 of 10 requests failed or were invalid" in passed.warning
 
 
-def test_with_results_written_and_nothing_invalid_the_count_is_still_named() -> None:
-    verdict = judge_jobs([make_job(total_requests=4, succeeded_requests=4)], 0.0, invalid=0)
+def test_with_counts_and_only_errors_the_rows_simply_failed() -> None:
+    job = make_job(total_requests=10, succeeded_requests=9, failed_requests=1)
+    verdict = judge_jobs([job], 0.0, counts=_counts(success=9, error=1))
+    assert "1 of 10 requests failed (10%), above max_failed_ratio 0" in verdict.message
+    assert "(9 success, 1 error of 10 requests)" in verdict.message
+
+
+def test_with_results_written_and_all_success_the_counts_are_still_named() -> None:
+    job = make_job(total_requests=4, succeeded_requests=4)
+    verdict = judge_jobs([job], 0.0, counts=_counts(success=4))
     assert verdict.succeeded is True
-    assert verdict.message.endswith("succeeded (4 succeeded, 0 failed, 0 invalid of 4 requests)")
+    assert verdict.message.endswith("succeeded (4 success of 4 requests)")
+
+
+@pytest.mark.parametrize(
+    ("status", "row"), [("TIMEOUT_EXCEEDED", "expired"), ("CANCELLED", "cancelled")]
+)
+def test_a_job_that_ended_early_fails_and_names_its_rows(status: str, row: str) -> None:
+    job = make_job(status=status, total_requests=4, succeeded_requests=1, completed_requests=1)
+    verdict = judge_jobs([job], 1.0, counts=_counts(success=1, **{row: 3}))
+    assert verdict.succeeded is False
+    assert verdict.message.startswith(f"Mistral batch job {JOB_ID} ended {status} ")
+    assert verdict.message.endswith(f"; results: 1 success, 3 {row} of 4 requests")
+    shards = judge_jobs([job, make_job(id="other")], 1.0, counts=_counts(success=1, **{row: 3}))
+    assert shards.message.endswith(f"; results: 1 success, 3 {row} of 1,004 requests")
