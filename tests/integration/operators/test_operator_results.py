@@ -498,3 +498,53 @@ def test_results_operator_gives_each_input_file_the_end_of_its_own_job(
     assert {row["status"] for row in rows[:60]} == {"success", "cancelled"}
     assert [row["status"] for row in rows[60:]] == ["success", "success"]
     assert manifest["counts"]["cancelled"] == manifest["missing_requests"] > 0
+
+
+class _Review(BaseModel):
+    sentiment: str
+    score: int
+
+
+def test_typed_answers_validate_and_broken_ones_are_invalid_output(
+    conn: RunningEmulator, hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    from airflow_provider_mistral_batch.batch.output_spec import output_spec
+
+    spec = output_spec(_Review)
+    body = {**chat_requests(1)[0]["body"], "response_format": spec.response_format()}
+    ids = ["good", "not-json", "wrong-shape", "also-good"]
+    requests = [{"custom_id": custom_id, "body": body} for custom_id in ids]
+    conn.update_config(
+        broken_output_custom_ids={"not-json": "not_json", "wrong-shape": "wrong_shape"}
+    )
+    job = hook.create_batch_job(endpoint=CHAT, model=MODEL, requests=requests)
+    wait_for_terminal(hook, job.id)
+    op = MistralBatchResultsOperator(
+        task_id="results",
+        job_id=job.id,
+        results_path=str(tmp_path / "r.jsonl"),
+        requests=requests,
+        output_type=_Review,
+    )
+    manifest = op.execute({"ti": FakeTaskInstance()})
+    rows = {row["custom_id"]: row for row in _lines(tmp_path / "r.jsonl")}
+    assert {cid: row["status"] for cid, row in rows.items()} == {
+        "good": "success",
+        "not-json": "invalid_output",
+        "wrong-shape": "invalid_output",
+        "also-good": "success",
+    }
+    # The validated value, as the model's JSON: the schema's fields with their types.
+    assert _Review.model_validate(rows["good"]["output"]).model_dump() == rows["good"]["output"]
+    assert rows["not-json"]["error"].startswith("the answer: Invalid JSON")
+    assert rows["wrong-shape"]["output"] is None
+    assert rows["wrong-shape"]["error"]
+    assert manifest["counts"] == {
+        "success": 2,
+        "error": 0,
+        "invalid_output": 2,
+        "missing": 0,
+        "expired": 0,
+        "cancelled": 0,
+    }
+    assert (manifest["succeeded"], manifest["failed"]) == (2, 2)
