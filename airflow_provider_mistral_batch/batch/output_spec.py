@@ -130,7 +130,8 @@ def _validation_problem(exc: ValidationError) -> str:
 
 
 class _Message(msgspec.Struct):
-    content: str | list[dict[str, Any]] | None = None
+    # Any: a chunk list may hold what this version does not know; content_text sorts it out.
+    content: Any = None
 
 
 class _Choice(msgspec.Struct):

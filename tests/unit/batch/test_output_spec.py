@@ -76,6 +76,10 @@ def test_answer_text_joins_only_text_chunks() -> None:
     body = json.dumps({"choices": [{"message": {"content": chunks}}]}).encode()
     assert answer_text(body) == "ab"
     assert answer_text(b'{"choices":[{"message":{"content":"plain"}}]}') == "plain"
+    assert (
+        answer_text(b'{"choices":[{"message":{"content":["odd",{"type":"text","text":"x"}]}}]}')
+        == "x"
+    )
     assert answer_text(b'{"choices":[]}') is None
     assert answer_text(b'{"data":[1]}') is None
     assert answer_text(b"not json") is None
