@@ -41,6 +41,9 @@ TASK_ID_METADATA: Final = "airflow_task_id"
 MAP_INDEX_METADATA: Final = "airflow_map_index"
 #: ``index/count`` of a job that is one shard of a task's input.
 SHARD_METADATA: Final = "airflow_shard"
+#: The resubmit round of a job that sends failed requests again (``1``, ``2``...); absent on
+#: the task's first jobs (round 0).
+ROUND_METADATA: Final = "airflow_round"
 
 #: A job's request counts: the contract says only "integer"; the server's are 64-bit. A larger
 #: one is refused (an unexpected response), so counts never overflow the float arithmetic
@@ -421,6 +424,7 @@ __all__ = [
     "MAX_REQUESTS_PER_JOB",
     "METADATA_KEY_MAX_LENGTH",
     "METADATA_VALUE_MAX_LENGTH",
+    "ROUND_METADATA",
     "RUN_ID_METADATA",
     "SHARD_METADATA",
     "TASK_ID_METADATA",

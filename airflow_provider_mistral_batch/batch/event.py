@@ -29,8 +29,8 @@ class TriggerEventPayload(BaseModel):
     ``terminal``: the jobs ended. ``timeout``: the deadline passed (the last snapshots,
     possibly after a cancel). ``error``: polling gave up (snapshots may be missing).
     ``job_id`` is the first job's id and ``job`` its snapshot; a trigger that watched several
-    jobs adds ``job_ids`` (all, in order) and ``jobs`` (the snapshots it has). Any other key
-    is refused.
+    jobs adds ``job_ids`` (all, in order) and ``jobs`` (the snapshots it has); ``resume`` is
+    the trigger's ``resume`` kwarg handed back. Any other key is refused.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -41,6 +41,7 @@ class TriggerEventPayload(BaseModel):
     jobs: list[BatchJob] = []
     job_ids: list[str] = []
     message: str = ""
+    resume: dict[str, Any] | None = None
 
     @property
     def all_jobs(self) -> list[BatchJob]:

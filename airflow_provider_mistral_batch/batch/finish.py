@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_mistral_batch.batch.event import TriggerEventPayload, parse_event
 from airflow_provider_mistral_batch.batch.identity import is_reattachable
@@ -31,6 +32,9 @@ from airflow_provider_mistral_batch.exceptions import (
 from airflow_provider_mistral_batch.models import BatchJob
 from airflow_provider_mistral_batch.utils.redact import redact
 
+if TYPE_CHECKING:
+    from airflow_provider_mistral_batch.batch.resubmit import RoundsOutcome
+
 #: Writes the joined results of ended jobs; returns the manifest for XCom (see results.py).
 ResultsWriter = Callable[[Sequence[BatchJob]], Mapping[str, Any]]
 
@@ -51,6 +55,7 @@ def finish_with_jobs(
     write_results: ResultsWriter | None = None,
     file_lines: FileLines | None = None,
     mask: Callable[[str], str] = redact,
+    rounds: RoundsOutcome | None = None,
 ) -> dict[str, Any]:
     """The batch operator's end: push every job's files, write the results when asked, then
     succeed with the summary or fail with the reason (quoting the first lines of an error
@@ -63,17 +68,27 @@ def finish_with_jobs(
     names the count of each status (:func:`.judge_jobs`). A CANCELLED job or
     too many failed requests fail without retries (a retry cannot change them); FAILED or
     TIMEOUT_EXCEEDED fail normally, so retries apply (a retry makes only those jobs again).
+
+    :param rounds: with resubmit rounds (``jobs`` then holds every round's jobs): the jobs
+        as their final rows stand, judged and summed instead of ``jobs``, and the line that
+        says what each round sent again.
     """
     push_result_files(context, jobs, lists=True)
     results = write_results(jobs) if write_results is not None else None
     missing = int((results or {}).get("missing_requests") or 0)
     counts = (results or {}).get("counts")
+    judged = rounds.final_jobs if rounds is not None else jobs
     verdict = judge_jobs(
-        jobs, max_failed_ratio, missing, counts if isinstance(counts, Mapping) else None
+        judged, max_failed_ratio, missing, counts if isinstance(counts, Mapping) else None
     )
+    if rounds is not None and rounds.note:
+        verdict = replace(verdict, message=f"{verdict.message}; {rounds.note}")
     _raise_or_log(with_first_errors(verdict, jobs, file_lines, log), log, mask)
     _log_usage(results, log)
-    return jobs_summary(jobs, results)
+    summary = jobs_summary(judged, results)
+    if rounds is not None:
+        summary.update(rounds.as_xcom())
+    return summary
 
 
 def finish_with_job(

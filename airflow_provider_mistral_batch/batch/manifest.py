@@ -18,6 +18,8 @@ XCOM_ERROR_FILES: Final = "error_files"
 XCOM_CONN_ID: Final = "mistral_conn_id"
 #: Why the operator failed on its input before creating a job (for the UI's tab).
 XCOM_INPUT_ERROR: Final = "mistral_input_error"
+#: The job ids of each resubmit round, round 0 first: ``[[ids], [ids], ...]``.
+XCOM_ROUNDS: Final = "batch_job_rounds"
 
 
 def job_summary(job: BatchJob) -> dict[str, Any]:
@@ -107,6 +109,7 @@ __all__ = [
     "XCOM_JOB_IDS",
     "XCOM_OUTPUT_FILE",
     "XCOM_OUTPUT_FILES",
+    "XCOM_ROUNDS",
     "job_summary",
     "jobs_summary",
     "push_result_files",

@@ -107,6 +107,7 @@ def write_results(
     requests: Iterable[InputRequest] | None = None,
     include_request: bool = False,
     output: OutputSpec | None = None,
+    superseded: int = 0,
 ) -> ResultsSummary:
     """Stream the output and error files of jobs into one joined JSONL row per request, and
     log the counts (a warning names the first requests without a result line).
@@ -126,6 +127,7 @@ def write_results(
     :param output: what each answer must be (:func:`.output_spec`): the rows carry the
         answer's text, or its validated value (an answer that does not validate is
         ``invalid_output``); default None: no ``output``, every answer is a success.
+    :param superseded: see :func:`join_results`.
     :return: the counts and usage totals; ``as_xcom()`` gives the small dict for XCom.
     """
     ids = [file_id for file_id in file_ids if file_id]
@@ -140,6 +142,7 @@ def write_results(
         requests=requests,
         include_request=include_request,
         output=output,
+        superseded=superseded,
     )
     hook.log.info(
         "Wrote %s to %s: %s (%s unexpected); usage %s",
@@ -171,6 +174,7 @@ def join_results(
     requests: Iterable[InputRequest] | None = None,
     include_request: bool = False,
     output: OutputSpec | None = None,
+    superseded: int = 0,
 ) -> ResultsSummary:
     """Write one joined JSONL row per request to ``destination``; return the counts.
 
@@ -187,6 +191,9 @@ def join_results(
     :param include_request: add ``"request": body`` to each row; default False. Needs
         ``requests``.
     :param output: what each answer must be (see :func:`write_results`); default None.
+    :param superseded: result lines that repeat a custom_id on purpose, not counted as
+        unexpected: resubmit rounds (:mod:`.resubmit`) pass their files newest round first,
+        and each resubmitted request's line in an older round repeats its newer one. Default 0.
     :raises MistralBatchError: a line that is not a batch result line, naming its number
         (counted across the chained files).
     """
@@ -209,7 +216,8 @@ def join_results(
         lines=written.lines,
         missing=written.missing,
         missing_ids=written.missing_ids,
-        unexpected=written.unexpected,
+        # Only repeats can be superseded (a resubmitted request may lack its newer line).
+        unexpected=written.unexpected - min(superseded, join.repeated),
         input_known=requests is not None,
         usage=join.usage,
         counts=join.counts,
@@ -251,6 +259,7 @@ def write_job_results(
     results_path: Any,
     *,
     output: OutputSpec | None = None,
+    rounds: Sequence[Sequence[BatchJob]] = (),
 ) -> dict[str, Any]:
     """The submit operator's results: join its jobs' output and error files with the input,
     read back from the jobs' input files, at ``results_path``; the manifest for XCom.
@@ -260,8 +269,12 @@ def write_job_results(
 
     :param output: what each answer must be; default None: :func:`default_output` (the
         answer's text for chat and FIM completions).
+    :param rounds: the jobs of the resubmit rounds after ``jobs`` (round 1 first): a newer
+        round's row replaces the older one of each request it sent again.
     """
-    file_ids = [f for job in jobs for f in (job.output_file, job.error_file) if f]
+    # Newest round first: the join keeps the first line of each custom_id.
+    later = [job for round_jobs in reversed(rounds) for job in round_jobs]
+    file_ids = [f for job in [*later, *jobs] for f in (job.output_file, job.error_file) if f]
     if not file_ids:
         log.warning(
             "No results written to %s: the job(s) ended without output or error files",
@@ -282,7 +295,10 @@ def write_job_results(
             "files' order and missing requests cannot be counted"
         )
     spec = output if output is not None else default_output(jobs)
-    return write_results(hook, file_ids, target, requests=requests, output=spec).as_xcom()
+    superseded = sum(job.total_requests for job in later)
+    return write_results(
+        hook, file_ids, target, requests=requests, output=spec, superseded=superseded
+    ).as_xcom()
 
 
 def _requests_of_jobs(hook: MistralBatchHook, jobs: Sequence[BatchJob]) -> Iterator[InputRequest]:

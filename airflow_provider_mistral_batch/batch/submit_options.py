@@ -259,14 +259,47 @@ def _checked_job_kwargs(job_kwargs: Any) -> dict[str, Any]:
     return dict(job_kwargs)
 
 
+#: Most resubmit rounds a task may run: each is one more job, and one more wait.
+MAX_RETRY_ROUNDS: Final = 10
+
+
+def check_retry_options(
+    retry_failed_requests: Any, retry_invalid_output: Any, wait_for_completion: bool
+) -> None:
+    """Check the resubmit options (see :mod:`.resubmit`); errors name the option, not the task."""
+    if not (
+        is_whole_number(retry_failed_requests) and 0 <= retry_failed_requests <= MAX_RETRY_ROUNDS
+    ):
+        raise MistralBatchInputError(
+            f"retry_failed_requests must be a whole number from 0 to {MAX_RETRY_ROUNDS}, "
+            f"got {retry_failed_requests!r}"
+        )
+    if not isinstance(retry_invalid_output, bool):
+        raise MistralBatchInputError(
+            f"retry_invalid_output must be True or False, got {retry_invalid_output!r}"
+        )
+    if retry_invalid_output and not retry_failed_requests:
+        raise MistralBatchInputError(
+            "retry_invalid_output=True sends invalid answers again within the rounds of "
+            "retry_failed_requests, which is 0: set retry_failed_requests too"
+        )
+    if retry_failed_requests and not wait_for_completion:
+        raise MistralBatchInputError(
+            "retry_failed_requests needs wait_for_completion=True (requests are sent again "
+            "once their job ended)"
+        )
+
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "INPUT_FIELDS",
+    "MAX_RETRY_ROUNDS",
     "NOT_RENDERED",
     "OPERATOR_JOB_KEYS",
     "REPLACED_ARGUMENTS",
     "WAIT_MARGIN",
     "SubmitOptions",
+    "check_retry_options",
     "check_submit_options",
     "refuse_replaced_arguments",
     "timeout_hours_of",

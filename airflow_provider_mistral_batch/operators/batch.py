@@ -21,6 +21,7 @@ from airflow_provider_mistral_batch.batch.submit_options import (
     NOT_RENDERED,
     SubmitOptions,
     check_metadata_keys,
+    check_retry_options,
     check_submit_options,
     refuse_replaced_arguments,
 )
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
         PreparedInput,
         UploadedInput,
     )
+    from airflow_provider_mistral_batch.batch.resubmit import Rounds
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
 #: Operators that moved to their own modules, importable from here as before.
@@ -120,6 +122,13 @@ class MistralBatchOperator(BaseOperator):
     :param results_path: where to write the joined results: a local path, an
         ``ObjectStoragePath`` or a URL string (templated); needs ``wait_for_completion``; in a
         mapped task it must differ per instance. Default None: no results are written.
+    :param retry_failed_requests: rounds of resubmitting, 0 to 10; default 0. After the
+        jobs end, the requests that failed for a reason a retry can fix (status 408, 429,
+        5xx, a timeout) are sent again in a new job, up to this many times; the results
+        merge the rounds. Needs ``wait_for_completion``.
+    :param retry_invalid_output: also send again the answers that do not parse or validate
+        against the output type (chat and FIM); default False. Needs
+        ``retry_failed_requests``.
     """
 
     template_fields: Sequence[str] = (
@@ -174,6 +183,8 @@ class MistralBatchOperator(BaseOperator):
         force_new_job: bool = False,
         assign_custom_ids: bool = False,
         results_path: Any = None,
+        retry_failed_requests: int = 0,
+        retry_invalid_output: bool = False,
         **kwargs: Any,
     ) -> None:
         # Before Airflow's own check, which would only say "Invalid arguments".
@@ -196,6 +207,8 @@ class MistralBatchOperator(BaseOperator):
         self.force_new_job = force_new_job
         self.assign_custom_ids = assign_custom_ids
         self.results_path = results_path
+        self.retry_failed_requests = retry_failed_requests
+        self.retry_invalid_output = retry_invalid_output
         # The literal values: a DAG no run could satisfy fails when it is parsed.
         self._given_input = self._options(rendered=False).input_field
         self.job_id: str | None = None
@@ -203,6 +216,7 @@ class MistralBatchOperator(BaseOperator):
         self._task_key: str | None = None
         self._task_keys: list[str] = []
         self._execution_timed_out = False
+        self._rounds: Rounds | None = None
 
     @cached_property
     def hook(self) -> MistralBatchHook:
@@ -228,6 +242,9 @@ class MistralBatchOperator(BaseOperator):
             if not rendered and isinstance(self.metadata, Mapping):
                 # Airflow renders the values of a dict, never its keys: checked at parse.
                 check_metadata_keys(self.metadata)
+            check_retry_options(
+                self.retry_failed_requests, self.retry_invalid_output, self.wait_for_completion
+            )
             return check_submit_options(
                 inputs={name: getattr(self, name) for name in INPUT_FIELDS},
                 endpoint=known(self.endpoint),
@@ -283,7 +300,6 @@ class MistralBatchOperator(BaseOperator):
 
     def _execute(self, context: Context) -> Any:
         from airflow_provider_mistral_batch.batch.endpoint import warn_if_unknown
-        from airflow_provider_mistral_batch.batch.finish import fail_at_deadline
         from airflow_provider_mistral_batch.batch.input import (
             ShardedInput,
             UploadedInput,
@@ -319,8 +335,9 @@ class MistralBatchOperator(BaseOperator):
                 getattr(self, options.input_field or ""),
                 assign_custom_ids=self.assign_custom_ids,
                 max_requests_per_job=self.max_requests_per_job,
-                # Uploaded, the input can be read back for the results after a deferral.
-                inline=self.results_path is None,
+                # Uploaded, the input can be read back for the results after a deferral, and
+                # for the requests to send again.
+                inline=self.results_path is None and not self.retry_failed_requests,
             )
             if isinstance(prepared, UploadedInput):
                 check_input_files(self.hook, prepared.file_ids)
@@ -360,7 +377,12 @@ class MistralBatchOperator(BaseOperator):
         deadline = time.time() + options.wait_seconds
         if self.deferrable:
             self._defer(jobs, deadline)
+        return self._finish(context, self._wait(context, jobs, deadline))
+
+    def _wait(self, context: Context, jobs: Sequence[BatchJob], deadline: float) -> list[BatchJob]:
+        """Wait in this worker for the jobs to end; fail the task at ``deadline``."""
         from airflow_provider_mistral_batch.batch.blocking_wait import wait_for_jobs
+        from airflow_provider_mistral_batch.batch.finish import fail_at_deadline
 
         ended, timed_out = wait_for_jobs(
             self.hook,
@@ -379,11 +401,13 @@ class MistralBatchOperator(BaseOperator):
         if timed_out:
             message = "; ".join(outcome.message for outcome in timed_out)
             fail_at_deadline(context, ended, message, lists=True)
-        return self._finish(context, ended)
+        return list(ended)
 
     def _finish(self, context: Context, jobs: Sequence[BatchJob]) -> dict[str, Any]:
         from airflow_provider_mistral_batch.batch.finish import finish_with_jobs
 
+        if self.retry_failed_requests:
+            return self._finish_rounds(context, jobs)
         writer = self._write_results if self.results_path is not None else None
         return finish_with_jobs(
             context,
@@ -400,6 +424,69 @@ class MistralBatchOperator(BaseOperator):
         from airflow_provider_mistral_batch.batch.results import write_job_results
 
         return write_job_results(self.hook, self.log, jobs, self.results_path)
+
+    def _finish_rounds(self, context: Context, ended: Sequence[BatchJob]) -> dict[str, Any]:
+        """After a round's jobs ended: run the next resubmit rounds (each waits, or defers),
+        then finish on the final rows of every round (see ``batch/resubmit.py``)."""
+        from airflow_provider_mistral_batch.batch.finish import finish_with_jobs
+        from airflow_provider_mistral_batch.batch.identity import task_identity
+        from airflow_provider_mistral_batch.batch.resubmit import (
+            Rounds,
+            invalid_output_spec,
+            next_round,
+            push_rounds,
+        )
+        from airflow_provider_mistral_batch.batch.results import write_job_results
+
+        rounds = self._rounds or Rounds.first(ended, self._task_keys)
+        rounds.ended(ended)
+        options = self._options(rendered=True)
+        spec = None
+        if self.retry_invalid_output:
+            output_type = getattr(self, "output_type", str)  # the typed operator's, else text
+            spec = invalid_output_spec(str(ended[0].endpoint), output_type)
+        while True:
+            jobs = next_round(
+                self.hook,
+                self.log,
+                rounds,
+                max_rounds=self.retry_failed_requests,
+                spec=spec,
+                retry_invalid_output=self.retry_invalid_output,
+                identity=task_identity(context),
+                metadata=options.metadata,
+                reattach=not self.force_new_job,
+                create=lambda part, tags: self._create(options, part, tags),
+            )
+            if jobs is None:
+                break
+            push_rounds(context, rounds)
+            self.job_ids = [job.id for job in jobs]
+            self._task_keys = list(rounds.rounds[-1].keys)
+            if not all(job.status.is_terminal for job in jobs):
+                deadline = time.time() + options.wait_seconds
+                if self.deferrable:
+                    self._defer(jobs, deadline, resume=rounds.to_data())
+                jobs = self._wait(context, jobs, deadline)
+            rounds.ended(jobs)
+        outcome = rounds.outcome(self.hook)
+        by_round = rounds.jobs(self.hook)
+
+        def write_merged(_: Sequence[BatchJob]) -> dict[str, Any]:
+            return write_job_results(
+                self.hook, self.log, by_round[0], self.results_path, rounds=by_round[1:]
+            )
+
+        return finish_with_jobs(
+            context,
+            outcome.jobs,
+            self.max_failed_ratio,
+            self.log,
+            write_results=write_merged if self.results_path is not None else None,
+            file_lines=self.hook.iter_file_head_lines,
+            mask=self.hook.mask,
+            rounds=outcome,
+        )
 
     def _reattach_or_create(
         self,
@@ -447,9 +534,16 @@ class MistralBatchOperator(BaseOperator):
         except MistralBatchInputError as exc:
             raise MistralBatchInputError(f"{self.task_id}: {exc}") from exc
 
-    def _defer(self, jobs: Sequence[BatchJob], deadline: float) -> None:
+    def _defer(
+        self, jobs: Sequence[BatchJob], deadline: float, resume: dict[str, Any] | None = None
+    ) -> None:
         from airflow_provider_mistral_batch.batch.deferral import hold_events_until
         from airflow_provider_mistral_batch.triggers.batch import MistralBatchJobTrigger
+
+        if resume is None and self.retry_failed_requests:
+            from airflow_provider_mistral_batch.batch.resubmit import Rounds
+
+            resume = Rounds.first(jobs, self._task_keys).to_data()
 
         self.defer(
             trigger=MistralBatchJobTrigger(
@@ -467,15 +561,24 @@ class MistralBatchOperator(BaseOperator):
                 # A job that ends within seconds of this deferral must not resume the task
                 # before Airflow has seen this process end.
                 hold_event_until=hold_events_until(),
+                resume=resume,
             ),
             method_name="execute_complete",
         )
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, write results, apply the failure policy."""
+        from airflow_provider_mistral_batch.batch.event import parse_event
         from airflow_provider_mistral_batch.batch.finish import finish_with_event
 
         try:
+            if self.retry_failed_requests:
+                payload = parse_event(event)
+                if payload.kind == "terminal" and payload.resume is not None:
+                    from airflow_provider_mistral_batch.batch.resubmit import Rounds
+
+                    self._rounds = Rounds.from_data(payload.resume)
+                    return self._finish_rounds(context, payload.all_jobs)
             return finish_with_event(
                 context,
                 event,

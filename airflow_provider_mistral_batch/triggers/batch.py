@@ -78,6 +78,9 @@ class MistralBatchJobTrigger(BaseTrigger):
         end (an event sooner can make the scheduler fail the resumed task; see
         :mod:`~airflow_provider_mistral_batch.batch.deferral`). ``dag.test()`` runs the trigger
         in line once the task has ended, with no executor to race: no hold there.
+    :param resume: plain data the resumed task needs, handed back unchanged in the event as
+        ``resume`` (the batch operator's resubmit rounds); default None. The event, not the
+        deferral's ``kwargs``: ``dag.test()`` on Airflow 3.3.2 drops those.
 
     Every sleep is the interval within +-10% (random jitter). All triggers of one triggerer
     that watch jobs on one connection read them through one shared watcher
@@ -101,6 +104,7 @@ class MistralBatchJobTrigger(BaseTrigger):
         check_duplicates_until: float | None = None,
         max_poll_interval: float | None = DEFAULT_MAX_POLL_INTERVAL,
         hold_event_until: float | None = None,
+        resume: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = job_id
@@ -122,6 +126,7 @@ class MistralBatchJobTrigger(BaseTrigger):
             poll_interval if max_poll_interval is None else max_poll_interval
         )
         self.hold_event_until = float(hold_event_until) if hold_event_until is not None else None
+        self.resume = resume
         self._watches: list[JobWatch] = []
         self._fired = False
 
@@ -144,6 +149,8 @@ class MistralBatchJobTrigger(BaseTrigger):
             kwargs["check_duplicates_until"] = self.check_duplicates_until
         if self.hold_event_until is not None:
             kwargs["hold_event_until"] = self.hold_event_until
+        if self.resume is not None:
+            kwargs["resume"] = self.resume
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _hook(self) -> MistralBatchHook:
@@ -162,7 +169,10 @@ class MistralBatchJobTrigger(BaseTrigger):
         # A watch that followed a duplicate's kept job reports that job's id.
         ids = [watch.job_id for watch in watches]
         self._fired = True
-        yield _event(_event_payload(ids, [outcomes.get(index) for index in range(len(ids))]))
+        payload = _event_payload(ids, [outcomes.get(index) for index in range(len(ids))])
+        if self.resume is not None:
+            payload["resume"] = self.resume
+        yield _event(payload)
 
     def _watch(self, index: int, job_id: str) -> JobWatch:
         return JobWatch(
