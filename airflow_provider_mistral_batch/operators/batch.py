@@ -227,8 +227,12 @@ class MistralBatchOperator(BaseOperator):
 
     # ------------------------------------------------------------------ options and input
 
-    def _options(self, *, rendered: bool) -> SubmitOptions:
-        """Check the options; before rendering, only the values no template will change."""
+    def _options(self, *, rendered: bool, input_known: bool = True) -> SubmitOptions:
+        """Check the options; before rendering, only the values no template will change.
+
+        :param input_known: False when only the job settings matter (a resumed task's next
+            resubmit round), and a subclass that takes its input at run time has none.
+        """
 
         def known(value: Any) -> Any:
             return value if rendered or is_literal(self, value) else NOT_RENDERED
@@ -259,7 +263,7 @@ class MistralBatchOperator(BaseOperator):
                 max_consecutive_errors=self.max_consecutive_errors,
                 max_requests_per_job=self.max_requests_per_job,
                 # A subclass may take its input only at run time (a TaskFlow function's requests).
-                input_required=rendered or not self.input_at_run_time,
+                input_required=(rendered and input_known) or not self.input_at_run_time,
             )
         except MistralBatchInputError as exc:
             if rendered:
@@ -440,7 +444,7 @@ class MistralBatchOperator(BaseOperator):
 
         rounds = self._rounds or Rounds.first(ended, self._task_keys)
         rounds.ended(ended)
-        options = self._options(rendered=True)
+        options = self._options(rendered=True, input_known=False)
         spec = None
         if self.retry_invalid_output:
             output_type = getattr(self, "output_type", str)  # the typed operator's, else text

@@ -210,6 +210,7 @@ async def task_instance_tab(
         needs=missing_access(cards),
         usage=recorded.usage,
         counts=recorded.counts,
+        rounds=recorded.rounds,
         refresh=REFRESH_SECONDS if active else 0,
     )
     return await _masked_page(mistral, body)

@@ -18,6 +18,7 @@ from airflow_provider_mistral_batch.batch.manifest import (
     XCOM_INPUT_ERROR,
     XCOM_JOB_ID,
     XCOM_JOB_IDS,
+    XCOM_ROUNDS,
 )
 from airflow_provider_mistral_batch.batch.result_rows import STATUSES
 from airflow_provider_mistral_batch.connection_form import DEFAULT_CONN_ID
@@ -109,6 +110,8 @@ class TaskJobs:
         missing, expired, cancelled), when it wrote any.
     :param state: the task instance's state, or None if there is no such task instance.
     :param input_error: why the task failed on its input before it created a job, if it did.
+    :param rounds: the job ids of each resubmit round (round 0 first), when the task resent
+        failed requests; only ids among ``job_ids``.
     """
 
     job_ids: list[str] = field(default_factory=list)
@@ -117,6 +120,7 @@ class TaskJobs:
     counts: dict[str, int] = field(default_factory=dict)
     state: str | None = None
     input_error: str | None = None
+    rounds: list[list[str]] = field(default_factory=list)
 
 
 def task_jobs(dag_id: str, run_id: str, task_id: str, map_index: int) -> TaskJobs:
@@ -132,7 +136,15 @@ def task_jobs(dag_id: str, run_id: str, task_id: str, map_index: int) -> TaskJob
     from sqlalchemy import select
 
     link_key = MistralBatchJobLink().xcom_key
-    keys = [XCOM_JOB_IDS, XCOM_JOB_ID, XCOM_CONN_ID, XCOM_INPUT_ERROR, "return_value", link_key]
+    keys = [
+        XCOM_JOB_IDS,
+        XCOM_JOB_ID,
+        XCOM_CONN_ID,
+        XCOM_INPUT_ERROR,
+        XCOM_ROUNDS,
+        "return_value",
+        link_key,
+    ]
     with create_session() as session:
         rows = session.scalars(
             select(XComModel).where(
@@ -174,7 +186,18 @@ def task_jobs(dag_id: str, run_id: str, task_id: str, map_index: int) -> TaskJob
         counts=_counts(values.get("return_value")),
         state=str(state) if state is not None else None,
         input_error=input_error[:MAX_INPUT_ERROR] if isinstance(input_error, str) else None,
+        rounds=_rounds(values.get(XCOM_ROUNDS), job_ids),
     )
+
+
+def _rounds(pushed: Any, job_ids: list[str]) -> list[list[str]]:
+    """Each round's job ids, keeping only the task's recorded ids; none with one round."""
+    if not isinstance(pushed, list):
+        return []
+    rounds = [
+        [job_id for job_id in ids if job_id in job_ids] for ids in pushed if isinstance(ids, list)
+    ]
+    return rounds if len(rounds) > 1 else []
 
 
 def _usage(return_value: Any) -> dict[str, float]:

@@ -162,6 +162,13 @@
       }
       return;
     }
+    // A round's job id: scroll to its card (the page's <base> would send "#id" elsewhere).
+    var jump = target.closest("a[data-jump]");
+    if (jump) {
+      var card = document.getElementById(jump.getAttribute("data-jump"));
+      if (card) { event.preventDefault(); card.scrollIntoView(); }
+      return;
+    }
     var button = target.closest("button[data-cancel]");
     if (button) {
       event.preventDefault();

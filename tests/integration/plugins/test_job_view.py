@@ -156,6 +156,7 @@ def _task_tab(card: JobCard, *, fragment: bool = True, counts: dict[str, int] | 
         needs=missing_access([card]),
         usage={},
         counts=counts or {},
+        rounds=[],
         refresh=5,
     )
 

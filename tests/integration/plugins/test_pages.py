@@ -105,6 +105,23 @@ def test_task_tab_shows_a_finished_job_with_counts_errors_usage_and_downloads(
     assert b'"q-3"' in errors.content
 
 
+def test_task_tab_lists_the_jobs_of_each_resubmit_round(
+    api: TestClient, as_user: Headers, run_dag: Callable[[str], Any], mistral: RunningEmulator
+) -> None:
+    mistral.update_config(failing_custom_ids={"t-1"})
+    dag_run = run_dag("test_plugin_ui_rounds")
+    rounds = xcom_value(dag_run, "rounds", "batch_job_rounds")
+    assert [len(ids) for ids in rounds] == [1, 1]
+    html = api.get(_tab(dag_run, "rounds"), headers=as_user("admin")).text
+    section = html[html.index("data-rounds") : html.index("</section>", html.index("data-rounds"))]
+    for number, (job_id,) in enumerate(rounds):
+        assert f"Round {number}:" in section
+        assert f'<a href="#job-{job_id}" data-jump="job-{job_id}"><code>{job_id}</code></a>' in (
+            section
+        )
+        assert f'<article class="job" id="job-{job_id}" data-job-id="{job_id}">' in html
+
+
 def test_task_tab_of_a_started_job_refreshes_and_offers_cancel(
     api: TestClient,
     as_user: Headers,

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from airflow_provider_mistral_batch.batch.output_spec import output_spec
-from airflow_provider_mistral_batch.batch.results import join_results
 from airflow_provider_mistral_batch.batch.resubmit import (
     Round,
     Rounds,
@@ -19,6 +18,7 @@ from airflow_provider_mistral_batch.batch.resubmit import (
     is_retryable,
     round_key,
 )
+from airflow_provider_mistral_batch.batch.results import join_results
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
 from airflow_provider_mistral_batch.models import BatchJob
 from tests.unit.batch.jobs import make_job
@@ -62,7 +62,8 @@ def test_round_keys_are_stable_and_differ_per_round_and_setting() -> None:
 
 def test_invalid_output_is_checked_on_chat_and_fim_only() -> None:
     chat = invalid_output_spec("/v1/chat/completions")
-    assert chat is not None and not chat.structured
+    assert chat is not None
+    assert not chat.structured
     assert invalid_output_spec("/v1/fim/completions") is not None
     assert invalid_output_spec("/v1/embeddings") is None
     assert invalid_output_spec("/v1/some-new-endpoint") is None

@@ -81,3 +81,33 @@ def test_plugin_ui_bad_input() -> None:
 
 
 test_plugin_ui_bad_input()
+
+
+@dag(
+    dag_id="test_plugin_ui_rounds",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+)
+def test_plugin_ui_rounds() -> None:
+    # The tests make one request fail every time: it is sent again once, then the task
+    # succeeds anyway, with two rounds for the tab to show.
+    MistralBatchOperator(
+        task_id="rounds",
+        endpoint="/v1/chat/completions",
+        model="mistral-small-latest",
+        requests=[
+            {
+                "custom_id": f"t-{i}",
+                "body": {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+            }
+            for i in range(3)
+        ],
+        deferrable=False,
+        poll_interval=0.2,
+        max_failed_ratio=None,
+        retry_failed_requests=1,
+    )
+
+
+test_plugin_ui_rounds()
