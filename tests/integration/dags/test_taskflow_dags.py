@@ -75,6 +75,30 @@ def test_prompt_strings_deferred_the_function_runs_once_and_the_tab_sees_the_job
     assert xcom_value(dag_run, "ask", "_link_MistralBatchJobLink").endswith(job.id)
 
 
+def test_deferred_resubmit_rounds_turn_5xx_rows_into_successes(
+    dags_folder: Path, mistral_default: RunningEmulator, calls: Path
+) -> None:
+    # Request "1" fails once with a 503; slow enough that each round's job defers.
+    mistral_default.update_config(requests_per_second=5.0, flaky_custom_ids={"1": 1})
+    dag_run = _run(dags_folder, "test_taskflow_resubmit_deferred")
+    # One call; a resume per round: round 0's resume deferred round 1.
+    assert _calls(dags_folder) == ["call ask 1", "resume ask 1", "resume ask 1"]
+    summary = xcom_value(dag_run, "ask")
+    # Round 0's job carries no round; round 1's says so.
+    jobs = sorted(
+        _jobs_of("test_taskflow_resubmit_deferred"),
+        key=lambda job: (job.metadata or {}).get("airflow_round", "0"),
+    )
+    assert [(job.metadata or {}).get("airflow_round") for job in jobs] == [None, "1"]
+    assert summary["rounds"] == [[jobs[0].id], [jobs[1].id]]
+    assert (jobs[0].failed_requests, jobs[1].total_requests) == (1, 1)
+    assert (summary["succeeded_requests"], summary["failed_requests"]) == (3, 0)
+    rows = _rows(summary)
+    assert [row["custom_id"] for row in rows] == ["0", "1", "2"]
+    assert all(row["ok"] for row in rows)
+    assert xcom_value(dag_run, "ask", "batch_job_rounds") == summary["rounds"]
+
+
 def test_request_objects_a_local_path_and_an_object_storage_path(
     dags_folder: Path, mistral_default: RunningEmulator, calls: Path
 ) -> None:

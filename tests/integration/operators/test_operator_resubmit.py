@@ -76,14 +76,13 @@ def test_failed_rows_are_sent_again_until_every_row_succeeds(
     capture_log: Callable[[Any], OperatorLog],
     conn: RunningEmulator,
     hook: MistralBatchHook,
-    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    conn.update_config(failing_custom_ids={"r1", "r3"})
+    # r1 and r3 fail once with a 503, then succeed.
+    conn.update_config(flaky_custom_ids={"r1": 1, "r3": 1})
     target = tmp_path / "results.jsonl"
     op = make_op(requests=chat_requests(5), retry_failed_requests=2, results_path=target)
     log = capture_log(op)
-    _heal_before_create(monkeypatch, op, conn)
     ti = FakeTaskInstance()
 
     result = op.execute({"ti": ti})

@@ -143,7 +143,27 @@ def test_taskflow_bad_returns() -> None:
         bad()
 
 
+@dag(dag_id="test_taskflow_resubmit_deferred", schedule=None, start_date=datetime(2026, 1, 1))
+def test_taskflow_resubmit_deferred() -> None:
+    # The tests make a request fail with a 5xx once: round 1 sends it again, deferred again.
+    @task_decorator_factory(
+        decorated_operator_class=RecordsResumes,
+        multiple_outputs=False,
+        model="mistral-small-latest",
+        deferrable=True,
+        poll_interval=0.2,
+        retry_failed_requests=2,
+        results_path=f"{RESULTS_ROOT}/taskflow-resubmit-{RUN}.jsonl",
+    )
+    def ask(topics: list[str], ti: Any = None) -> list[str]:
+        record("call", ti)
+        return [f"Say one fact about {topic}." for topic in topics]
+
+    ask(TOPICS)
+
+
 test_taskflow_prompts_deferred()
+test_taskflow_resubmit_deferred()
 test_taskflow_inputs()
 test_taskflow_retry_reattaches()
 test_taskflow_bad_returns()
