@@ -59,8 +59,6 @@ if TYPE_CHECKING:
 
 #: Statuses of an error line that a later attempt may not meet: timeout, rate limit, 5xx.
 RETRYABLE_STATUS: Final = frozenset({408, 429})
-#: Endpoints whose answers have a text that an output type checks (as the results do).
-TEXT_ENDPOINTS: Final = frozenset({ApiEndpoint.CHAT_COMPLETIONS, ApiEndpoint.FIM_COMPLETIONS})
 _TIMEOUT: Final = re.compile(r"time[ds]?[ _-]?out", re.IGNORECASE)
 
 
@@ -78,6 +76,7 @@ def invalid_output_spec(endpoint: str, output_type: Any = str) -> OutputSpec | N
     """The spec answers are checked against for ``retry_invalid_output``: ``output_type``'s
     on the chat and FIM endpoints, none on the others (their answers have no text)."""
     from airflow_provider_mistral_batch.batch.output_spec import output_spec
+    from airflow_provider_mistral_batch.batch.results import TEXT_ENDPOINTS
 
     return output_spec(output_type) if ApiEndpoint(endpoint) in TEXT_ENDPOINTS else None
 
@@ -125,9 +124,17 @@ def retryable_requests(hook: MistralBatchHook, job: BatchJob, spec: OutputSpec |
             if not read.succeeded:
                 if is_retryable(read.status_code, read.error):
                     failed.add(read.custom_id)
-            elif spec is not None and spec.check(answer_text(bytes(read.body)))[1] is not None:
+            elif spec is not None and _is_invalid(spec, answer_text(bytes(read.body))):
                 invalid.add(read.custom_id)
     return Retryable(frozenset(failed), frozenset(invalid))
+
+
+def _is_invalid(spec: OutputSpec, text: str | None) -> bool:
+    # The results' rule (results_join): a text answer without text (tool calls only, say)
+    # is still a success.
+    if text is None and not spec.structured:
+        return False
+    return spec.check(text)[1] is not None
 
 
 class _RequestId(msgspec.Struct):
@@ -438,7 +445,6 @@ def push_rounds(context: Mapping[str, Any], rounds: Rounds) -> None:
 
 __all__ = [
     "RETRYABLE_STATUS",
-    "TEXT_ENDPOINTS",
     "CreateJob",
     "Retryable",
     "Round",
