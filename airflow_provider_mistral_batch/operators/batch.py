@@ -93,6 +93,10 @@ class MistralBatchOperator(BaseOperator):
         10,000 are uploaded as a file.
     :param input_path: local path or ``ObjectStoragePath`` of a JSONL file (templated).
     :param model: model for every request (templated); default None: each body names one.
+    :param output_type: what each answer must be: ``str`` (default) for text, or a pydantic
+        model (or any type a pydantic ``TypeAdapter`` takes) for JSON of that type, asked for
+        with ``response_format`` in every chat request and validated per row in the results.
+        Chat completions only; not templated. See ``docs/typed_outputs.md``.
     :param metadata: extra string metadata of the job (templated); keys 1-32 characters,
         values 1-512; keys starting with ``airflow_`` are reserved. Default None.
     :param timeout: how long the job may run, a ``timedelta`` or seconds in whole hours from
@@ -162,6 +166,7 @@ class MistralBatchOperator(BaseOperator):
         requests: Iterable[Mapping[str, Any]] | str | None = None,
         input_path: Any = None,
         model: str | None = None,
+        output_type: Any = str,
         metadata: Mapping[str, str] | None = None,
         timeout: timedelta | float = DEFAULT_TIMEOUT,
         job_kwargs: Mapping[str, Any] | None = None,
@@ -184,6 +189,7 @@ class MistralBatchOperator(BaseOperator):
         self.requests = requests
         self.input_path = input_path
         self.model = model
+        self.output_type = output_type
         self.metadata = metadata
         self.timeout = timeout
         self.job_kwargs = job_kwargs
@@ -243,6 +249,7 @@ class MistralBatchOperator(BaseOperator):
                 max_requests_per_job=self.max_requests_per_job,
                 # A subclass may take its input only at run time (a TaskFlow function's requests).
                 input_required=rendered or not self.input_at_run_time,
+                output_type=self.output_type,
             )
         except MistralBatchInputError as exc:
             if rendered:
@@ -298,6 +305,7 @@ class MistralBatchOperator(BaseOperator):
         )
         from airflow_provider_mistral_batch.batch.submission import (
             check_input_files,
+            log_output_directive,
             prepare_input,
         )
 
@@ -324,6 +332,7 @@ class MistralBatchOperator(BaseOperator):
             )
             if isinstance(prepared, UploadedInput):
                 check_input_files(self.hook, prepared.file_ids)
+            log_output_directive(self.log, options, prepared, checked=self.results_path is not None)
         except MistralBatchInputError as exc:
             # For the UI's tab (no job to show); the message names input, never a secret.
             context["ti"].xcom_push(key=XCOM_INPUT_ERROR, value=str(exc)[:2000])
@@ -396,10 +405,16 @@ class MistralBatchOperator(BaseOperator):
         )
 
     def _write_results(self, jobs: Sequence[BatchJob]) -> dict[str, Any]:
-        """Join the jobs' output and error files with the input at ``results_path``."""
+        """Join the jobs' output and error files with the input at ``results_path``, each
+        answer checked against ``output_type``."""
+        from airflow_provider_mistral_batch.batch.output_spec import output_spec
         from airflow_provider_mistral_batch.batch.results import write_job_results
 
-        return write_job_results(self.hook, self.log, jobs, self.results_path)
+        # Built again from output_type here: after a deferral this runs in a new process.
+        spec = output_spec(self.output_type)
+        # Text: the endpoint's own default (chat answers' text; none for embeddings...).
+        output = spec if spec.structured else None
+        return write_job_results(self.hook, self.log, jobs, self.results_path, output=output)
 
     def _reattach_or_create(
         self,
