@@ -199,3 +199,28 @@ def test_a_retry_reattaches_only_to_a_job_asked_for_the_same_output_type(
     text = make_op().execute({"ti": FakeTaskInstance(try_number=4)})
     assert text["job_id"] not in (first["job_id"], changed["job_id"])
     assert _created(conn) == 3
+
+
+def test_inline_requests_get_the_directive_and_the_answers_follow_it(
+    make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook
+) -> None:
+    # No results_path: the requests go inline; the emulator answers as response_format says.
+    requests = chat_requests(3)
+    requests[2] = {
+        "custom_id": "own",
+        "body": {**requests[2]["body"], "response_format": {"type": "json_object"}},
+    }
+    result = make_op(requests=requests, output_type=list[City]).execute({"ti": FakeTaskInstance()})
+
+    assert result["status"] == "SUCCESS"
+    assert hook.get_batch_job(result["job_id"]).input_files == []
+    answers = {
+        line["custom_id"]: json.loads(line["response"]["body"]["choices"][0]["message"]["content"])
+        for line in map(json.loads, hook.iter_file_lines(result["output_file"]))
+    }
+    for custom_id in ("r0", "r1"):
+        # A list is wrapped under "response": structured output wants an object at the root.
+        assert set(answers[custom_id]) == {"response"}
+        for city in answers[custom_id]["response"]:
+            City.model_validate(city)
+    assert isinstance(answers["own"], dict)
