@@ -10,6 +10,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel
 
+from airflow_provider_mistral_batch.batch.event import make_event
 from airflow_provider_mistral_batch.batch.manifest import XCOM_INPUT_ERROR
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
@@ -112,11 +113,18 @@ def test_each_request_gets_the_directive_unless_it_sets_its_own(
         "custom_id": "own",
         "body": {**requests[1]["body"], "response_format": {"type": "json_object"}},
     }
-    op = make_op(requests=requests, output_type=City, results_path=tmp_path / "results.jsonl")
+    # The answer to "own" is a JSON object, not a City: invalid, let through here.
+    op = make_op(
+        requests=requests,
+        output_type=City,
+        results_path=tmp_path / "results.jsonl",
+        max_failed_ratio=None,
+    )
     log = capture_log(op)
     result = op.execute({"ti": FakeTaskInstance()})
 
     assert result["status"] == "SUCCESS"
+    assert result["counts"]["success"] == 2
     sent = [body["response_format"] for body in _sent_bodies(hook, result["job_id"])]
     assert sent == [_directive(City), {"type": "json_object"}, _directive(City)]
     assert "response_format" not in requests[0]["body"], "the DAG's own requests were changed"
@@ -165,13 +173,20 @@ def test_uploaded_input_files_are_sent_as_they_are_with_one_warning(
     source = tmp_path / "uploaded.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in chat_requests(2)), encoding="utf-8")
     file_id = hook.upload_file(source).id
-    op = make_op(input_files=[file_id], output_type=City, results_path=tmp_path / "out.jsonl")
+    op = make_op(
+        input_files=[file_id],
+        output_type=City,
+        results_path=tmp_path / "out.jsonl",
+        max_failed_ratio=None,
+    )
     log = capture_log(op)
     result = op.execute({"ti": FakeTaskInstance()})
 
     assert result["status"] == "SUCCESS"
     assert hook.get_batch_job(result["job_id"]).input_files == [file_id]
     assert all("response_format" not in body for body in _sent_bodies(hook, result["job_id"]))
+    # Asked for text, the answers are still checked against output_type.
+    assert result["counts"]["invalid_output"] == 2
     assert [line for line in log.at("warning") if "response_format" in line] == [
         "input_files are sent as uploaded: their requests do not get the response_format of "
         "output_type City (set it in the files, or give requests or input_path); the answers "
@@ -224,3 +239,35 @@ def test_inline_requests_get_the_directive_and_the_answers_follow_it(
         for city in answers[custom_id]["response"]:
             City.model_validate(city)
     assert isinstance(answers["own"], dict)
+
+
+# ------------------------------------------------------------------ the rows
+
+
+def test_rows_carry_the_validated_output_and_broken_answers_are_invalid(
+    make_op: Callable[..., MistralBatchOperator],
+    hook: MistralBatchHook,
+    conn: RunningEmulator,
+    tmp_path: Path,
+) -> None:
+    conn.update_config(broken_output_custom_ids={"r1": "not_json", "r2": "wrong_shape"})
+    blocking = tmp_path / "blocking.jsonl"
+    result = make_op(
+        requests=chat_requests(4), output_type=City, results_path=blocking, max_failed_ratio=0.5
+    ).execute({"ti": FakeTaskInstance()})
+    # After a deferral, a new operator from the DAG file resumes with the trigger's event.
+    resumed = tmp_path / "resumed.jsonl"
+    job = hook.get_batch_job(result["job_id"])
+    again = make_op(
+        requests=chat_requests(4), output_type=City, results_path=resumed, max_failed_ratio=0.5
+    ).execute_complete({"ti": FakeTaskInstance()}, make_event("terminal", job.id, job))
+
+    for summary, path in ((result, blocking), (again, resumed)):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        statuses = [row["status"] for row in rows]
+        assert statuses == ["success", "invalid_output", "invalid_output", "success"]
+        for row in (rows[0], rows[3]):
+            assert City.model_validate(row["output"]).model_dump() == row["output"]
+        assert [rows[1]["output"], rows[2]["output"]] == [None, None]
+        assert "Invalid JSON" in rows[1]["error"]
+        assert summary["counts"]["invalid_output"] == 2
