@@ -7,6 +7,10 @@ An input larger than one job takes (``max_requests_per_job``, at most 1,000,000 
 512 MB) is split into shards (:mod:`.shards`) in the same streaming pass, one JSONL file per
 job. A fingerprint of the checked input (endpoint, model and every request) identifies it for
 reattaching on retry.
+
+A task with a structured ``output_type`` gives the chat ``response_format`` to add to every
+request body that has none (one that sets its own keeps it); the bodies are checked, hashed
+and written with it, so the fingerprint covers the schema asked for.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ from airflow_provider_mistral_batch.utils.wording import MAX_REPORTED_PROBLEMS, 
 _CANONICAL: Final = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True
 )
+#: Stands for the added ``response_format`` while a line is written, then replaced by the
+#: directive's JSON in its own key order: sorted keys would reorder the schema's properties,
+#: and a model writes its answer's fields in the order the schema gives them.
+_DIRECTIVE_MARK: Final = "\ue000response_format added by the operator\ue000"
+_DIRECTIVE_MARK_JSON: Final = _CANONICAL.encode(_DIRECTIVE_MARK)
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class InlineInput:
 
     requests: list[dict[str, Any]]
     fingerprint: str
+    own_response_formats: int = 0
 
     @property
     def request_count(self) -> int:
@@ -56,6 +66,8 @@ class FileInput:
 
     :param path: the file to upload (the user's own file, or a temporary copy).
     :param temporary: whether ``path`` is a copy this provider made and must delete.
+    :param own_response_formats: requests whose body sets its own ``response_format``, kept
+        instead of the one the task's ``output_type`` adds (0 when it adds none).
     """
 
     path: Path
@@ -64,6 +76,7 @@ class FileInput:
     fingerprint: str
     temporary: bool
     filename: str
+    own_response_formats: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ class ShardedInput:
 
     shards: list[FileInput]
     fingerprint: str
+    own_response_formats: int = 0
 
     @property
     def request_count(self) -> int:
@@ -105,15 +119,37 @@ class _Checker:
     only when two ids may be the same.
 
     :param lines: name places as file lines (``line 3``) instead of positions (``[2]``).
+    :param response_format: added to each body that has no ``response_format`` of its own;
+        None: bodies are sent as given.
     """
 
     def __init__(
-        self, source: str, endpoint: str, model: str | None, assign_ids: bool, *, lines: bool
+        self,
+        source: str,
+        endpoint: str,
+        model: str | None,
+        assign_ids: bool,
+        *,
+        lines: bool,
+        response_format: Mapping[str, Any] | None = None,
     ) -> None:
         self.source = source
         self.assign_ids = assign_ids
         self.count = 0
         self.problem_count = 0
+        #: Bodies that set their own response_format (kept) while one is added to the others.
+        self.own_response_formats = 0
+        # The directive and its JSON in its own key order, made once.
+        self._directive = (
+            None
+            if response_format is None
+            else (
+                response_format,
+                json.dumps(
+                    response_format, separators=(",", ":"), ensure_ascii=False, allow_nan=True
+                ),
+            )
+        )
         self._lines = lines
         # The first listed problems, (position, message), in input order.
         self._problems: list[tuple[int, str]] = []
@@ -140,7 +176,8 @@ class _Checker:
 
     def check(self, item: Any, position: int) -> tuple[dict[str, Any], bytes] | None:
         """The request to send (``item`` itself when it needs no change, else a normalized
-        copy with its ``custom_id`` and a plain ``body`` dict) and its line, or None."""
+        copy with its ``custom_id``, a plain ``body`` dict and the added ``response_format``)
+        and its line, or None."""
         self.count += 1
         if type(item) is dict:
             request: dict[str, Any] = item
@@ -170,16 +207,29 @@ class _Checker:
         elif not isinstance(custom_id, str) or not custom_id:
             self.problem(position, f'"custom_id" must be a non-empty string, got {custom_id!r}')
             return None
-        if assigned or type(body) is not dict:
+        directive = self._directive
+        if directive is not None and "response_format" in body:
+            self.own_response_formats += 1
+            directive = None
+        if assigned or type(body) is not dict or directive is not None:
             if request is item:
                 request = dict(item)
             request["custom_id"] = custom_id
             request["body"] = dict(body)
+            if directive is not None:
+                request["body"]["response_format"] = _DIRECTIVE_MARK
         try:
-            line = (self._encode(request) + "\n").encode()
+            text = self._encode(request)
         except (TypeError, ValueError) as exc:  # e.g. a set, a cycle, a lone surrogate
             self.problem(position, f"cannot be written as JSON ({exc})")
             return None
+        if directive is not None:
+            request["body"]["response_format"] = directive[0]
+            if text.count(_DIRECTIVE_MARK_JSON) == 1:
+                text = text.replace(_DIRECTIVE_MARK_JSON, directive[1])
+            else:  # the user's own text has the mark: sorted keys, but never a wrong line
+                text = self._encode(request)
+        line = (text + "\n").encode()
         self._hash.update(line)
         self._ids.add(custom_id)
         return request, line
@@ -254,6 +304,7 @@ def prepare_requests(
     source: str = "requests",
     max_requests_per_job: int | None = None,
     inline: bool = True,
+    response_format: Mapping[str, Any] | None = None,
 ) -> InlineInput | FileInput | ShardedInput:
     """Validate inline requests, streaming them.
 
@@ -265,6 +316,8 @@ def prepare_requests(
 
     :param inline: False always writes files, even for a few requests (their results can
         then be joined with the input read back from the job's input files).
+    :param response_format: the chat ``response_format`` to add to each body without one
+        (see :class:`_Checker`); default None: bodies as given.
     """
     if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
         raise MistralBatchInputError(
@@ -272,7 +325,9 @@ def prepare_requests(
         )
     limit = max_requests_per_job or MAX_REQUESTS_PER_JOB
     inline_limit = min(MAX_INLINE_REQUESTS, limit) if inline else 0
-    checker = _Checker(source, endpoint, model, assign_custom_ids, lines=False)
+    checker = _Checker(
+        source, endpoint, model, assign_custom_ids, lines=False, response_format=response_format
+    )
     kept: list[tuple[dict[str, Any], bytes]] = []  # while they may still go inline
     writer: ShardWriter | None = None
     try:
@@ -298,9 +353,10 @@ def prepare_requests(
         if writer is not None:
             writer.discard()
         raise
+    own = checker.own_response_formats
     if writer is None:
-        return InlineInput([request for request, _ in kept], fingerprint)
-    return _as_files(writer.finish(), fingerprint)
+        return InlineInput([request for request, _ in kept], fingerprint, own)
+    return _as_files(writer.finish(), fingerprint, own)
 
 
 def prepare_file(
@@ -310,13 +366,14 @@ def prepare_file(
     model: str | None,
     assign_custom_ids: bool = False,
     max_requests_per_job: int | None = None,
+    response_format: Mapping[str, Any] | None = None,
 ) -> FileInput | ShardedInput:
     """Validate a JSONL file, streaming it.
 
     A local file that needs no change and fits one job is uploaded as it is. A remote one, one
-    whose requests get assigned ids, or one over 512 MB is copied to temporary files while it
-    is validated, one per job. A local file with more requests than one job takes is split
-    by lines after it was validated.
+    whose requests get assigned ids or a ``response_format``, or one over 512 MB is copied to
+    temporary files while it is validated, one per job. A local file with more requests than
+    one job takes is split by lines after it was validated.
 
     :param path: a local path, a URL (``file://``, ``s3://``...) or an Airflow
         ``ObjectStoragePath`` (see :func:`..utils.paths.storage_path`).
@@ -331,9 +388,10 @@ def prepare_file(
                 f"input_path {str(path)!r} does not exist or is not a file"
             )
         size = local.stat().st_size
-        if not assign_custom_ids and size <= MAX_FILE_BYTES:
+        if not assign_custom_ids and response_format is None and size <= MAX_FILE_BYTES:
             with local.open("rb") as handle:
-                count, fingerprint = _validate_stream(handle, name, endpoint, model, False, None)
+                checker = _Checker(name, endpoint, model, False, lines=True)
+                count, fingerprint = _validate_stream(handle, checker, None)
             if count <= limit:
                 return FileInput(local, count, size, fingerprint, temporary=False, filename=name)
             return _as_files(split_lines(local, name, limit), fingerprint)
@@ -343,16 +401,24 @@ def prepare_file(
     writer = ShardWriter(name, limit)
     try:
         with opener("rb") as handle:
-            _, fingerprint = _validate_stream(
-                handle, name, endpoint, model, assign_custom_ids, writer
+            checker = _Checker(
+                name,
+                endpoint,
+                model,
+                assign_custom_ids,
+                lines=True,
+                response_format=response_format,
             )
+            _, fingerprint = _validate_stream(handle, checker, writer)
     except BaseException:
         writer.discard()
         raise
-    return _as_files(writer.finish(), fingerprint)
+    return _as_files(writer.finish(), fingerprint, checker.own_response_formats)
 
 
-def _as_files(shards: list[Shard], fingerprint: str) -> FileInput | ShardedInput:
+def _as_files(
+    shards: list[Shard], fingerprint: str, own_response_formats: int = 0
+) -> FileInput | ShardedInput:
     """The written file, or the shards when there are several."""
     files = [
         FileInput(
@@ -362,10 +428,13 @@ def _as_files(shards: list[Shard], fingerprint: str) -> FileInput | ShardedInput
             fingerprint,
             temporary=True,
             filename=shard.filename,
+            own_response_formats=own_response_formats if len(shards) == 1 else 0,
         )
         for shard in shards
     ]
-    return files[0] if len(files) == 1 else ShardedInput(files, fingerprint)
+    if len(files) == 1:
+        return files[0]
+    return ShardedInput(files, fingerprint, own_response_formats)
 
 
 def prepare_file_ids(file_ids: Any, *, endpoint: str, model: str | None) -> UploadedInput:
@@ -392,14 +461,8 @@ def canonical_json(value: Any) -> str:
 
 
 def _validate_stream(
-    handle: IO[bytes],
-    name: str,
-    endpoint: str,
-    model: str | None,
-    assign_ids: bool,
-    writer: ShardWriter | None,
+    handle: IO[bytes], checker: _Checker, writer: ShardWriter | None
 ) -> tuple[int, str]:
-    checker = _Checker(name, endpoint, model, assign_ids, lines=True)
     for position, raw in enumerate(handle):
         text = raw.strip()
         if not text:

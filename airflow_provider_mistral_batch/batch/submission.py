@@ -44,6 +44,9 @@ def prepare_input(
     sharded if one job cannot take it.
 
     :param inline: a few requests may go inline in the create request (else always a file).
+
+    With a structured ``options.output``, each request body without a ``response_format``
+    gets the output's (see :func:`..input.prepare_requests`).
     """
     from airflow_provider_mistral_batch.batch.input import (
         prepare_file,
@@ -53,7 +56,10 @@ def prepare_input(
 
     endpoint = str(options.endpoint)
     if options.input_field == "input_files":
+        # Uploaded files are sent as they are: no response_format can be added to them.
         return prepare_file_ids(value, endpoint=endpoint, model=options.model)
+    # Only chat completions take it; the options refused output_type for other endpoints.
+    response_format = options.output.response_format()
     if options.input_field == "requests":
         return prepare_requests(
             value,
@@ -62,6 +68,7 @@ def prepare_input(
             assign_custom_ids=assign_custom_ids,
             max_requests_per_job=max_requests_per_job,
             inline=inline,
+            response_format=response_format,
         )
     return prepare_file(
         value,
@@ -69,7 +76,51 @@ def prepare_input(
         model=options.model,
         assign_custom_ids=assign_custom_ids,
         max_requests_per_job=max_requests_per_job,
+        response_format=response_format,
     )
+
+
+def log_output_directive(
+    log: Any, options: SubmitOptions, prepared: PreparedInput, *, checked: bool
+) -> None:
+    """Say once what a structured ``output_type`` added to the requests: the directive, the
+    requests that kept their own, or, for uploaded files, that none could be added.
+
+    :param checked: whether the answers will be validated (results are written).
+    """
+    from airflow_provider_mistral_batch.batch.input import UploadedInput
+
+    output = options.output
+    if not output.structured:
+        return
+    if not checked:
+        log.warning(
+            "No results_path: the answers are asked for as JSON of output_type %s but not "
+            "validated (the rows and their counts are made when results are written)",
+            output.schema_name,
+        )
+    if isinstance(prepared, UploadedInput):
+        log.warning(
+            "input_files are sent as uploaded: their requests do not get the response_format "
+            "of output_type %s (set it in the files, or give requests or input_path); the "
+            "answers are still validated against it",
+            output.schema_name,
+        )
+        return
+    own = prepared.own_response_formats
+    if own:
+        log.info(
+            "%s of %s requests set their own response_format, kept as given; the others ask "
+            "for JSON of output_type %s. Every answer is validated against output_type",
+            f"{own:,}",
+            f"{prepared.request_count:,}",
+            output.schema_name,
+        )
+    else:
+        log.info(
+            "Each request asks for JSON of output_type %s (response_format json_schema)",
+            output.schema_name,
+        )
 
 
 def check_input_files(hook: MistralBatchHook, file_ids: Sequence[str]) -> None:

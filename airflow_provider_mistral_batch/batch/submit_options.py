@@ -16,6 +16,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from airflow_provider_mistral_batch.batch.endpoint import check_endpoint
+from airflow_provider_mistral_batch.batch.output_spec import OutputSpec, output_spec
 from airflow_provider_mistral_batch.batch.wait_options import (
     check_wait_options,
     is_finite_number,
@@ -91,6 +92,7 @@ class SubmitOptions:
     :param metadata: the user's metadata of the job (no ``airflow_`` keys).
     :param timeout_hours: the job's timeout sent to Mistral.
     :param job_kwargs: more fields of the create request (e.g. ``agent_id``).
+    :param output: what each answer must be (``output_type``'s spec; text by default).
     """
 
     input_field: str | None
@@ -99,6 +101,7 @@ class SubmitOptions:
     metadata: dict[str, str]
     timeout_hours: int
     job_kwargs: dict[str, Any]
+    output: OutputSpec
 
     @property
     def wait_seconds(self) -> float:
@@ -145,6 +148,7 @@ def check_submit_options(
     max_consecutive_errors: Any,
     max_requests_per_job: Any,
     input_required: bool,
+    output_type: Any = str,
 ) -> SubmitOptions:
     """Check the options of one submit and return its job settings.
 
@@ -153,6 +157,8 @@ def check_submit_options(
     Errors name the option but not the task (the caller adds it).
 
     :param inputs: ``input_files``, ``requests`` and ``input_path`` by name; None: not given.
+    :param output_type: what each answer must be (never templated): ``str`` for text, else a
+        type pydantic makes a JSON schema of, asked for with ``response_format`` (chat only).
     """
     given = [name for name in INPUT_FIELDS if inputs.get(name) is not None]
     if len(given) > 1 or (input_required and not given):
@@ -180,6 +186,13 @@ def check_submit_options(
         max_consecutive_errors=max_consecutive_errors,
     )
     checked_endpoint = None if endpoint is NOT_RENDERED else check_endpoint(_text(endpoint))
+    output = output_spec(output_type)
+    if output.structured and checked_endpoint not in (None, ApiEndpoint.CHAT_COMPLETIONS):
+        raise MistralBatchInputError(
+            f"output_type={_type_name(output_type)} asks for JSON answers with "
+            f"response_format, which only {ApiEndpoint.CHAT_COMPLETIONS.value} takes; endpoint "
+            f"{checked_endpoint} does not (leave output_type out for text answers)"
+        )
     user_metadata = {} if metadata is NOT_RENDERED else _checked_metadata(metadata)
     extra = {} if job_kwargs is NOT_RENDERED else _checked_job_kwargs(job_kwargs)
     request = {
@@ -201,7 +214,13 @@ def check_submit_options(
         metadata=user_metadata,
         timeout_hours=timeout_hours,
         job_kwargs=extra,
+        output=output,
     )
+
+
+def _type_name(output_type: Any) -> str:
+    """A class by its name (``Person``), anything else as written (``list[int]``)."""
+    return output_type.__name__ if isinstance(output_type, type) else repr(output_type)
 
 
 def _text(endpoint: Any) -> str:

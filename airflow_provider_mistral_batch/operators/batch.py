@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         PreparedInput,
         UploadedInput,
     )
+    from airflow_provider_mistral_batch.batch.output_spec import OutputSpec
     from airflow_provider_mistral_batch.batch.resubmit import Rounds
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
@@ -95,6 +96,10 @@ class MistralBatchOperator(BaseOperator):
         10,000 are uploaded as a file.
     :param input_path: local path or ``ObjectStoragePath`` of a JSONL file (templated).
     :param model: model for every request (templated); default None: each body names one.
+    :param output_type: what each answer must be: ``str`` (default) for text, or a pydantic
+        model (or any type a pydantic ``TypeAdapter`` takes) for JSON of that type, asked for
+        with ``response_format`` in every chat request and validated per row in the results.
+        Chat completions only; not templated. See ``docs/typed_outputs.md``.
     :param metadata: extra string metadata of the job (templated); keys 1-32 characters,
         values 1-512; keys starting with ``airflow_`` are reserved. Default None.
     :param timeout: how long the job may run, a ``timedelta`` or seconds in whole hours from
@@ -171,6 +176,7 @@ class MistralBatchOperator(BaseOperator):
         requests: Iterable[Mapping[str, Any]] | str | None = None,
         input_path: Any = None,
         model: str | None = None,
+        output_type: Any = str,
         metadata: Mapping[str, str] | None = None,
         timeout: timedelta | float = DEFAULT_TIMEOUT,
         job_kwargs: Mapping[str, Any] | None = None,
@@ -195,6 +201,7 @@ class MistralBatchOperator(BaseOperator):
         self.requests = requests
         self.input_path = input_path
         self.model = model
+        self.output_type = output_type
         self.metadata = metadata
         self.timeout = timeout
         self.job_kwargs = job_kwargs
@@ -264,6 +271,7 @@ class MistralBatchOperator(BaseOperator):
                 max_requests_per_job=self.max_requests_per_job,
                 # A subclass may take its input only at run time (a TaskFlow function's requests).
                 input_required=(rendered and input_known) or not self.input_at_run_time,
+                output_type=self.output_type,
             )
         except MistralBatchInputError as exc:
             if rendered:
@@ -318,6 +326,7 @@ class MistralBatchOperator(BaseOperator):
         )
         from airflow_provider_mistral_batch.batch.submission import (
             check_input_files,
+            log_output_directive,
             prepare_input,
         )
 
@@ -345,6 +354,7 @@ class MistralBatchOperator(BaseOperator):
             )
             if isinstance(prepared, UploadedInput):
                 check_input_files(self.hook, prepared.file_ids)
+            log_output_directive(self.log, options, prepared, checked=self.results_path is not None)
         except MistralBatchInputError as exc:
             # For the UI's tab (no job to show); the message names input, never a secret.
             context["ti"].xcom_push(key=XCOM_INPUT_ERROR, value=str(exc)[:2000])
@@ -424,10 +434,22 @@ class MistralBatchOperator(BaseOperator):
         )
 
     def _write_results(self, jobs: Sequence[BatchJob]) -> dict[str, Any]:
-        """Join the jobs' output and error files with the input at ``results_path``."""
+        """Join the jobs' output and error files with the input at ``results_path``, each
+        answer checked against ``output_type``."""
         from airflow_provider_mistral_batch.batch.results import write_job_results
 
-        return write_job_results(self.hook, self.log, jobs, self.results_path)
+        return write_job_results(
+            self.hook, self.log, jobs, self.results_path, output=self._results_output()
+        )
+
+    def _results_output(self) -> OutputSpec | None:
+        """The check of each answer in the results: the output type's when structured, else
+        None (the endpoint's default: chat answers' text; nothing for embeddings...)."""
+        from airflow_provider_mistral_batch.batch.output_spec import output_spec
+
+        # Built again from output_type here: after a deferral this runs in a new process.
+        spec = output_spec(self.output_type)
+        return spec if spec.structured else None
 
     def _finish_rounds(self, context: Context, ended: Sequence[BatchJob]) -> dict[str, Any]:
         """After a round's jobs ended: run the next resubmit rounds (each waits, or defers),
@@ -447,8 +469,7 @@ class MistralBatchOperator(BaseOperator):
         options = self._options(rendered=True, input_known=False)
         spec = None
         if self.retry_invalid_output:
-            output_type = getattr(self, "output_type", str)  # the typed operator's, else text
-            spec = invalid_output_spec(str(ended[0].endpoint), output_type)
+            spec = invalid_output_spec(str(ended[0].endpoint), self.output_type)
         while True:
             jobs = next_round(
                 self.hook,
@@ -478,7 +499,12 @@ class MistralBatchOperator(BaseOperator):
 
         def write_merged(_: Sequence[BatchJob]) -> dict[str, Any]:
             return write_job_results(
-                self.hook, self.log, by_round[0], self.results_path, rounds=by_round[1:]
+                self.hook,
+                self.log,
+                by_round[0],
+                self.results_path,
+                output=self._results_output(),
+                rounds=by_round[1:],
             )
 
         return finish_with_jobs(

@@ -62,6 +62,44 @@ def test_chat_dag_deferrable_from_inline_requests(
     assert summary["usage"]["prompt_tokens"] == sum(u["prompt_tokens"] for u in output_tokens)
 
 
+def test_typed_dag_validates_every_answer_against_its_model(
+    dags_folder: Path, mistral_default: RunningEmulator
+) -> None:
+    dag_run = _run(dags_folder, "example_mistral_batch_typed")
+    summary = xcom_value(dag_run, "extract_profiles")
+    assert summary["status"] == "SUCCESS"
+    assert (summary["total_requests"], summary["failed_requests"]) == (6, 0)
+    custom_ids = [f"cheese-{i}" for i in range(6)]
+    # Each request asked for JSON of the model's schema.
+    model = load_dag(dags_folder, "example_mistral_batch_typed").get_task("extract_profiles")
+    output_type = model.output_type
+    hook = MistralBatchHook()
+    job = hook.get_batch_job(summary["job_id"])
+    sent = [json.loads(line) for f in job.input_files for line in hook.iter_file_lines(f)]
+    assert [request["custom_id"] for request in sent] == custom_ids
+    for request in sent:
+        directive = request["body"]["response_format"]
+        assert directive["type"] == "json_schema"
+        assert directive["json_schema"]["schema"] == output_type.model_json_schema()
+    # Every row a success with its validated output, in the input's order.
+    rows = [
+        json.loads(line)
+        for line in ObjectStoragePath(summary["results_path"]).read_text().splitlines()
+    ]
+    assert [row["custom_id"] for row in rows] == custom_ids
+    assert [row["status"] for row in rows] == ["success"] * 6
+    for row in rows:
+        assert row["ok"] is True
+        assert isinstance(row["output"], dict)
+        output_type.model_validate(row["output"])
+    profiles = xcom_value(dag_run, "read_profiles")
+    assert list(profiles) == custom_ids
+    assert {row["custom_id"]: row["output"] for row in rows} == {
+        custom_id: output_type.model_validate(row).model_dump(mode="json")
+        for custom_id, row in profiles.items()
+    }
+
+
 def test_embeddings_dag_blocking_from_a_jsonl_file(
     dags_folder: Path, mistral_default: RunningEmulator
 ) -> None:
@@ -172,6 +210,7 @@ EXAMPLES = [
     "example_mistral_batch_embeddings",
     "example_mistral_batch_sensor_cancel",
     "example_mistral_batch_mapped",
+    "example_mistral_batch_typed",
 ]
 
 

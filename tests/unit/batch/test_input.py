@@ -987,3 +987,98 @@ def test_bad_file_ids_are_refused(value: Any, expected: str) -> None:
 def test_input_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match="input_files is empty"):
         prepare_file_ids([], endpoint=CHAT, model=None)
+
+
+# ------------------------------------------------------------------ the output directive
+
+#: A response_format whose schema lists its properties out of alphabetical order.
+DIRECTIVE = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "Answer",
+        "schema": {
+            "type": "object",
+            "properties": {"reasoning": {"type": "string"}, "answer": {"type": "string"}},
+            "required": ["reasoning", "answer"],
+        },
+        "strict": False,
+    },
+}
+
+
+def test_each_body_without_a_response_format_gets_the_directive_and_keeps_its_order() -> None:
+    own = {"type": "json_object"}
+    given = [_req("a"), _req("b", response_format=own), _req("c")]
+    before = json.loads(json.dumps(given))
+    prepared = prepare_requests(given, endpoint=CHAT, model=None, response_format=DIRECTIVE)
+    assert isinstance(prepared, InlineInput)
+    bodies = [request["body"] for request in prepared.requests]
+    assert [body["response_format"] for body in bodies] == [DIRECTIVE, own, DIRECTIVE]
+    assert prepared.own_response_formats == 1
+    assert given == before, "the caller's requests were changed"
+    written = prepare_requests(
+        given, endpoint=CHAT, model=None, response_format=DIRECTIVE, inline=False
+    )
+    assert isinstance(written, FileInput)
+    assert written.own_response_formats == 1
+    lines = written.path.read_text(encoding="utf-8").splitlines()
+    written.path.unlink()
+    assert [json.loads(line)["body"]["response_format"] for line in lines] == [
+        DIRECTIVE,
+        own,
+        DIRECTIVE,
+    ]
+    # The schema as given (the model writes its fields in this order), the rest canonical.
+    assert '"properties":{"reasoning":{"type":"string"},"answer":' in lines[0]
+    assert lines[0].startswith('{"body":{"max_tokens":8,"messages":')
+
+
+def test_the_directive_changes_the_fingerprint_and_none_keeps_it() -> None:
+    requests = [_req("a"), _req("b")]
+    plain = prepare_requests(requests, endpoint=CHAT, model=None)
+    assert prepare_requests(requests, endpoint=CHAT, model=None, response_format=None) == plain
+    typed = prepare_requests(requests, endpoint=CHAT, model=None, response_format=DIRECTIVE)
+    other = {**DIRECTIVE, "json_schema": {**DIRECTIVE["json_schema"], "name": "Other"}}
+    retyped = prepare_requests(requests, endpoint=CHAT, model=None, response_format=other)
+    assert len({plain.fingerprint, typed.fingerprint, retyped.fingerprint}) == 3
+    # Bodies that all keep their own ask for nothing new: the input is the same.
+    own = [_req("a", response_format={"type": "json_object"})]
+    assert (
+        prepare_requests(own, endpoint=CHAT, model=None, response_format=DIRECTIVE).fingerprint
+        == prepare_requests(own, endpoint=CHAT, model=None).fingerprint
+    )
+
+
+def test_a_local_file_is_copied_with_the_directive_and_left_as_it_was(tmp_path: Path) -> None:
+    source = tmp_path / "prompts.jsonl"
+    given = [_req("a"), _req("b", response_format={"type": "text"})]
+    source.write_text("".join(json.dumps(r) + "\n" for r in given), encoding="utf-8")
+    before = source.read_bytes()
+    prepared = prepare_file(source, endpoint=CHAT, model=None, response_format=DIRECTIVE)
+    assert isinstance(prepared, FileInput)
+    assert prepared.temporary
+    assert prepared.own_response_formats == 1
+    lines = [json.loads(line) for line in prepared.path.read_text(encoding="utf-8").splitlines()]
+    prepared.path.unlink()
+    assert [line["body"]["response_format"] for line in lines] == [DIRECTIVE, {"type": "text"}]
+    assert source.read_bytes() == before
+    # Without a directive the file is still uploaded as it is.
+    assert not prepare_file(source, endpoint=CHAT, model=None).temporary
+
+
+def test_sharded_requests_each_carry_the_directive() -> None:
+    prepared = prepare_requests(
+        [_req(f"r{i}") for i in range(5)],
+        endpoint=CHAT,
+        model=None,
+        response_format=DIRECTIVE,
+        max_requests_per_job=2,
+    )
+    assert isinstance(prepared, ShardedInput)
+    try:
+        for shard in prepared.shards:
+            for line in shard.path.read_text(encoding="utf-8").splitlines():
+                assert json.loads(line)["body"]["response_format"] == DIRECTIVE
+    finally:
+        for path in temporary_files(prepared):
+            path.unlink()
