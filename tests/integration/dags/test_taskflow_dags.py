@@ -161,3 +161,30 @@ def test_bad_return_values_fail_the_first_try_before_any_upload(
         assert error.startswith(message), error
     assert [r for r in mistral_default.requests if r.method == "POST"] == []
     assert _jobs_of("test_taskflow_bad_returns") == []
+
+
+def test_the_example_extracts_validated_cities(
+    dags_folder: Path, mistral_default: RunningEmulator
+) -> None:
+    dag_run = _run(dags_folder, "example_mistral_batch_taskflow")
+    summary = xcom_value(dag_run, "extract_cities")
+    assert summary["status"] == "SUCCESS"
+    # Each prompt became a chat request asking for City's schema.
+    (input_file,) = MistralBatchHook().get_batch_job(summary["job_id"]).input_files
+    sent = [json.loads(line) for line in MistralBatchHook().iter_file_lines(input_file)]
+    assert [request["custom_id"] for request in sent] == ["0", "1", "2", "3"]
+    response_format = sent[0]["body"]["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert set(response_format["json_schema"]["schema"]["properties"]) == {
+        "name",
+        "country",
+        "population_millions",
+    }
+    rows = _rows(summary)
+    assert [row["status"] for row in rows] == ["success"] * 4
+    cities = xcom_value(dag_run, "read_cities")
+    assert list(cities) == ["0", "1", "2", "3"]
+    for city in cities.values():
+        assert set(city) == {"name", "country", "population_millions"}
+        assert isinstance(city["name"], str)
+        assert city["population_millions"] >= 0
