@@ -295,16 +295,35 @@ def test_retry_invalid_output_sends_again_answers_the_output_type_refuses(
     make_op: Callable[..., MistralBatchOperator],
     capture_log: Callable[[Any], OperatorLog],
     conn: RunningEmulator,
+    tmp_path: Path,
 ) -> None:
-    # The emulator answers plain text: no answer validates as _Answer (until the typed
-    # operator's response_format makes it answer JSON).
-    op = make_op(retry_failed_requests=1, retry_invalid_output=True)
-    op.output_type = _Answer  # type: ignore[attr-defined]
+    # Two answers break the schema in round 0 (not JSON, wrong shape); the round that resends
+    # them gets valid JSON, as the emulator answers a json_schema request.
+    conn.update_config(broken_output_custom_ids={"r0": "not_json", "r2": "wrong_shape"})
+    target = tmp_path / "rows.jsonl"
+    op = make_op(
+        retry_failed_requests=1,
+        retry_invalid_output=True,
+        output_type=_Answer,
+        results_path=str(target),
+    )
+    create = op.hook.create_batch_job
+
+    def heal_then_create(**kwargs: Any) -> Any:
+        if _creates(conn) == 1:
+            conn.update_config(broken_output_custom_ids={})
+        return create(**kwargs)
+
+    op.hook.create_batch_job = heal_then_create  # type: ignore[method-assign]
     log = capture_log(op)
     result = op.execute({"ti": FakeTaskInstance()})
-    assert result["resubmitted"] == [3]
-    assert "Round 1: resubmitting 3 requests of Mistral batch job" in log.text
-    assert "(0 failed, 3 invalid)" in log.text
+    assert result["resubmitted"] == [2]
+    assert "Round 1: resubmitting 2 requests of Mistral batch job" in log.text
+    assert "(0 failed, 2 invalid)" in log.text
+    rows = _rows(target)
+    assert [row["status"] for row in rows] == ["success"] * 3
+    assert all(isinstance(row["output"]["label"], str) for row in rows)
+    assert _creates(conn) == 2
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,8 @@ DAG_IDS = (
     "example_mistral_batch_chat",
     "example_mistral_batch_sensor_cancel",
     "example_mistral_batch_mapped",
+    "example_mistral_batch_typed",
+    "example_mistral_batch_taskflow",
     "example_common_ai_mistral",
     "deployment_fast_jobs",  # tests/system/deployment/dags: jobs that end right after the deferral
 )

@@ -23,6 +23,8 @@ pytestmark = [pytest.mark.deployment, pytest.mark.integration]
 CHAT = "example_mistral_batch_chat"
 SENSOR_CANCEL = "example_mistral_batch_sensor_cancel"
 MAPPED = "example_mistral_batch_mapped"
+TYPED = "example_mistral_batch_typed"
+TASKFLOW = "example_mistral_batch_taskflow"
 COMMON_AI = "example_common_ai_mistral"
 FAST = "deployment_fast_jobs"  # tests/system/deployment/dags/deployment_fast_jobs.py
 FAST_TASKS = 10
@@ -286,3 +288,31 @@ def test_common_ais_operator_runs_a_mistral_model_deferred_in_the_triggerer(
     counts = api.xcom(COMMON_AI, run_id, "count_labels")
     assert sum(counts.values()) == 3
     assert set(counts) <= {"positive", "negative", "neutral"}
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "task_id", "reader", "requests"),
+    [
+        (TYPED, "extract_profiles", "read_profiles", 6),
+        (TASKFLOW, "extract_cities", "read_cities", 4),
+    ],
+)
+def test_the_typed_examples_validate_every_row_deferred(
+    airflow_deployment: RunningDeployment, dag_id: str, task_id: str, reader: str, requests: int
+) -> None:
+    # The operator with output_type, and @task.mistral_batch (its function ran on a worker,
+    # the wait in the triggerer, the rows checked on the worker that resumed it).
+    airflow, api = airflow_deployment, airflow_deployment.api
+    airflow.hold_jobs()
+    run_id = api.trigger(dag_id)
+    deferred = airflow.wait_until_deferred(dag_id, run_id, task_id)
+    assert deferred["trigger"]["classpath"] == TRIGGER
+    airflow.release_jobs()
+    _wait_for_success(airflow, dag_id, run_id)
+
+    summary = api.xcom(dag_id, run_id, task_id)
+    assert summary["counts"]["success"] == requests
+    assert sum(summary["counts"].values()) == requests
+    values = api.xcom(dag_id, run_id, reader)
+    assert len(values) == requests
+    assert all(isinstance(value, dict) for value in values.values()), values
