@@ -18,6 +18,7 @@ import tempfile
 MODULES = [
     "airflow_provider_mistral_batch.operators.batch",
     "airflow_provider_mistral_batch.sensors.batch",
+    "airflow_provider_mistral_batch.decorators.mistral_batch",
     "airflow_provider_mistral_batch.hooks.mistral_batch",
     "airflow.providers.standard.operators.python",
 ]
