@@ -274,8 +274,8 @@ class Rounds:
 
 def _final_jobs(rounds: Sequence[Round], by_round: Sequence[Sequence[BatchJob]]) -> list[BatchJob]:
     """Each chain as its final rows stand: its round-0 job with the counts of the final rows
-    (a resubmitted request counts once, by its newest round), or the chain's last job when
-    that one did not succeed (the verdict names it)."""
+    (a resubmitted request counts once, by its newest round) and its requests, or, when the
+    chain's last job did not succeed, that job (the verdict names it) with those counts."""
     final: list[BatchJob] = []
     for chain, head in enumerate(by_round[0]):
         # The chain's job in each round it reached, with what that job sent again.
@@ -286,16 +286,14 @@ def _final_jobs(rounds: Sequence[Round], by_round: Sequence[Sequence[BatchJob]])
             if number == chain
         ]
         last = links[-1][0]
-        if not last.status.is_success:
-            final.append(last)
-            continue
         # A request sent again had a failed (or invalid) row in the round before: its newest
         # row replaces that one.
         failed = max(0, sum(job.failed_requests - again for job, again, _ in links))
         succeeded = max(0, sum(job.succeeded_requests - again for job, _, again in links))
         final.append(
-            head.model_copy(
+            (head if last.status.is_success else last).model_copy(
                 update={
+                    "total_requests": head.total_requests,
                     "failed_requests": failed,
                     "succeeded_requests": succeeded,
                     "completed_requests": failed + succeeded,

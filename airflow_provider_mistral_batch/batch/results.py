@@ -108,6 +108,8 @@ def write_results(
     include_request: bool = False,
     output: OutputSpec | None = None,
     superseded: int = 0,
+    newest_files: Iterable[str | None] = (),
+    newest_requests: Iterable[tuple[str, str]] = (),
 ) -> ResultsSummary:
     """Stream the output and error files of jobs into one joined JSONL row per request, and
     log the counts (a warning names the first requests without a result line).
@@ -128,21 +130,24 @@ def write_results(
         answer's text, or its validated value (an answer that does not validate is
         ``invalid_output``); default None: no ``output``, every answer is a success.
     :param superseded: see :func:`join_results`.
+    :param newest_files: the output and error files of the jobs whose rows are final (see
+        :func:`join_results`' ``newest_lines``), read before ``file_ids``.
+    :param newest_requests: see :func:`join_results`.
     :return: the counts and usage totals; ``as_xcom()`` gives the small dict for XCom.
     """
-    ids = [file_id for file_id in file_ids if file_id]
-
-    def lines() -> Iterator[str]:
-        for file_id in ids:
+    def lines(file_ids: Iterable[str | None]) -> Iterator[str]:
+        for file_id in [file_id for file_id in file_ids if file_id]:
             yield from hook.iter_file_lines(file_id)
 
     summary = join_results(
-        lines(),
+        lines(file_ids),
         destination,
         requests=requests,
         include_request=include_request,
         output=output,
         superseded=superseded,
+        newest_lines=lines(newest_files),
+        newest_requests=newest_requests,
     )
     hook.log.info(
         "Wrote %s to %s: %s (%s unexpected); usage %s",
@@ -175,6 +180,8 @@ def join_results(
     include_request: bool = False,
     output: OutputSpec | None = None,
     superseded: int = 0,
+    newest_lines: Iterable[str] = (),
+    newest_requests: Iterable[tuple[str, str]] = (),
 ) -> ResultsSummary:
     """Write one joined JSONL row per request to ``destination``; return the counts.
 
@@ -194,20 +201,29 @@ def join_results(
     :param superseded: result lines that repeat a custom_id on purpose, not counted as
         unexpected: resubmit rounds (:mod:`.resubmit`) pass their files newest round first,
         and each resubmitted request's line in an older round repeats its newer one. Default 0.
+        With superseded lines the usage sums every answer line (the API billed each one).
+    :param newest_lines: result lines read before ``result_lines``: those of the jobs that
+        carried ``newest_requests`` last (a resubmit round's job that ended without success).
+    :param newest_requests: ``(custom_id, unanswered status)`` of those jobs' requests: the row
+        of each is its line in ``newest_lines``, else that status (``expired`` say), never an
+        older round's line.
     :raises MistralBatchError: a line that is not a batch result line, naming its number
         (counted across the chained files).
     """
     if include_request and requests is None:
         raise MistralBatchInputError("include_request=True needs the input requests")
     with tempfile.TemporaryDirectory(prefix="mistral-results-") as workdir:
-        join = ResultsJoin(Path(workdir), keep_bodies=include_request, output=output)
+        join = ResultsJoin(
+            Path(workdir), keep_bodies=include_request, output=output, superseded=superseded > 0
+        )
         try:
             with _atomic_writer(destination) as out:
                 # The input first: an input refused as it is read (a repeated custom_id, say)
                 # fails before any result file is read.
                 if requests is not None:
                     join.add_requests(requests)
-                join.add_results(result_lines)
+                    join.add_newest(newest_requests)
+                join.add_results(result_lines, newest_lines)
                 written = join.write(out)
         finally:
             join.close()
@@ -270,12 +286,16 @@ def write_job_results(
     :param output: what each answer must be; default None: :func:`default_output` (the
         answer's text for chat and FIM completions).
     :param rounds: the jobs of the resubmit rounds after ``jobs`` (round 1 first): a newer
-        round's row replaces the older one of each request it sent again.
+        round's row replaces the older one of each request it sent again; a request whose
+        newest job ended without success and without its line is ``expired``, ``cancelled``
+        or ``missing`` as that job's end says.
     """
-    # Newest round first: the join keeps the first line of each custom_id.
+    # Newest round first: the join keeps the first line of each custom_id. A round's job that
+    # did not succeed ended the rounds (it is in the last one): its rows are final.
     later = [job for round_jobs in reversed(rounds) for job in round_jobs]
-    file_ids = [f for job in [*later, *jobs] for f in (job.output_file, job.error_file) if f]
-    if not file_ids:
+    ending = [job for job in later if not job.status.is_success]
+    file_ids = _files([job for job in later if job.status.is_success] + list(jobs))
+    if not file_ids and not _files(ending):
         log.warning(
             "No results written to %s: the job(s) ended without output or error files",
             results_path,
@@ -296,9 +316,26 @@ def write_job_results(
         )
     spec = output if output is not None else default_output(jobs)
     superseded = sum(job.total_requests for job in later)
+    newest = (
+        (custom_id, unanswered_status(job.status))
+        for job in ending
+        for custom_id, _ in requests_of_files(hook, job.input_files, with_body=False)
+    )
     return write_results(
-        hook, file_ids, target, requests=requests, output=spec, superseded=superseded
+        hook,
+        file_ids,
+        target,
+        requests=requests,
+        output=spec,
+        superseded=superseded,
+        newest_files=_files(ending),
+        newest_requests=newest,
     ).as_xcom()
+
+
+def _files(jobs: Sequence[BatchJob]) -> list[str]:
+    """The jobs' output and error files, in order."""
+    return [f for job in jobs for f in (job.output_file, job.error_file) if f]
 
 
 def _requests_of_jobs(hook: MistralBatchHook, jobs: Sequence[BatchJob]) -> Iterator[InputRequest]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -97,9 +97,19 @@ class ResultsJoin:
     (a sorted build is much faster than a million random inserts).
     """
 
-    def __init__(self, workdir: Path, *, keep_bodies: bool, output: OutputSpec | None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        keep_bodies: bool,
+        output: OutputSpec | None,
+        superseded: bool = False,
+    ) -> None:
+        """:param superseded: repeated lines are older rounds' answers, replaced on purpose
+        (resubmit rounds): the usage still sums them (the API billed each answer)."""
         self._keep_bodies = keep_bodies
         self._output = output
+        self._superseded = superseded
         self._spill = (workdir / "lines.jsonl").open("w+b", buffering=_CHUNK)
         self._db = sqlite3.connect(workdir / "join.sqlite3", isolation_level=None)
         # A throwaway database: no journal, no fsync, one transaction for all of it.
@@ -113,8 +123,15 @@ class ResultsJoin:
             "CREATE TABLE requests (position INTEGER PRIMARY KEY, custom_id TEXT NOT NULL, "
             "body BLOB, unanswered INTEGER)"
         )
+        # Requests whose newest job ended without success after an older one answered them
+        # (a resubmit round's TIMEOUT_EXCEEDED): its status wins over the older lines.
+        self._db.execute(
+            "CREATE TABLE newest (custom_id TEXT PRIMARY KEY, unanswered INTEGER NOT NULL)"
+        )
         self._db.execute("BEGIN")
         self._has_requests = False
+        self._has_newest = False
+        self._newest_lines = 0  # the first lines read are those of the newest jobs
         self._read_at = 0  # where the spill file's buffered reader stands
         self.kept = 0
         self.repeated = 0
@@ -126,8 +143,31 @@ class ResultsJoin:
         self._db.close()
         self._spill.close()
 
-    def add_results(self, result_lines: Iterable[str]) -> None:
-        """Read, spill and index each result line's row; a repeated custom_id keeps its first."""
+    def add_newest(self, requests: Iterable[tuple[str, str]]) -> None:
+        """Store ``(custom_id, unanswered status)`` of the requests of jobs whose rows are
+        final (see :meth:`add_results`' ``newest_lines``): such a request's row is its line
+        there, else that status, never an older line."""
+        rows = ((custom_id, _CODE[status]) for custom_id, status in requests)
+        self._db.executemany("INSERT OR REPLACE INTO newest VALUES (?, ?)", rows)
+        self._has_newest = True
+
+    def add_results(self, result_lines: Iterable[str], newest_lines: Iterable[str] = ()) -> None:
+        """Read, spill and index each result line's row; a repeated custom_id keeps its first.
+
+        :param newest_lines: the result lines of the jobs :meth:`add_newest` stored the
+            requests of, read first.
+        """
+        self._newest_lines = 0
+
+        def chained() -> Iterator[str]:
+            for raw in newest_lines:
+                self._newest_lines += 1
+                yield raw
+            yield from result_lines
+
+        self._add_results(chained())
+
+    def _add_results(self, result_lines: Iterable[str]) -> None:
         insert = "INSERT INTO results VALUES (?, ?, ?, ?, ?)"
         spill = self._spill
         counts = [0] * len(STATUSES)
@@ -176,6 +216,8 @@ class ResultsJoin:
         self.counts = zero_counts()
         for code, count in self._db.execute("SELECT status, count(*) FROM results GROUP BY 1"):
             self.counts[STATUSES[code]] = count
+        if self._superseded:
+            return  # every answer was billed: the usage sums every line, as read
         self.usage = dict.fromkeys(TOKEN_KEYS, 0)
         answered = self._db.execute(
             "SELECT off, len FROM results WHERE status IN (?, ?) ORDER BY seq", _ANSWERED_CODES
@@ -290,13 +332,27 @@ class ResultsJoin:
 
         add_request = self._keep_bodies
         matched = 0
-        joined = self._db.execute(
-            "SELECT q.custom_id, q.body, q.unanswered, r.off, r.len FROM requests q "
-            "LEFT JOIN results r ON r.custom_id = q.custom_id ORDER BY q.position"
-        )
+        if self._has_newest:
+            joined = self._db.execute(
+                "SELECT q.custom_id, q.body, q.unanswered, r.off, r.len, r.seq, r.status, "
+                "n.unanswered FROM requests q LEFT JOIN results r ON r.custom_id = q.custom_id "
+                "LEFT JOIN newest n ON n.custom_id = q.custom_id ORDER BY q.position"
+            )
+        else:  # the usual case: no third table to look up
+            joined = self._db.execute(
+                "SELECT q.custom_id, q.body, q.unanswered, r.off, r.len, NULL, NULL, NULL "
+                "FROM requests q LEFT JOIN results r ON r.custom_id = q.custom_id "
+                "ORDER BY q.position"
+            )
         unanswered = [0] * len(STATUSES)
         with _Chunks(out) as sink:
-            for custom_id, body, code, offset, length in joined:
+            for custom_id, body, code, offset, length, seq, status, newest in joined:
+                if newest is not None and (offset is None or seq > self._newest_lines):
+                    # The newest job that carried it has no line for it: its status is the
+                    # row, the older line is not.
+                    if offset is not None:
+                        self.counts[STATUSES[status]] -= 1
+                    offset, code = None, newest
                 if offset is None:
                     written.missing += 1
                     if len(written.missing_ids) < MAX_NAMED_MISSING:

@@ -5,6 +5,8 @@ tests/integration/operators/test_operator_resubmit.py)."""
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ from airflow_provider_mistral_batch.batch.resubmit import (
     is_retryable,
     round_key,
 )
-from airflow_provider_mistral_batch.batch.results import join_results
+from airflow_provider_mistral_batch.batch.result_rows import zero_counts
+from airflow_provider_mistral_batch.batch.results import join_results, write_job_results
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
 from airflow_provider_mistral_batch.models import BatchJob
 from tests.unit.batch.jobs import make_job
@@ -162,6 +165,8 @@ def test_a_chain_whose_last_job_did_not_succeed_is_judged_by_that_job() -> None:
     first, second = outcome.final_jobs
     assert (first.id, first.failed_requests, first.succeeded_requests) == ("a", 0, 4)
     assert (second.id, str(second.status)) == ("d", "FAILED")
+    # The totals stay the chains' requests (b's 4), not the last job's 2 sent again.
+    assert (second.total_requests, second.succeeded_requests, second.failed_requests) == (4, 4, 0)
     assert outcome.note == "resubmitted 3 requests in round 1 (jobs c, d)"
 
 
@@ -198,3 +203,81 @@ def test_the_join_keeps_the_newest_rounds_row_and_counts_no_superseded_line(
         [*round_1, ok_line("zz"), *round_0], tmp_path / "x.jsonl", requests=requests, superseded=5
     )
     assert extra.unexpected == 1
+
+
+class _Files:
+    """Stands in for the hook where the merged results read the jobs' files."""
+
+    def __init__(self, files: dict[str, list[str]]) -> None:
+        self.files = files
+        self.log = logging.getLogger("test")
+
+    def iter_file_lines(self, file_id: str) -> Iterator[str]:
+        return iter(self.files.get(file_id, []))
+
+
+def _inputs(ids: str) -> list[str]:
+    return [json.dumps({"custom_id": each, "body": {"messages": []}}) for each in ids]
+
+
+def test_a_request_the_last_round_left_unanswered_is_that_rounds_row(tmp_path: Path) -> None:
+    # Round 0: a, b answered, c, d failed with a 503 (sent again); round 1's job ended
+    # TIMEOUT_EXCEEDED having answered only c: d is expired, not round 0's error.
+    hook = _Files(
+        {
+            "in0": _inputs("abcd"),
+            "out0": [ok_line("a"), ok_line("b")],
+            "err0": [error_object_line("c", "down", 503), error_object_line("d", "down", 503)],
+            "in1": _inputs("cd"),
+            "out1": [ok_line("c")],
+        }
+    )
+    first = make_job(
+        id="j0", input_files=["in0"], total_requests=4, output_file="out0", error_file="err0"
+    )
+    second = make_job(
+        id="j1",
+        status="TIMEOUT_EXCEEDED",
+        input_files=["in1"],
+        total_requests=2,
+        output_file="out1",
+        error_file=None,
+    )
+    target = tmp_path / "merged.jsonl"
+
+    manifest = write_job_results(
+        hook,  # type: ignore[arg-type]
+        hook.log,
+        [first],
+        str(target),
+        rounds=[[second]],
+    )
+
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [(row["custom_id"], row["status"]) for row in rows] == [
+        ("a", "success"),
+        ("b", "success"),
+        ("c", "success"),
+        ("d", "expired"),
+    ]
+    assert manifest["counts"] == {**zero_counts(), "success": 3, "expired": 1}
+    assert manifest["missing_requests"] == 1
+
+
+def test_the_usage_of_merged_rounds_sums_every_billed_answer(tmp_path: Path) -> None:
+    def body(text: str) -> dict[str, Any]:
+        usage = {"prompt_tokens": 100, "completion_tokens": 100, "total_tokens": 200}
+        return {"choices": [{"message": {"content": text}}], "usage": usage}
+
+    # b was answered in round 0 and sent again (its answer invalid, say): both were billed.
+    round_1 = [ok_line("b", body("again"))]
+    round_0 = [ok_line("a", body("x")), ok_line("b", body("y"))]
+
+    summary = join_results(
+        [*round_1, *round_0], tmp_path / "r.jsonl", requests=requests_of(["a", "b"]), superseded=1
+    )
+
+    assert (summary.lines, summary.succeeded) == (2, 2)
+    assert summary.usage["total_tokens"] == 600
+    plain = join_results([*round_1, *round_0], tmp_path / "p.jsonl", requests=requests_of(["a", "b"]))
+    assert plain.usage["total_tokens"] == 400, "a repeated line without rounds is not billed"
