@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
 from airflow_provider_mistral_batch.models import (
@@ -190,7 +190,8 @@ class Round(BaseModel):
     """One round: its jobs, one per chain still going, in chain order.
 
     :param job_ids: the jobs.
-    :param keys: their task keys.
+    :param keys: their task keys; not in :meth:`Rounds.to_data` (only the last round's are
+        needed again: they travel once).
     :param chains: the round-0 job (shard, 0-based) each one continues.
     :param failed: per job, the requests it sent again that had failed (0 in round 0).
     :param invalid: per job, the requests it sent again whose answer was invalid.
@@ -199,7 +200,8 @@ class Round(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job_ids: list[str]
-    keys: list[str]
+    # Data of older versions carries each round's keys: still read.
+    keys: list[str] = Field(default_factory=list, exclude=True)
     chains: list[int]
     failed: list[int]
     invalid: list[int]
@@ -209,6 +211,8 @@ class _RoundsData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rounds: list[Round]
+    #: The last round's task keys (older data: None, each round carries its own).
+    keys: list[str] | None = None
 
 
 class Rounds:
@@ -235,13 +239,26 @@ class Rounds:
     def from_data(cls, data: Any) -> Rounds:
         """The rounds from :meth:`to_data` (a trigger event's ``resume``)."""
         try:
-            return cls(_RoundsData.model_validate(data).rounds)
+            read = _RoundsData.model_validate(data)
         except ValidationError as exc:
             raise MistralBatchError(f"unexpected resubmit rounds {data!r}: {exc}") from None
+        if read.keys is not None and read.rounds:
+            if len(read.keys) != len(read.rounds[-1].job_ids):
+                raise MistralBatchError(f"unexpected resubmit rounds {data!r}: keys per job")
+            read.rounds[-1].keys = read.keys
+        return cls(read.rounds)
 
     def to_data(self) -> dict[str, Any]:
-        """Plain data for a trigger's ``resume``."""
-        return _RoundsData(rounds=self.rounds).model_dump(mode="json")
+        """Plain data for a trigger's ``resume``: the rounds, and the last one's keys (the
+        earlier rounds' are not needed again: 1,000 shards make 40 kB of keys a round)."""
+        keys = self.rounds[-1].keys if self.rounds else None
+        return _RoundsData(rounds=self.rounds, keys=keys).model_dump(mode="json")
+
+    def next_keys(self, retry_invalid_output: bool) -> list[str]:
+        """The task keys the next round's jobs would have, one per chain still going (a
+        killed task finds by them the jobs a create in flight made)."""
+        number = len(self.rounds)
+        return [round_key(key, number, retry_invalid_output) for key in self.rounds[-1].keys]
 
     @property
     def job_ids(self) -> list[list[str]]:

@@ -471,6 +471,11 @@ class MistralBatchOperator(BaseOperator):
         if self.retry_invalid_output:
             spec = invalid_output_spec(str(ended[0].endpoint), self.output_type)
         while True:
+            # Killed while a round's job is being created: the ended jobs are not those to
+            # cancel; on_kill finds the new ones by their keys.
+            ended_ids, ended_keys = self.job_ids, self._task_keys
+            self.job_id, self.job_ids = None, []
+            self._task_keys = rounds.next_keys(self.retry_invalid_output)
             jobs = next_round(
                 self.hook,
                 self.log,
@@ -484,9 +489,12 @@ class MistralBatchOperator(BaseOperator):
                 create=lambda part, tags: self._create(options, part, tags),
             )
             if jobs is None:
+                self.job_ids, self._task_keys = ended_ids, ended_keys
+                self.job_id = ended_ids[0] if ended_ids else None
                 break
             push_rounds(context, rounds)
             self.job_ids = [job.id for job in jobs]
+            self.job_id = self.job_ids[0]
             self._task_keys = list(rounds.rounds[-1].keys)
             if not all(job.status.is_terminal for job in jobs):
                 deadline = time.time() + options.wait_seconds

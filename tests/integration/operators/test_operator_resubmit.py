@@ -29,6 +29,7 @@ from tests.integration.operators.support import (
     CHAT,
     FakeTaskInstance,
     OperatorLog,
+    cancel_requests,
     chat_requests,
 )
 
@@ -114,6 +115,34 @@ def test_failed_rows_are_sent_again_until_every_row_succeeds(
         f"Mistral batch job {first.id} succeeded (5 success of 5 requests); "
         f"resubmitted 2 requests in round 1 (job {second.id})"
     ) in log.at("info")
+
+
+def test_a_task_killed_while_a_round_is_created_cancels_that_rounds_job(
+    make_op: Callable[..., MistralBatchOperator],
+    conn: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conn.update_config(failing_custom_ids={"r1"})
+    op = make_op(requests=chat_requests(3), retry_failed_requests=1)
+    create = op.hook.create_batch_job
+    made: list[Any] = []
+
+    def create_then_killed(**kwargs: Any) -> Any:
+        job = create(**kwargs)
+        made.append(job)
+        if len(made) == 2:
+            # The kill lands while round 1's create is in flight: no id is known yet.
+            op.on_kill()
+            raise RuntimeError("killed")
+        return job
+
+    monkeypatch.setattr(op.hook, "create_batch_job", create_then_killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        op.execute({"ti": FakeTaskInstance()})
+
+    first, second = made
+    assert len(cancel_requests(conn, second.id)) == 1, "round 1's job, found by its key"
+    assert cancel_requests(conn, first.id) == []
 
 
 def test_a_refused_request_is_not_sent_again_and_rounds_stop_at_the_limit(

@@ -110,7 +110,9 @@ def test_the_rounds_travel_as_plain_data_and_earlier_jobs_are_read_back() -> Non
     data = json.loads(json.dumps(first.to_data()))
     resumed = Rounds.from_data(data)
     assert resumed.job_ids == [["a", "b"], ["c"]]
-    assert resumed.rounds[0].keys == ["ka", "kb"]
+    assert resumed.rounds[-1].keys == ["k-c"], "the last round's keys, to go on from"
+    assert data["keys"] == ["k-c"]
+    assert all("keys" not in each for each in data["rounds"]), "each round's keys once only"
     resumed.ended([_job("c", 2, 0)])
     hook = _Reads([_job("a", 10, 3), _job("b", 10, 0)])
     outcome = resumed.outcome(hook)  # type: ignore[arg-type]
@@ -124,6 +126,11 @@ def test_the_rounds_travel_as_plain_data_and_earlier_jobs_are_read_back() -> Non
     assert outcome.as_xcom()["job_ids"] == ["a", "b", "c"]
 
 
+def test_rounds_of_an_older_version_with_each_rounds_keys_are_read() -> None:
+    data = {"rounds": [{**_round(["a"], [0], [0], [0]).model_dump(), "keys": ["ka"]}]}
+    assert Rounds.from_data(data).rounds[-1].keys == ["ka"]
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -131,6 +138,7 @@ def test_the_rounds_travel_as_plain_data_and_earlier_jobs_are_read_back() -> Non
         {"rounds": "a"},
         {"rounds": [{"job_ids": ["a"]}]},
         {"rounds": [], "extra": 1},
+        {"rounds": [{"job_ids": ["a"], "chains": [0], "failed": [0], "invalid": [0]}], "keys": []},
     ],
 )
 def test_rounds_of_another_shape_are_refused(data: Any) -> None:
