@@ -85,6 +85,20 @@ class OutputSpec:
             return None, _validation_problem(exc)
         return self._adapter.dump_json(value), None
 
+    def check_answer(self, body: bytes) -> tuple[bytes | None, str | None]:
+        """An answer checked, from its body (JSON bytes): :meth:`check` of its text, except
+        that a text spec asks nothing of an answer without text (tool calls only, say): a
+        success with no output, ``(None, None)``."""
+        text = answer_text(body)
+        if text is None and not self.structured:
+            return None, None
+        return self.check(text)
+
+    def problem_of(self, body: bytes) -> str | None:
+        """Why an answer (its body, JSON bytes) is invalid output; None when it is not. The
+        one rule the results and the resubmit rounds apply (:meth:`check_answer`)."""
+        return self.check_answer(body)[1]
+
 
 def output_spec(output_type: Any = str) -> OutputSpec:
     """The :class:`OutputSpec` of ``output_type`` (``str``: plain text).

@@ -41,6 +41,20 @@ def custom_id_of(line: bytes) -> str:
     return str(custom_id)
 
 
+def custom_id_or_none(line: str | bytes) -> str | None:
+    """A request line's custom_id when it is a string; None when it has none, or the line is
+    not a JSON object (a line read back as sent, to pick requests by id)."""
+    custom_id: Any
+    try:
+        custom_id = msgspec.json.decode(line, type=_RequestId).custom_id
+    except msgspec.MsgspecError:  # e.g. NaN in the body, which json reads and msgspec not
+        try:
+            custom_id = json.loads(line).get("custom_id")
+        except (ValueError, AttributeError):
+            return None
+    return custom_id if isinstance(custom_id, str) else None
+
+
 def requests_of_lines(
     lines: Iterable[str | bytes], *, with_body: bool = False
 ) -> Iterator[tuple[str, Any]]:
@@ -142,6 +156,7 @@ def requests_of_files(
 
 __all__ = [
     "custom_id_of",
+    "custom_id_or_none",
     "numbered_requests_of_lines",
     "numbered_requests_of_path",
     "requests_of_files",

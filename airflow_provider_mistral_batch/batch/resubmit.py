@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
@@ -108,7 +107,6 @@ def retryable_requests(hook: MistralBatchHook, job: BatchJob, spec: OutputSpec |
     """The requests of an ended job to send again: its error file's retryable lines and, with
     ``spec``, its output file's answers that ``spec`` refuses. Lines without a custom_id
     cannot be matched with their request: they are never sent again."""
-    from airflow_provider_mistral_batch.batch.output_spec import answer_text
     from airflow_provider_mistral_batch.batch.result_lines import read_result_line
 
     failed: set[str] = set()
@@ -124,21 +122,9 @@ def retryable_requests(hook: MistralBatchHook, job: BatchJob, spec: OutputSpec |
             if not read.succeeded:
                 if is_retryable(read.status_code, read.error):
                     failed.add(read.custom_id)
-            elif spec is not None and _is_invalid(spec, answer_text(bytes(read.body))):
+            elif spec is not None and spec.problem_of(bytes(read.body)) is not None:
                 invalid.add(read.custom_id)
     return Retryable(frozenset(failed), frozenset(invalid))
-
-
-def _is_invalid(spec: OutputSpec, text: str | None) -> bool:
-    # The results' rule (results_join): a text answer without text (tool calls only, say)
-    # is still a success.
-    if text is None and not spec.structured:
-        return False
-    return spec.check(text)[1] is not None
-
-
-class _RequestId(msgspec.Struct):
-    custom_id: Any = None
 
 
 def round_input(
@@ -148,6 +134,7 @@ def round_input(
     ``ids``, as sent (a temporary file, to delete once its job exists), and the ids written.
     None when none is there (a job with no input files: inline requests)."""
     from airflow_provider_mistral_batch.batch.input import FileInput
+    from airflow_provider_mistral_batch.batch.request_lines import custom_id_or_none
 
     written: set[str] = set()
     size = 0
@@ -157,7 +144,7 @@ def round_input(
         with os.fdopen(handle, "wb") as out:
             for file_id in job.input_files:
                 for line in hook.iter_file_lines(file_id):
-                    custom_id = _custom_id(line)
+                    custom_id = custom_id_or_none(line)
                     if custom_id in ids and custom_id not in written:
                         data = line.encode() + b"\n"
                         out.write(data)
@@ -172,18 +159,6 @@ def round_input(
     filename = f"{job.id}-round-{round_number}.jsonl"
     part = FileInput(path, len(written), size, "", temporary=True, filename=filename)
     return part, frozenset(written)
-
-
-def _custom_id(line: str) -> str | None:
-    custom_id: Any
-    try:
-        custom_id = msgspec.json.decode(line, type=_RequestId).custom_id
-    except msgspec.MsgspecError:  # e.g. NaN in the body, which json reads and msgspec not
-        try:
-            custom_id = json.loads(line).get("custom_id")
-        except (ValueError, AttributeError):
-            return None
-    return custom_id if isinstance(custom_id, str) else None
 
 
 class Round(BaseModel):

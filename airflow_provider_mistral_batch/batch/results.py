@@ -135,6 +135,7 @@ def write_results(
     :param newest_requests: see :func:`join_results`.
     :return: the counts and usage totals; ``as_xcom()`` gives the small dict for XCom.
     """
+
     def lines(file_ids: Iterable[str | None]) -> Iterator[str]:
         for file_id in [file_id for file_id in file_ids if file_id]:
             yield from hook.iter_file_lines(file_id)

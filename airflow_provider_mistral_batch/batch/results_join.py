@@ -19,7 +19,7 @@ from typing import IO, Any, Final
 import msgspec
 from pydantic_core import PydanticSerializationError, to_json
 
-from airflow_provider_mistral_batch.batch.output_spec import OutputSpec, answer_text
+from airflow_provider_mistral_batch.batch.output_spec import OutputSpec
 from airflow_provider_mistral_batch.batch.result_lines import (
     Usage,
     add_usage,
@@ -236,13 +236,7 @@ class ResultsJoin:
         spec = self._output
         if spec is None:  # the fast path: the body is copied, never built
             return custom_id, _SUCCESS, answer_row(custom_id, read.status_code, body), read.usage
-        text = answer_text(body)
-        if text is None and not spec.structured:
-            # Text output asks for nothing to check: an answer without text (tool calls
-            # only, say) is still a success, with no output.
-            output, problem = None, None
-        else:
-            output, problem = spec.check(text)
+        output, problem = spec.check_answer(body)
         row = answer_row(custom_id, read.status_code, body, output, problem)
         return custom_id, _SUCCESS if problem is None else _INVALID_OUTPUT, row, read.usage
 

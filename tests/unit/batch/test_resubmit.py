@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
+from airflow_provider_mistral_batch.batch.output_spec import output_spec
 from airflow_provider_mistral_batch.batch.resubmit import (
     Round,
     Rounds,
     invalid_output_spec,
     is_retryable,
+    retryable_requests,
     round_key,
 )
 from airflow_provider_mistral_batch.batch.result_rows import zero_counts
@@ -287,5 +290,41 @@ def test_the_usage_of_merged_rounds_sums_every_billed_answer(tmp_path: Path) -> 
 
     assert (summary.lines, summary.succeeded) == (2, 2)
     assert summary.usage["total_tokens"] == 600
-    plain = join_results([*round_1, *round_0], tmp_path / "p.jsonl", requests=requests_of(["a", "b"]))
+    plain = join_results(
+        [*round_1, *round_0], tmp_path / "p.jsonl", requests=requests_of(["a", "b"])
+    )
     assert plain.usage["total_tokens"] == 400, "a repeated line without rounds is not billed"
+
+
+class _Answer(BaseModel):
+    answer: int
+
+
+def test_one_rule_says_which_answers_are_invalid_output() -> None:
+    tool_calls = {"choices": [{"message": {"content": None, "tool_calls": [{"id": "t"}]}}]}
+    text = {"choices": [{"message": {"content": "hello"}}]}
+    typed = {"choices": [{"message": {"content": '{"answer": 4}'}}]}
+    for body, plain, structured in [
+        (tool_calls, None, "the answer has no text"),
+        (text, None, "invalid json"),
+        (typed, None, None),
+    ]:
+        raw = json.dumps(body).encode()
+        assert output_spec(str).problem_of(raw) == plain
+        problem = output_spec(_Answer).problem_of(raw)
+        assert (problem is None) == (structured is None)
+        assert structured is None or structured.lower() in (problem or "").lower()
+    # The rounds send again what that rule refuses, and only that.
+    hook = _Files(
+        {
+            "out": [
+                ok_line("a", tool_calls),
+                ok_line("b", text),
+                ok_line("c", typed),
+            ]
+        }
+    )
+    job = make_job(id="j", output_file="out", error_file=None)
+    assert retryable_requests(hook, job, output_spec(str)).ids == frozenset()  # type: ignore[arg-type]
+    found = retryable_requests(hook, job, output_spec(_Answer))  # type: ignore[arg-type]
+    assert found.invalid == frozenset({"a", "b"})
