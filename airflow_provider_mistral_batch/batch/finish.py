@@ -18,6 +18,7 @@ from airflow_provider_mistral_batch.batch.manifest import (
     jobs_summary,
     push_result_files,
 )
+from airflow_provider_mistral_batch.batch.result_rows import SUCCESS
 from airflow_provider_mistral_batch.batch.verdict import (
     FileLines,
     JobVerdict,
@@ -71,7 +72,8 @@ def finish_with_jobs(
 
     :param rounds: with resubmit rounds (``jobs`` then holds every round's jobs): the jobs
         as their final rows stand, judged and summed instead of ``jobs``, and the line that
-        says what each round sent again.
+        says what each round sent again; with the results written, the summary's succeeded
+        and failed requests are the final rows' (``success`` and the others).
     """
     push_result_files(context, jobs, lists=True)
     results = write_results(jobs) if write_results is not None else None
@@ -88,6 +90,13 @@ def finish_with_jobs(
     summary = jobs_summary(judged, results)
     if rounds is not None:
         summary.update(rounds.as_xcom())
+        if isinstance(counts, Mapping):
+            # The final rows say what each request came to (an invalid answer the API
+            # counted as succeeded, a request the last round left unanswered).
+            summary["succeeded_requests"] = counts.get(SUCCESS, 0)
+            summary["failed_requests"] = sum(
+                count for status, count in counts.items() if status != SUCCESS
+            )
     return summary
 
 

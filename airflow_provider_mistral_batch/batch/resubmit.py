@@ -23,9 +23,11 @@ trigger's ``resume`` data (:meth:`Rounds.to_data`).
 
 Results: the rounds' files are joined newest round first (the join keeps a custom_id's first
 line) with round 0's input, so each request has one final row (:func:`~.results.
-write_job_results`). The verdict judges the final rows (:class:`RoundsOutcome`). No
-``results_path`` is needed: the requests to resubmit are found by reading the round's error
-files (and, for ``retry_invalid_output``, its output files) line by line.
+write_job_results`); a request whose newest job ended without success and without its line
+is that job's ``expired``/``cancelled``/``missing`` row. The verdict judges the final rows
+(:class:`RoundsOutcome`). No ``results_path`` is needed: the requests to resubmit are found
+by reading the round's error files (and, for ``retry_invalid_output``, its output files) line
+by line.
 """
 
 from __future__ import annotations

@@ -355,6 +355,30 @@ def test_retry_invalid_output_sends_again_answers_the_output_type_refuses(
     assert _creates(conn) == 2
 
 
+def test_answers_still_invalid_after_the_last_round_count_as_failed_in_the_return_value(
+    make_op: Callable[..., MistralBatchOperator],
+    conn: RunningEmulator,
+    tmp_path: Path,
+) -> None:
+    # r0 stays broken in every round: the API counts its answer as succeeded, its row is not.
+    conn.update_config(broken_output_custom_ids={"r0": "not_json"})
+    target = tmp_path / "rows.jsonl"
+    op = make_op(
+        retry_failed_requests=1,
+        retry_invalid_output=True,
+        output_type=_Answer,
+        results_path=str(target),
+        max_failed_ratio=None,
+    )
+
+    result = op.execute({"ti": FakeTaskInstance()})
+
+    assert [row["status"] for row in _rows(target)] == ["invalid_output", "success", "success"]
+    assert result["resubmitted"] == [1]
+    assert (result["succeeded_requests"], result["failed_requests"]) == (2, 1)
+    assert result["total_requests"] == 3
+
+
 @pytest.mark.parametrize(
     ("given", "message"),
     [
