@@ -6,10 +6,14 @@ small.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.models import ApiEndpoint
+
+#: The endpoints whose answers have a text (a completion's message): their rows carry it as
+#: ``output`` by default, and only their answers can be checked against an output type.
+TEXT_ENDPOINTS: Final = frozenset({ApiEndpoint.CHAT_COMPLETIONS, ApiEndpoint.FIM_COMPLETIONS})
 
 
 def known_endpoints() -> str:

@@ -103,17 +103,34 @@ class OutputSpec:
 def output_spec(output_type: Any = str) -> OutputSpec:
     """The :class:`OutputSpec` of ``output_type`` (``str``: plain text).
 
-    :raises MistralBatchInputError: pydantic cannot make a JSON schema of the type.
+    :raises MistralBatchInputError: ``output_type`` is None or a string (not a type), or
+        pydantic cannot make a JSON schema of it.
     """
     if output_type is str:
         return OutputSpec(str, structured=False, json_schema=None, schema_name="str", wrapped=False)
+    if output_type is None:
+        raise MistralBatchInputError(
+            "output_type must be a type, e.g. str or a pydantic model, not None (leave it out, "
+            "or give str, for the answers' text)"
+        )
+    if isinstance(output_type, str):
+        raise MistralBatchInputError(
+            f"output_type must be a type, e.g. str or a pydantic model, not the string "
+            f"{output_type!r:.100}"
+        )
     try:
         adapter: TypeAdapter[Any] = TypeAdapter(output_type)
         schema = adapter.json_schema()
-    except (PydanticSchemaGenerationError, PydanticUserError, TypeError) as exc:
+    except Exception as exc:
+        # Anything pydantic raises on a value that is no type (a dict raises KeyError 'type'):
+        # the DAG's import error must name output_type, not show a bare KeyError.
+        detail = str(exc).splitlines()[0] if str(exc).strip() else ""
+        if not isinstance(exc, PydanticSchemaGenerationError | PydanticUserError | TypeError):
+            detail = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        # A type as written; any other value (a dict of a schema?) cut short.
+        shown = repr(output_type) if isinstance(output_type, type) else f"{output_type!r:.100}"
         raise MistralBatchInputError(
-            f"output_type={output_type!r} has no JSON schema pydantic can make: "
-            f"{str(exc).splitlines()[0]}"
+            f"output_type={shown} has no JSON schema pydantic can make: {detail}"
         ) from None
     name = _schema_name(output_type)
     if schema.get("type") == "object":

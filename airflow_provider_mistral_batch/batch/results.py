@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from airflow_provider_mistral_batch.batch.endpoint import TEXT_ENDPOINTS
 from airflow_provider_mistral_batch.batch.output_spec import OutputSpec, output_spec
 from airflow_provider_mistral_batch.batch.request_lines import requests_of_files
 from airflow_provider_mistral_batch.batch.result_rows import (
@@ -34,17 +35,12 @@ from airflow_provider_mistral_batch.batch.result_rows import (
 from airflow_provider_mistral_batch.batch.results_join import InputRequest, ResultsJoin
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.hooks.http.streams import replacing_file
-from airflow_provider_mistral_batch.models import ApiEndpoint
 from airflow_provider_mistral_batch.utils.paths import is_object_storage, make_folders, storage_path
 from airflow_provider_mistral_batch.utils.wording import plural
 
 if TYPE_CHECKING:
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
     from airflow_provider_mistral_batch.models import BatchJob
-
-#: The endpoints whose answers have a text (a completion's message): their rows carry it as
-#: ``output`` by default.
-TEXT_ENDPOINTS = frozenset({ApiEndpoint.CHAT_COMPLETIONS, ApiEndpoint.FIM_COMPLETIONS})
 
 
 @dataclass(frozen=True)

@@ -80,25 +80,14 @@ def prepare_input(
     )
 
 
-def log_output_directive(
-    log: Any, options: SubmitOptions, prepared: PreparedInput, *, checked: bool
-) -> None:
+def log_output_directive(log: Any, options: SubmitOptions, prepared: PreparedInput) -> None:
     """Say once what a structured ``output_type`` added to the requests: the directive, the
-    requests that kept their own, or, for uploaded files, that none could be added.
-
-    :param checked: whether the answers will be validated (results are written).
-    """
+    requests that kept their own, or, for uploaded files, that none could be added."""
     from airflow_provider_mistral_batch.batch.input import UploadedInput
 
     output = options.output
     if not output.structured:
         return
-    if not checked:
-        log.warning(
-            "No results_path: the answers are asked for as JSON of output_type %s but not "
-            "validated (the rows and their counts are made when results are written)",
-            output.schema_name,
-        )
     if isinstance(prepared, UploadedInput):
         log.warning(
             "input_files are sent as uploaded: their requests do not get the response_format "

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from airflow_provider_mistral_batch.batch.endpoint import check_endpoint
+from airflow_provider_mistral_batch.batch.endpoint import TEXT_ENDPOINTS, check_endpoint
 from airflow_provider_mistral_batch.batch.output_spec import OutputSpec, output_spec
 from airflow_provider_mistral_batch.batch.wait_options import (
     check_wait_options,
@@ -193,6 +193,14 @@ def check_submit_options(
             f"response_format, which only {ApiEndpoint.CHAT_COMPLETIONS.value} takes; endpoint "
             f"{checked_endpoint} does not (leave output_type out for text answers)"
         )
+    if output.structured and (results_path is None or not wait_for_completion):
+        # The rows (and their invalid_output count) are made only when results are written.
+        name = _type_name(output_type)
+        needs = "" if wait_for_completion else " and wait_for_completion=True"
+        raise MistralBatchInputError(
+            f"output_type={name} checks each answer as the results are written: give "
+            f"results_path=...{needs} (without results, no answer would be checked)"
+        )
     user_metadata = {} if metadata is NOT_RENDERED else _checked_metadata(metadata)
     extra = {} if job_kwargs is NOT_RENDERED else _checked_job_kwargs(job_kwargs)
     request = {
@@ -283,9 +291,18 @@ MAX_RETRY_ROUNDS: Final = 10
 
 
 def check_retry_options(
-    retry_failed_requests: Any, retry_invalid_output: Any, wait_for_completion: bool
+    retry_failed_requests: Any,
+    retry_invalid_output: Any,
+    wait_for_completion: bool,
+    *,
+    output: OutputSpec | None = None,
+    endpoint: ApiEndpoint | None = None,
 ) -> None:
-    """Check the resubmit options (see :mod:`.resubmit`); errors name the option, not the task."""
+    """Check the resubmit options (see :mod:`.resubmit`); errors name the option, not the task.
+
+    :param output: the checked ``output_type`` (None: not known yet).
+    :param endpoint: the checked endpoint (None: not rendered yet).
+    """
     if not (
         is_whole_number(retry_failed_requests) and 0 <= retry_failed_requests <= MAX_RETRY_ROUNDS
     ):
@@ -306,6 +323,18 @@ def check_retry_options(
         raise MistralBatchInputError(
             "retry_failed_requests needs wait_for_completion=True (requests are sent again "
             "once their job ended)"
+        )
+    if retry_invalid_output and endpoint is not None and endpoint not in TEXT_ENDPOINTS:
+        raise MistralBatchInputError(
+            f"retry_invalid_output=True sends again the answers whose text does not validate "
+            f"against output_type, but the answers of endpoint {endpoint} have no text (only "
+            f"{' and '.join(sorted(TEXT_ENDPOINTS))} answers do): leave it out"
+        )
+    if retry_invalid_output and output is not None and not output.structured:
+        raise MistralBatchInputError(
+            "retry_invalid_output=True sends again the answers that do not validate against "
+            "output_type, but output_type is str (text), which every answer is: give "
+            "output_type a pydantic model, or leave retry_invalid_output out"
         )
 
 

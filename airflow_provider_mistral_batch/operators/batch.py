@@ -98,8 +98,9 @@ class MistralBatchOperator(BaseOperator):
     :param model: model for every request (templated); default None: each body names one.
     :param output_type: what each answer must be: ``str`` (default) for text, or a pydantic
         model (or any type a pydantic ``TypeAdapter`` takes) for JSON of that type, asked for
-        with ``response_format`` in every chat request and validated per row in the results.
-        Chat completions only; not templated. See ``docs/typed_outputs.md``.
+        with ``response_format`` in every chat request and validated per row in the results
+        (so a structured type needs ``results_path``). Chat completions only; not templated.
+        See ``docs/typed_outputs.md``.
     :param metadata: extra string metadata of the job (templated); keys 1-32 characters,
         values 1-512; keys starting with ``airflow_`` are reserved. Default None.
     :param timeout: how long the job may run, a ``timedelta`` or seconds in whole hours from
@@ -132,8 +133,8 @@ class MistralBatchOperator(BaseOperator):
         5xx, a timeout) are sent again in a new job, up to this many times; the results
         merge the rounds. Needs ``wait_for_completion``.
     :param retry_invalid_output: also send again the answers that do not parse or validate
-        against the output type (chat and FIM); default False. Needs
-        ``retry_failed_requests``.
+        against the output type; default False. Needs ``retry_failed_requests`` and a
+        structured ``output_type`` (a text answer is never invalid).
     """
 
     template_fields: Sequence[str] = (
@@ -253,10 +254,7 @@ class MistralBatchOperator(BaseOperator):
             if not rendered and isinstance(self.metadata, Mapping):
                 # Airflow renders the values of a dict, never its keys: checked at parse.
                 check_metadata_keys(self.metadata)
-            check_retry_options(
-                self.retry_failed_requests, self.retry_invalid_output, self.wait_for_completion
-            )
-            return check_submit_options(
+            options = check_submit_options(
                 inputs={name: getattr(self, name) for name in INPUT_FIELDS},
                 endpoint=known(self.endpoint),
                 model=known(self.model),
@@ -273,6 +271,14 @@ class MistralBatchOperator(BaseOperator):
                 input_required=(rendered and input_known) or not self.input_at_run_time,
                 output_type=self.output_type,
             )
+            check_retry_options(
+                self.retry_failed_requests,
+                self.retry_invalid_output,
+                self.wait_for_completion,
+                output=options.output,
+                endpoint=options.endpoint,
+            )
+            return options
         except MistralBatchInputError as exc:
             if rendered:
                 raise
@@ -354,7 +360,7 @@ class MistralBatchOperator(BaseOperator):
             )
             if isinstance(prepared, UploadedInput):
                 check_input_files(self.hook, prepared.file_ids)
-            log_output_directive(self.log, options, prepared, checked=self.results_path is not None)
+            log_output_directive(self.log, options, prepared)
         except MistralBatchInputError as exc:
             # For the UI's tab (no job to show); the message names input, never a secret.
             context["ti"].xcom_push(key=XCOM_INPUT_ERROR, value=str(exc)[:2000])

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+# A DAG file loads output_spec anyway (output_type is checked at parse): small.
+from airflow_provider_mistral_batch.batch.output_spec import output_spec
 from airflow_provider_mistral_batch.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError, MistralBatchJobError
 from airflow_provider_mistral_batch.utils.templating import raise_template_error
@@ -44,10 +46,11 @@ class MistralBatchResultsOperator(BaseOperator):
     :param input_path: the input JSONL, a local path or an ``ObjectStoragePath`` (templated).
     :param input_files: ids of the uploaded input files (templated).
     :param results_include_request: add each request's body to its line; default False.
-    :param output_type: what each answer must be: a pydantic model or any type a pydantic
-        ``TypeAdapter`` accepts, its validated value written as ``output`` (an answer that
-        does not validate is ``invalid_output``), or ``str`` for the answer's text; default
-        None: the text for chat and FIM completions, no ``output`` for other endpoints.
+    :param output_type: what each answer must be: ``str`` (default) for the answer's text
+        as ``output`` on chat and FIM completions (no ``output`` on other endpoints), or a
+        pydantic model (or any type a pydantic ``TypeAdapter`` accepts), its validated value
+        written as ``output`` (an answer that does not validate is ``invalid_output``).
+        Checked when the DAG is parsed; not templated.
     :param mistral_conn_id: Airflow connection id; default ``mistral_default``.
     """
 
@@ -70,7 +73,7 @@ class MistralBatchResultsOperator(BaseOperator):
         input_path: Any = None,
         input_files: Sequence[str] | str | None = None,
         results_include_request: bool = False,
-        output_type: Any = None,
+        output_type: Any = str,
         mistral_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -101,6 +104,12 @@ class MistralBatchResultsOperator(BaseOperator):
         self.input_files = input_files
         self.results_include_request = results_include_request
         self.output_type = output_type
+        # Checked at parse, as the submit operator does: None, a string or a value that is no
+        # type fails the DAG's import naming output_type.
+        try:
+            output_spec(output_type)
+        except MistralBatchInputError as exc:
+            raise MistralBatchInputError(f"{self.task_id}: {exc}") from None
         self.mistral_conn_id = mistral_conn_id
 
     @cached_property
@@ -126,7 +135,6 @@ class MistralBatchResultsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the jobs ended and the path is writable, then stream and join the results."""
-        from airflow_provider_mistral_batch.batch.output_spec import output_spec
         from airflow_provider_mistral_batch.batch.results import default_output, write_results
         from airflow_provider_mistral_batch.utils.paths import (
             check_not_shared,
@@ -141,7 +149,7 @@ class MistralBatchResultsOperator(BaseOperator):
                 )
             check_not_shared(self, context)
             target = prepare_destination(self.results_path)
-            spec = output_spec(self.output_type) if self.output_type is not None else None
+            spec = output_spec(self.output_type)
         except MistralBatchInputError as exc:
             raise MistralBatchInputError(f"{self.task_id}: {exc}") from exc
         try:
@@ -166,7 +174,8 @@ class MistralBatchResultsOperator(BaseOperator):
                 target,
                 requests=requests,
                 include_request=self.results_include_request,
-                output=spec if spec is not None else default_output(jobs),
+                # Text (str): the endpoint's default, the answer's text where there is one.
+                output=spec if spec.structured else default_output(jobs),
             )
             manifest: dict[str, Any] = {"job_ids": job_ids, **summary.as_xcom()}
             return manifest

@@ -548,3 +548,28 @@ def test_typed_answers_validate_and_broken_ones_are_invalid_output(
         "cancelled": 0,
     }
     assert (manifest["succeeded"], manifest["failed"]) == (2, 2)
+
+
+def test_results_operator_defaults_to_text_where_answers_have_it(
+    conn: RunningEmulator, hook: MistralBatchHook, tmp_path: Path
+) -> None:
+    # output_type=str, the default as on the submit operator: chat rows carry the answer's
+    # text, embeddings rows (no text) carry no output and are not invalid.
+    chat = _ended_job(hook, ["a"])
+    embed = hook.create_batch_job(
+        endpoint="/v1/embeddings",
+        model=MODEL,
+        requests=[{"custom_id": "e", "body": {"input": ["one"]}}],
+    )
+    wait_for_terminal(hook, embed.id)
+    outputs = {}
+    for job_id in (chat, embed.id):
+        op = MistralBatchResultsOperator(
+            task_id="results", job_id=job_id, results_path=str(tmp_path / f"{job_id}.jsonl")
+        )
+        assert op.execute({"ti": FakeTaskInstance()})["counts"]["success"] == 1
+        [row] = _lines(tmp_path / f"{job_id}.jsonl")
+        outputs[job_id] = row["output"]
+    assert isinstance(outputs[chat], str)
+    assert outputs[chat]
+    assert outputs[embed.id] is None

@@ -15,6 +15,7 @@ from airflow_provider_mistral_batch.batch.manifest import XCOM_INPUT_ERROR
 from airflow_provider_mistral_batch.exceptions import MistralBatchInputError
 from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 from airflow_provider_mistral_batch.operators.batch import MistralBatchOperator
+from airflow_provider_mistral_batch.operators.results import MistralBatchResultsOperator
 from mistral_batch_emulator import RunningEmulator
 from tests.integration.operators.support import (
     CHAT,
@@ -69,6 +70,116 @@ def test_a_type_without_a_json_schema_fails_at_parse_naming_output_type() -> Non
         )
 
 
+@pytest.mark.parametrize(
+    ("output_type", "message"),
+    [
+        # pydantic raises a bare KeyError: 'type' on a dict: named as output_type's problem.
+        ({"a": 1}, "output_type={'a': 1} has no JSON schema pydantic can make: KeyError: 'type'"),
+        ("str", "output_type must be a type, e.g. str or a pydantic model, not the string 'str'"),
+        (None, "output_type must be a type, e.g. str or a pydantic model, not None"),
+    ],
+)
+@pytest.mark.parametrize("operator", ["submit", "results"])
+def test_a_value_that_is_no_output_type_fails_at_parse_in_both_operators(
+    output_type: Any, message: str, operator: str, tmp_path: Path
+) -> None:
+    results_path = tmp_path / "rows.jsonl"
+
+    def make() -> Any:
+        if operator == "submit":
+            return MistralBatchOperator(
+                task_id="batch",
+                endpoint=CHAT,
+                requests=chat_requests(1),
+                output_type=output_type,
+                results_path=results_path,
+            )
+        return MistralBatchResultsOperator(
+            task_id="batch", job_id="j", results_path=results_path, output_type=output_type
+        )
+
+    with pytest.raises(MistralBatchInputError) as info:
+        make()
+    assert str(info.value).startswith(f"batch: {message}")
+
+
+def test_both_operators_default_to_text() -> None:
+    submit = MistralBatchOperator(task_id="batch", endpoint=CHAT, input_files=["f"])
+    results = MistralBatchResultsOperator(task_id="results", job_id="j", results_path="r.jsonl")
+    assert submit.output_type is str
+    assert results.output_type is str
+
+
+@pytest.mark.parametrize(
+    ("given", "needs"),
+    [({}, "results_path=..."), ({"wait_for_completion": False}, "results_path=... and wait_")],
+)
+def test_a_structured_output_without_results_fails_at_parse(
+    given: dict[str, Any], needs: str
+) -> None:
+    # Only the rows written to results_path are checked: a task without them would ask for
+    # JSON and count no invalid answer.
+    with pytest.raises(MistralBatchInputError) as info:
+        MistralBatchOperator(
+            task_id="batch", endpoint=CHAT, input_files=["f"], output_type=City, **given
+        )
+    assert str(info.value).startswith(
+        f"batch: output_type=City checks each answer as the results are written: give {needs}"
+    )
+
+
+def test_a_results_path_that_renders_to_none_fails_before_anything_is_sent(
+    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator
+) -> None:
+    op = make_op(output_type=City, results_path="{{ params.results_path }}")
+    op.results_path = None  # as rendered
+    ti = FakeTaskInstance()
+    with pytest.raises(MistralBatchInputError, match="checks each answer as the results are"):
+        op.execute({"ti": ti})
+    assert [r for r in conn.requests if r.method == "POST"] == []
+    assert ti.keys == [XCOM_INPUT_ERROR]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            {"endpoint": CHAT},
+            "retry_invalid_output=True sends again the answers that do not validate against "
+            "output_type, but output_type is str (text), which every answer is",
+        ),
+        (
+            {"endpoint": "/v1/embeddings"},
+            "retry_invalid_output=True sends again the answers whose text does not validate "
+            "against output_type, but the answers of endpoint /v1/embeddings have no text",
+        ),
+    ],
+)
+def test_retry_invalid_output_that_can_find_nothing_fails_at_parse(
+    given: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(MistralBatchInputError) as info:
+        MistralBatchOperator(
+            task_id="batch",
+            input_files=["f"],
+            results_path=tmp_path / "rows.jsonl",
+            retry_failed_requests=1,
+            retry_invalid_output=True,
+            **given,
+        )
+    assert str(info.value).startswith(f"batch: {message}")
+    # A structured type on chat completions is what it checks.
+    MistralBatchOperator(
+        task_id="batch",
+        endpoint=CHAT,
+        input_files=["f"],
+        results_path=tmp_path / "rows.jsonl",
+        retry_failed_requests=1,
+        retry_invalid_output=True,
+        output_type=City,
+    )
+
+
 def test_a_structured_output_for_an_endpoint_without_response_format_fails_at_parse() -> None:
     with pytest.raises(MistralBatchInputError) as info:
         MistralBatchOperator(task_id="batch", endpoint=FIM, input_files=["f"], output_type=City)
@@ -82,9 +193,11 @@ def test_a_structured_output_for_an_endpoint_without_response_format_fails_at_pa
 
 
 def test_a_templated_endpoint_without_response_format_fails_before_anything_is_sent(
-    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator
+    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator, tmp_path: Path
 ) -> None:
-    op = make_op(endpoint="{{ params.endpoint }}", output_type=City)
+    op = make_op(
+        endpoint="{{ params.endpoint }}", output_type=City, results_path=tmp_path / "r.jsonl"
+    )
     op.endpoint = FIM  # as rendered
     ti = FakeTaskInstance()
     with pytest.raises(MistralBatchInputError, match="only /v1/chat/completions takes"):
@@ -93,10 +206,9 @@ def test_a_templated_endpoint_without_response_format_fails_before_anything_is_s
     assert ti.keys == [XCOM_INPUT_ERROR]
 
 
-def test_output_type_is_not_a_template_field_and_defaults_to_text() -> None:
-    op = MistralBatchOperator(task_id="batch", endpoint=CHAT, input_files=["f"])
-    assert op.output_type is str
-    assert "output_type" not in op.template_fields
+def test_output_type_is_not_a_template_field() -> None:
+    assert "output_type" not in MistralBatchOperator.template_fields
+    assert "output_type" not in MistralBatchResultsOperator.template_fields
 
 
 # ------------------------------------------------------------------ what is sent
@@ -144,7 +256,7 @@ def test_a_jsonl_file_is_uploaded_with_the_directive_and_left_unchanged(
     source = tmp_path / "cities.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in chat_requests(2)), encoding="utf-8")
     before = source.read_bytes()
-    op = make_op(input_path=str(source), output_type=City)
+    op = make_op(input_path=str(source), output_type=City, results_path=tmp_path / "out.jsonl")
     log = capture_log(op)
     result = op.execute({"ti": FakeTaskInstance()})
 
@@ -157,11 +269,7 @@ def test_a_jsonl_file_is_uploaded_with_the_directive_and_left_unchanged(
     assert "Each request asks for JSON of output_type City (response_format json_schema)" in (
         log.at("info")
     )
-    # Without results_path nothing checks the answers: said once.
-    assert [line for line in log.at("warning") if "not validated" in line] == [
-        "No results_path: the answers are asked for as JSON of output_type City but not "
-        "validated (the rows and their counts are made when results are written)"
-    ]
+    assert log.at("warning") == []
 
 
 def test_uploaded_input_files_are_sent_as_they_are_with_one_warning(
@@ -202,33 +310,41 @@ class Town(BaseModel):
 
 
 def test_a_retry_reattaches_only_to_a_job_asked_for_the_same_output_type(
-    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator
+    make_op: Callable[..., MistralBatchOperator], conn: RunningEmulator, tmp_path: Path
 ) -> None:
-    first = make_op(output_type=City).execute({"ti": FakeTaskInstance(try_number=1)})
-    same = make_op(output_type=City).execute({"ti": FakeTaskInstance(try_number=2)})
+    def typed(output_type: Any) -> MistralBatchOperator:
+        return make_op(output_type=output_type, results_path=tmp_path / "rows.jsonl")
+
+    first = typed(City).execute({"ti": FakeTaskInstance(try_number=1)})
+    same = typed(City).execute({"ti": FakeTaskInstance(try_number=2)})
     assert same["job_id"] == first["job_id"]
     assert _created(conn) == 1
 
-    changed = make_op(output_type=Town).execute({"ti": FakeTaskInstance(try_number=3)})
+    changed = typed(Town).execute({"ti": FakeTaskInstance(try_number=3)})
     assert changed["job_id"] != first["job_id"]
     text = make_op().execute({"ti": FakeTaskInstance(try_number=4)})
     assert text["job_id"] not in (first["job_id"], changed["job_id"])
     assert _created(conn) == 3
 
 
-def test_inline_requests_get_the_directive_and_the_answers_follow_it(
-    make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook
+def test_a_list_type_is_asked_for_wrapped_and_the_answers_follow_it(
+    make_op: Callable[..., MistralBatchOperator], hook: MistralBatchHook, tmp_path: Path
 ) -> None:
-    # No results_path: the requests go inline; the emulator answers as response_format says.
+    # The emulator answers as response_format says.
     requests = chat_requests(3)
     requests[2] = {
         "custom_id": "own",
         "body": {**requests[2]["body"], "response_format": {"type": "json_object"}},
     }
-    result = make_op(requests=requests, output_type=list[City]).execute({"ti": FakeTaskInstance()})
+    result = make_op(
+        requests=requests,
+        output_type=list[City],
+        results_path=tmp_path / "rows.jsonl",
+        max_failed_ratio=None,
+    ).execute({"ti": FakeTaskInstance()})
 
     assert result["status"] == "SUCCESS"
-    assert hook.get_batch_job(result["job_id"]).input_files == []
+    assert result["counts"]["success"] == 2
     answers = {
         line["custom_id"]: json.loads(line["response"]["body"]["choices"][0]["message"]["content"])
         for line in map(json.loads, hook.iter_file_lines(result["output_file"]))

@@ -153,3 +153,18 @@ def test_a_dict_return_annotation_does_not_unroll_the_summary() -> None:
 
         from_mapping()
     assert dag.get_task("from_mapping").multiple_outputs is False
+
+
+def test_a_structured_output_without_results_path_is_refused_at_parse() -> None:
+    from pydantic import BaseModel
+
+    class Fact(BaseModel):
+        text: str
+
+    with pytest.raises(MistralBatchInputError) as info:
+        _task_of(mistral_batch_task, output_type=Fact)
+    assert str(info.value).startswith(
+        "questions: output_type=Fact checks each answer as the results are written: give "
+        "results_path=..."
+    )
+    _task_of(mistral_batch_task, output_type=Fact, results_path="/tmp/facts.jsonl")
