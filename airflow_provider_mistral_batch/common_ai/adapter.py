@@ -244,7 +244,7 @@ class MistralBatchAdapter(BatchAdapter):
         """The job's status and counts; a job the API does not know raises
         :class:`~airflow_provider_mistral_batch.exceptions.MistralNotFoundError`
         (``status_code`` 404: common-ai then submits afresh)."""
-        return batch_state(self.hook.get_batch_job(batch_id))
+        return batch_state(self.hook.get_batch_job(batch_id), self.hook.mask)
 
     def cancel_batch(self, batch_id: str) -> None:
         """Ask Mistral to cancel the job (it goes through CANCELLATION_REQUESTED)."""
@@ -277,29 +277,26 @@ class MistralBatchAdapter(BatchAdapter):
         """The job's result lines, streamed: the output file, then the error file.
 
         Reads the job now (an unknown id raises here) and the files as the iterator is
-        consumed. A line that is not a result line of this batch (not JSON, no custom id of
-        the form ``<key>-<index>``) is skipped with a warning: its request then counts as
-        missing.
+        consumed. A line that is not a result line of this batch (not UTF-8, longer than
+        64 MiB, not JSON, no custom id of the form ``<key>-<index>``) is skipped with a
+        warning and reading goes on: its request then counts as missing.
         """
         job = self.hook.get_batch_job(batch_id)
         files = [file_id for file_id in (job.output_file, job.error_file) if file_id]
         return self._stream(batch_id, files)
 
     def _stream(self, batch_id: str, file_ids: Iterable[str]) -> Iterator[RawResultItem]:
+        # The same bad line comes back on every retry: skipping it is the only way the other
+        # results ever land.
         for file_id in file_ids:
-            for number, line in enumerate(self.hook.iter_file_lines(file_id), start=1):
-                where = f"file {file_id} line {number}"
+            skipped = _SkippedLines(batch_id, self.hook.mask)
+            lines = self.hook.iter_file_lines(file_id, on_bad_line=skipped)
+            for read, line in enumerate(lines, start=1):
+                where = f"file {file_id} line {read + skipped.count}"
                 try:
                     item = result_item(parse_result_line(line, where), self.hook.mask)
                 except (MistralBatchError, ValueError) as exc:
-                    # The same line comes back on every retry: skipping it is the only way
-                    # the other results ever land.
-                    log.warning(
-                        "Skipping a result line of batch %s: %s (%s)",
-                        batch_id,
-                        exc,
-                        line[:_QUOTED_CHARS],
-                    )
+                    skipped.warn(exc, line)
                     continue
                 yield item
 
@@ -369,16 +366,20 @@ def timeout_hours(completion_window: str) -> int:
     return hours
 
 
-def batch_state(job: BatchJob) -> BatchState:
+def batch_state(job: BatchJob, mask: Callable[[str], str]) -> BatchState:
     """common-ai's view of a job: its status, counts and, for a failed job, its errors.
 
     Requests neither succeeded nor failed when a job timed out or was cancelled count as
     expired or cancelled. A status this release does not know is still running: never
     taken for an end.
+
+    :param mask: applied to what it quotes of the server, the errors and an unknown status
+        (the hook's ``mask``: a server may echo the key, and common-ai logs the message and
+        keeps it in its manifest).
     """
     status = _STATUSES.get(job.status)
     if status is None:
-        log.warning("Mistral batch job %s has an unknown status %s", job.id, job.status)
+        log.warning("Mistral batch job %s has an unknown status %s", job.id, mask(job.status))
         status = "in_progress"
     rest = max(job.total_requests - job.succeeded_requests - job.failed_requests, 0)
     counts = {
@@ -393,8 +394,31 @@ def batch_state(job: BatchJob) -> BatchState:
             f"{error.message} (x{error.count})" if error.count > 1 else error.message
             for error in job.errors
         )
-        message = f"Mistral batch job {job.id} failed" + (f": {quoted}" if quoted else ".")
+        message = f"Mistral batch job {job.id} failed" + (f": {mask(quoted)}" if quoted else ".")
     return BatchState(status=status, counts=counts, error_message=message)
+
+
+class _SkippedLines:
+    """Warns of the result lines of one file that are skipped, masked (a server may echo the
+    key), and counts those the hook's reader skipped (they are not handed on)."""
+
+    def __init__(self, batch_id: str, mask: Callable[[str], str]) -> None:
+        self.batch_id = batch_id
+        self.mask = mask
+        self.count = 0
+
+    def __call__(self, error: MistralBatchError) -> None:
+        """A line the reader skipped: not UTF-8 text, or too long."""
+        self.count += 1
+        self.warn(error)
+
+    def warn(self, error: Exception, line: str | None = None) -> None:
+        """Warn of a skipped line, quoting its start when given."""
+        # Masked whole, then cut: a cut first could leave the start of a key unmasked.
+        quoted = f" ({self.mask(line)[:_QUOTED_CHARS]})" if line is not None else ""
+        log.warning(
+            "Skipping a result line of batch %s: %s%s", self.batch_id, self.mask(str(error)), quoted
+        )
 
 
 def result_item(line: BatchResultLine, mask: Callable[[str], str] | None = None) -> RawResultItem:

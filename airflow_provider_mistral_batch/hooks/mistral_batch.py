@@ -48,6 +48,7 @@ from airflow_provider_mistral_batch.hooks.http.retry import (
     request_never_reached_server,
 )
 from airflow_provider_mistral_batch.hooks.http.streams import (
+    BadLineHandler,
     DownloadSink,
     LocalFile,
     UploadSource,
@@ -770,13 +771,22 @@ class MistralBatchHook(BaseHook):
             settings.max_retries,
         )
 
-    def iter_file_lines(self, file_id: str) -> Iterator[str]:
+    def iter_file_lines(
+        self, file_id: str, *, on_bad_line: BadLineHandler | None = None
+    ) -> Iterator[str]:
         """Stream a file's lines (decoded as UTF-8, without line ends; blank lines skipped).
 
         The download is that of :meth:`iter_file_content` (retried, resumed midway). A line
-        that is not UTF-8 raises :class:`MistralBatchError` naming the file and the line.
+        that is not UTF-8, or longer than 64 MiB, raises a :class:`MistralBatchError` naming
+        the file and the line, which ends the reading.
+
+        :param on_bad_line: instead of raising, call this with that error, skip the line and
+            read on (for a reader that must get every other line; see
+            :func:`~airflow_provider_mistral_batch.hooks.http.streams.jsonl_lines`).
         """
-        yield from jsonl_lines(self.iter_file_content(file_id), f"file {file_id}")
+        yield from jsonl_lines(
+            self.iter_file_content(file_id), f"file {file_id}", on_bad_line=on_bad_line
+        )
 
     def iter_file_head_lines(self, file_id: str, max_bytes: int = HEAD_BYTES) -> Iterator[str]:
         """The lines of a file's first ``max_bytes`` bytes (default 4,096), to quote them: a

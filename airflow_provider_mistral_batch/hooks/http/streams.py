@@ -7,7 +7,7 @@ import mimetypes
 import os
 import stat
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -159,24 +159,35 @@ class LineTooLongError(MistralBatchFatalError):
     :param source: what the stream is, e.g. ``file <id>``; empty when unknown.
     :param number: the line's number in its stream, blank lines not counted.
     :param limit: the most bytes a line may have, its line end not counted.
+    :param skipped: whether the reader skips the line and reads on (default: it stops).
     """
 
-    def __init__(self, source: str, number: int, limit: int) -> None:
+    def __init__(self, source: str, number: int, limit: int, skipped: bool = False) -> None:
         self.source = source
         self.number = number
         self.limit = limit
+        self.skipped = skipped
         where = f"{source} line {number}" if source else f"line {number}"
         super().__init__(
-            f"{where} is longer than {limit:,} bytes, the longest line accepted: reading "
-            "stopped there"
+            f"{where} is longer than {limit:,} bytes, the longest line accepted: "
+            + ("skipped" if skipped else "reading stopped there")
         )
 
-    def __reduce__(self) -> tuple[type[LineTooLongError], tuple[str, int, int]]:
-        return type(self), (self.source, self.number, self.limit)
+    def __reduce__(self) -> tuple[type[LineTooLongError], tuple[str, int, int, bool]]:
+        return type(self), (self.source, self.number, self.limit, self.skipped)
+
+
+#: What a reader of lines calls with a line it skips (not UTF-8, or too long) instead of
+#: raising; see :func:`jsonl_lines`.
+BadLineHandler = Callable[[UndecodableLineError | LineTooLongError], None]
 
 
 def jsonl_lines(
-    chunks: Iterable[bytes], source: str = "", *, max_line_bytes: int = MAX_LINE_BYTES
+    chunks: Iterable[bytes],
+    source: str = "",
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    on_bad_line: BadLineHandler | None = None,
 ) -> Iterator[str]:
     """Lines of a JSONL byte stream, split on ``\n`` only, without line ends, blank ones skipped.
 
@@ -187,54 +198,112 @@ def jsonl_lines(
     :param source: names the stream in errors, e.g. ``file <id>``; default none.
     :param max_line_bytes: the longest line accepted, in bytes without its line end; default
         :data:`MAX_LINE_BYTES` (64 MiB).
+    :param on_bad_line: called with the error of a line that is not UTF-8 or is too long,
+        which is then skipped (the rest of a long one read past, not held) and reading goes
+        on; the line still counts in the numbering. Default None: such a line raises.
     :raises UndecodableLineError: a line that is not UTF-8, with its number (blank lines not
-        counted; the lines before it are yielded first).
+        counted; the lines before it are yielded first); not with ``on_bad_line``.
     :raises LineTooLongError: a longer line, with its number, as soon as it is known to be too
-        long (the lines before it are yielded first).
+        long (the lines before it are yielded first); not with ``on_bad_line``.
     """
     room = max_line_bytes + 1  # + 1: the carriage return of a CRLF end
     pending = bytearray()  # the start of the line being read, never longer than room
-    number = 0  # lines yielded so far
+    number = 0  # lines yielded or skipped so far
+    skipping = False  # reading past the rest of a line too long (on_bad_line only)
     for chunk in chunks:
         end = chunk.find(b"\n")
-        if len(pending) + (len(chunk) if end < 0 else end) > room:
-            raise LineTooLongError(source, number + 1, max_line_bytes)
         if end < 0:
-            pending += chunk
+            if not skipping:
+                if len(pending) + len(chunk) > room:
+                    number += 1
+                    _bad(
+                        LineTooLongError(source, number, max_line_bytes, on_bad_line is not None),
+                        on_bad_line,
+                    )
+                    pending, skipping = bytearray(), True
+                else:
+                    pending += chunk
             continue
-        pending += memoryview(chunk)[:end]
-        *complete, rest = chunk[end + 1 :].split(b"\n")
-        text = _line_text(pending, source, number + 1, max_line_bytes)
-        if text.strip():
+        if skipping:
+            skipping = False  # the long line ends here
+        elif len(pending) + end > room:
             number += 1
-            yield text
+            _bad(
+                LineTooLongError(source, number, max_line_bytes, on_bad_line is not None),
+                on_bad_line,
+            )
+        else:
+            pending += memoryview(chunk)[:end]
+            text = _checked_text(pending, source, number + 1, max_line_bytes, on_bad_line)
+            if text is None:
+                number += 1
+            elif text.strip():
+                number += 1
+                yield text
+        *complete, rest = chunk[end + 1 :].split(b"\n")
         # The lines within one chunk: the common case, decoded inline (a call per line costs
         # a tenth of the time a line takes here).
         for raw in complete:
             if len(raw) > max_line_bytes:  # only with a limit below the chunk's size
-                text = _line_text(raw, source, number + 1, max_line_bytes)
+                text = _checked_text(raw, source, number + 1, max_line_bytes, on_bad_line)
             else:
                 try:
                     text = raw.removesuffix(b"\r").decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    raise _undecodable(source, number + 1, exc) from None
-            if text.strip():
+                    text = None
+                    _bad(_undecodable(source, number + 1, exc), on_bad_line)
+            if text is None:
+                number += 1
+            elif text.strip():
                 number += 1
                 yield text
         if len(rest) > room:
-            raise LineTooLongError(source, number + 1, max_line_bytes)
-        pending = bytearray(rest)
-    text = _line_text(pending, source, number + 1, max_line_bytes)
-    if text.strip():
-        yield text
+            number += 1
+            _bad(
+                LineTooLongError(source, number, max_line_bytes, on_bad_line is not None),
+                on_bad_line,
+            )
+            pending, skipping = bytearray(), True
+        else:
+            pending = bytearray(rest)
+    if not skipping:
+        text = _checked_text(pending, source, number + 1, max_line_bytes, on_bad_line)
+        if text and text.strip():
+            yield text
 
 
-def _line_text(raw: bytes | bytearray, source: str, number: int, limit: int) -> str:
+def _bad(
+    error: UndecodableLineError | LineTooLongError, on_bad_line: BadLineHandler | None
+) -> None:
+    """Raise ``error``, or hand it to ``on_bad_line`` (the line is then skipped)."""
+    if on_bad_line is None:
+        raise error from None
+    on_bad_line(error)
+
+
+def _checked_text(
+    raw: bytes | bytearray,
+    source: str,
+    number: int,
+    limit: int,
+    on_bad_line: BadLineHandler | None,
+) -> str | None:
+    """:func:`_line_text`, or None for a bad line handed to ``on_bad_line``."""
+    try:
+        return _line_text(raw, source, number, limit, skipped=on_bad_line is not None)
+    except (UndecodableLineError, LineTooLongError) as exc:
+        _bad(exc, on_bad_line)
+        return None
+
+
+def _line_text(
+    raw: bytes | bytearray, source: str, number: int, limit: int, *, skipped: bool = False
+) -> str:
     """The text of line ``number``, of at most ``limit`` bytes without the carriage return of
     a CRLF end (left out), decoded without copying its bytes first."""
     length = len(raw) - 1 if raw.endswith(b"\r") else len(raw)
     if length > limit:
-        raise LineTooLongError(source, number, limit)
+        raise LineTooLongError(source, number, limit, skipped)
     try:
         return str(memoryview(raw)[:length], "utf-8")
     except UnicodeDecodeError as exc:

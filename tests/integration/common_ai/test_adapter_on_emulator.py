@@ -3,7 +3,9 @@ finds. tests/integration/dags/test_common_ai.py runs common-ai's operator on it.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -200,3 +202,44 @@ def test_a_failed_orphan_lookup_raises(
     emulator.set_faults([Fault(kind="status", status_code=401, path="/v1/batch/jobs")])
     with pytest.raises(MistralAPIError):
         adapter.find_orphaned_batch(KEY, FINGERPRINT, datetime.now(UTC).isoformat())
+
+
+def test_a_result_line_not_utf8_is_skipped_and_the_lines_after_it_land(
+    adapter: MistralBatchAdapter, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    batch_id = _submit(adapter, [{"prompt": f"p{i}"} for i in range(3)])
+    assert _wait(adapter, batch_id).status == "completed"
+    job = adapter.hook.get_batch_job(batch_id)
+    assert job.output_file is not None
+    lines = sorted(
+        adapter.hook.iter_file_lines(job.output_file),
+        key=lambda line: json.loads(line)["custom_id"],
+    )
+    # No server sends such lines on request: the job's output with one line broken and one
+    # echoing the key, uploaded and read as the job's output through the real hook and HTTP.
+    key = adapter.hook.settings.api_key
+    data = b"\n".join(
+        [
+            lines[0].encode(),
+            f'{{"custom_id": "{KEY}-1", "answer": "'.encode() + b'\xff"}',
+            f"an echo of {key}".encode(),
+            lines[2].encode(),
+        ]
+    )
+    uploaded = adapter.hook.upload_file(io.BytesIO(data), filename="tampered.jsonl")
+    monkeypatch.setattr(
+        adapter.hook,
+        "get_batch_job",
+        lambda _: job.model_copy(update={"output_file": uploaded.id, "error_file": None}),
+    )
+    with caplog.at_level(logging.WARNING):
+        items = list(adapter.iter_results(batch_id))
+    assert [(item.index, item.provider_status) for item in items] == [
+        (0, "success"),
+        (2, "success"),
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2, warnings
+    assert f"file {uploaded.id} line 2 is not UTF-8 text" in warnings[0]
+    assert f"file {uploaded.id} line 3 is not a batch result line" in warnings[1]
+    assert key not in caplog.text

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
-from airflow.providers.common.ai.batch.base import BatchRequest, RawResultItem
+from airflow.providers.common.ai.batch.base import BatchRequest, BatchState, RawResultItem
 from airflow.providers.common.ai.batch.output_schema import (
     build_output_spec,
     validate_extracted_output,
@@ -34,7 +34,13 @@ from airflow_provider_mistral_batch.common_ai.adapter import (
     timeout_hours,
 )
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
+from airflow_provider_mistral_batch.hooks.http.streams import (
+    MAX_LINE_BYTES,
+    BadLineHandler,
+    jsonl_lines,
+)
 from airflow_provider_mistral_batch.models import BatchJob, BatchResultLine
+from airflow_provider_mistral_batch.utils.redact import redact
 
 KEY = "0123456789abcdef"
 
@@ -219,6 +225,10 @@ def _job(status: str, **fields: Any) -> BatchJob:
     return BatchJob.model_validate(values)
 
 
+def _state(job: BatchJob) -> BatchState:
+    return batch_state(job, _adapter().hook.mask)
+
+
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
@@ -233,26 +243,26 @@ def _job(status: str, **fields: Any) -> BatchJob:
     ],
 )
 def test_job_statuses(status: str, expected: str) -> None:
-    assert batch_state(_job(status)).status == expected
+    assert _state(_job(status)).status == expected
 
 
 def test_counts_give_the_unfinished_requests_to_the_jobs_end() -> None:
-    assert batch_state(_job("RUNNING")).counts == {
+    assert _state(_job("RUNNING")).counts == {
         "succeeded": 4,
         "errored": 1,
         "expired": 0,
         "cancelled": 0,
     }
-    assert batch_state(_job("TIMEOUT_EXCEEDED")).counts == {
+    assert _state(_job("TIMEOUT_EXCEEDED")).counts == {
         "succeeded": 4,
         "errored": 1,
         "expired": 5,
         "cancelled": 0,
     }
-    cancelled = batch_state(_job("CANCELLED", total_requests=0))
+    cancelled = _state(_job("CANCELLED", total_requests=0))
     assert cancelled.counts is not None
     assert cancelled.counts["cancelled"] == 0  # never negative
-    assert batch_state(_job("CANCELLED")).counts == {
+    assert _state(_job("CANCELLED")).counts == {
         "succeeded": 4,
         "errored": 1,
         "expired": 0,
@@ -262,11 +272,28 @@ def test_counts_give_the_unfinished_requests_to_the_jobs_end() -> None:
 
 def test_a_failed_job_says_why() -> None:
     errors = [{"message": "bad line 3", "count": 2}, {"message": "no model"}]
-    assert batch_state(_job("FAILED", errors=errors)).error_message == (
+    assert _state(_job("FAILED", errors=errors)).error_message == (
         "Mistral batch job job-1 failed: bad line 3 (x2); no model"
     )
-    assert batch_state(_job("FAILED")).error_message == "Mistral batch job job-1 failed."
-    assert batch_state(_job("SUCCESS", errors=errors)).error_message is None
+    assert _state(_job("FAILED")).error_message == "Mistral batch job job-1 failed."
+    assert _state(_job("SUCCESS", errors=errors)).error_message is None
+
+
+def test_a_failed_jobs_errors_and_an_unknown_status_never_quote_the_key(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # common-ai logs the message, raises it and keeps it in its manifest.
+    adapter = _adapter()
+    errors = [{"message": "key sk-unit-tests refused"}, {"message": "Bearer sk-other-token-9"}]
+    monkeypatch.setattr(adapter.hook, "get_batch_job", lambda _: _job("FAILED", errors=errors))
+    assert adapter.get_batch("job-1").error_message == (
+        "Mistral batch job job-1 failed: key *** refused; Bearer ***"
+    )
+    monkeypatch.setattr(adapter.hook, "get_batch_job", lambda _: _job("sk-unit-tests"))
+    with caplog.at_level(logging.WARNING):
+        assert adapter.get_batch("job-1").status == "in_progress"
+    assert "unknown status ***" in caplog.text
+    assert "sk-unit-tests" not in caplog.text
 
 
 def _line(**fields: Any) -> BatchResultLine:
@@ -401,11 +428,15 @@ def test_no_key_anywhere_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 class _Files:
-    """A stand-in for the hook's reads, to feed the adapter lines no server would send."""
+    """A stand-in for the hook's job read, to feed the adapter lines no server would send;
+    the lines are read by the hook's own reader."""
 
-    def __init__(self, job: BatchJob, files: dict[str, list[str]]) -> None:
+    def __init__(
+        self, job: BatchJob, files: dict[str, list[str | bytes]], secret: str | None = None
+    ) -> None:
         self.job = job
         self.files = files
+        self.secret = secret
         self.opened: list[str] = []
 
     def get_batch_job(self, job_id: str) -> BatchJob:
@@ -413,12 +444,18 @@ class _Files:
             raise LookupError(job_id)
         return self.job
 
-    def iter_file_lines(self, file_id: str) -> Iterator[str]:
+    def iter_file_lines(
+        self, file_id: str, *, on_bad_line: BadLineHandler | None = None
+    ) -> Iterator[str]:
         self.opened.append(file_id)
-        yield from self.files[file_id]
+        chunks = (
+            (line if isinstance(line, bytes) else line.encode()) + b"\n"
+            for line in self.files[file_id]
+        )
+        yield from jsonl_lines(chunks, f"file {file_id}", on_bad_line=on_bad_line)
 
     def mask(self, text: str) -> str:
-        return text
+        return redact(text, [self.secret])
 
     def close(self) -> None:
         pass
@@ -449,3 +486,59 @@ def test_results_stream_output_then_errors_and_skip_bad_lines(
     assert "'stranger' is not <key>-<index>" in warnings[1]
     with pytest.raises(LookupError):
         adapter.iter_results("no-such-job")  # raised at the call, not at the first item
+
+
+def test_a_line_not_utf8_or_too_long_is_skipped_and_the_rest_still_land(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The same file comes back on every retry: a line that stopped the reading would stop
+    # every later result from ever landing.
+    def ok(index: int) -> str:
+        return _success("hi").model_copy(update={"custom_id": f"{KEY}-{index}"}).model_dump_json()
+
+    too_long = b"x" * (MAX_LINE_BYTES + 1)
+    files = _Files(
+        _job("SUCCESS", output_file="out", error_file="err"),
+        {
+            "out": [
+                ok(0),
+                b'{"custom_id": "k-1", "x": "\xff"}',
+                ok(2),
+                too_long,
+                "not json",
+                ok(5),
+            ],
+            "err": [b"\xfe", ok(6)],
+        },
+    )
+    with caplog.at_level(logging.WARNING):
+        items = list(MistralBatchAdapter(client=files).iter_results("job-1"))
+    assert [item.index for item in items] == [0, 2, 5, 6]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 4
+    assert "file out line 2 is not UTF-8 text" in warnings[0]
+    assert (
+        "file out line 4 is longer than 67,108,864 bytes, the longest line accepted: skipped"
+        in (warnings[1])
+    )
+    assert "file out line 5 is not a batch result line" in warnings[2]  # counted past them
+    assert "file err line 1 is not UTF-8 text" in warnings[3]
+
+
+def test_a_skipped_line_quoting_the_key_is_masked_in_the_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = "sk-echoed-secret-key"
+    # The key past the quoted length's cut: masked whole before the cut, none of it shows.
+    echo = "x" * 190 + secret
+    files = _Files(
+        _job("SUCCESS", output_file="out"),
+        {"out": [f'{{"custom_id": "{secret}", "error": "x"}}', f"not json {echo}", echo]},
+        secret=secret,
+    )
+    with caplog.at_level(logging.WARNING):
+        assert list(MistralBatchAdapter(client=files).iter_results("job-1")) == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3
+    assert "custom_id '***' is not <key>-<index>" in warnings[0]
+    assert all(secret[:6] not in warning for warning in warnings), warnings

@@ -98,6 +98,48 @@ def test_the_default_limit_is_64_mib() -> None:
     assert sum(pulled) == MAX_LINE_BYTES + 1024 * 1024
 
 
+def test_with_on_bad_line_a_bad_line_is_reported_skipped_and_reading_goes_on() -> None:
+    data = (
+        b'{"a": 1}\n\xff\n\n'  # line 2 is not UTF-8
+        + b"x" * 101  # line 3 is too long
+        + b'\r\n{"b": 2}\n{"c": \xc3}\r\n'  # line 5 is not UTF-8
+        + b"y" * 150  # line 6 is too long and the last, with no line end
+    )
+    for size in (1, 2, 3, 7, 64, 101, len(data)):
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        bad: list[Exception] = []
+        lines = list(jsonl_lines(chunks, "file f", max_line_bytes=100, on_bad_line=bad.append))
+        assert lines == ['{"a": 1}', '{"b": 2}'], size
+        assert [(type(e), e.number) for e in bad] == [  # type: ignore[attr-defined]
+            (UndecodableLineError, 2),
+            (LineTooLongError, 3),
+            (UndecodableLineError, 5),
+            (LineTooLongError, 6),
+        ], size
+        assert str(bad[0]).startswith("file f line 2 is not UTF-8 text")
+
+
+def test_a_huge_line_skipped_is_read_past_without_being_held() -> None:
+    pulled: list[int] = []
+    huge = itertools.repeat(b"x" * 65536, 64)  # 4 MiB of one line
+    chunks = _counted(itertools.chain([b"{}\n"], huge, [b"\n[]\n"]), pulled)
+    bad: list[Exception] = []
+    tracemalloc.start()
+    try:
+        lines = list(jsonl_lines(chunks, max_line_bytes=1024 * 1024, on_bad_line=bad.append))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert lines == ["{}", "[]"]
+    assert [str(e) for e in bad] == [
+        "line 2 is longer than 1,048,576 bytes, the longest line accepted: skipped"
+    ]
+    copy = pickle.loads(pickle.dumps(bad[0]))
+    assert (copy.number, copy.skipped, str(copy)) == (2, True, str(bad[0]))
+    assert sum(pulled) > 4 * 1024 * 1024  # read to its end
+    assert peak < 2 * 1024 * 1024
+
+
 # ---------------------------------------------------------------- the head of a stream
 
 
