@@ -13,7 +13,8 @@ inputs, results joined with their inputs and the Mistral batch tab in the UI
 (``docs/common_ai.md``).
 
 What to look at in the UI, on ``label_reviews``: the state Deferred while the job runs (the
-trigger is common-ai's ``LLMBatchTrigger``), the XCom ``batch_id``, and the return value: the
+trigger is common-ai's ``LLMBatchTrigger``; on Airflow 3.1 and 3.2 the task waits in its worker
+instead, see ``DEFERRABLE``), the XCom ``batch_id``, and the return value: the
 manifest with ``counts`` per row status and the results file's ``result_uri``.
 
 ``MISTRAL_EXAMPLE_RESULTS`` picks the results folder (any ``ObjectStoragePath`` URL; by default
@@ -25,9 +26,11 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from importlib.metadata import version
 from typing import Any, Literal
 
 from airflow.sdk import ObjectStoragePath, dag, task
+from packaging.version import Version
 from pydantic import BaseModel, Field
 
 try:
@@ -39,6 +42,11 @@ RESULTS_ROOT = os.environ.get("MISTRAL_EXAMPLE_RESULTS", "file:///tmp")
 # common-ai refuses a poll interval under 30 s.
 RUN_FOLDER = "{{ run_id | replace(':', '_') | replace('+', '_') }}"
 POLL_SECONDS = max(30, int(float(os.environ.get("MISTRAL_EXAMPLE_POLL_SECONDS", "60"))))
+
+# common-ai's trigger builds its adapter in a thread, which fetches the connection through the
+# triggerer's channel to its supervisor; before Airflow 3.3 that channel is not thread-safe and
+# the triggerer can die of it ("Response read out of order"). There the task waits in its worker.
+DEFERRABLE = Version(version("apache-airflow")) >= Version("3.3")
 
 REVIEWS = [
     "The soup was cold and the waiter forgot us.",
@@ -76,7 +84,7 @@ if LLMBatchOperator is not None:
             # A folder per run: common-ai writes the results and its own state there.
             result_path=f"{RESULTS_ROOT}/common-ai-reviews/{RUN_FOLDER}",
             poll_interval=POLL_SECONDS,
-            deferrable=True,
+            deferrable=DEFERRABLE,
         )
 
         @task

@@ -30,6 +30,7 @@ class Loose(BaseModel):
 
 
 def _line(custom_id: str, output_type: Any = Invoice) -> dict[str, Any]:
+    """A chat line asking for JSON of ``output_type``; ``str``: no response_format."""
     line = chat_line(custom_id)
     response_format = output_spec(output_type).response_format()
     if response_format is not None:
@@ -72,7 +73,7 @@ def test_broken_outputs_succeed_with_text_the_output_type_refuses(
         _line("not-json"),
         _line("wrong"),
         _line("wrong-loose", Loose),
-        _line("wrong-object", None),
+        _line("wrong-object", str),
     ]
     lines[-1]["body"]["response_format"] = {"type": "json_object"}
     done = _job(api, lines)
