@@ -48,7 +48,6 @@ from airflow_provider_mistral_batch.exceptions import MistralBatchError
 from airflow_provider_mistral_batch.models import (
     ROUND_METADATA,
     SHARD_METADATA,
-    ApiEndpoint,
     BatchJob,
 )
 from airflow_provider_mistral_batch.utils.wording import plural
@@ -71,15 +70,6 @@ def is_retryable(status_code: int | None, error: str | None) -> bool:
     if status_code is not None and 400 <= status_code <= 499:
         return False
     return error is not None and _TIMEOUT.search(error) is not None
-
-
-def invalid_output_spec(endpoint: str, output_type: Any = str) -> OutputSpec | None:
-    """The spec answers are checked against for ``retry_invalid_output``: ``output_type``'s
-    on the chat and FIM endpoints, none on the others (their answers have no text)."""
-    from airflow_provider_mistral_batch.batch.output_spec import output_spec
-    from airflow_provider_mistral_batch.batch.results import TEXT_ENDPOINTS
-
-    return output_spec(output_type) if ApiEndpoint(endpoint) in TEXT_ENDPOINTS else None
 
 
 def round_key(key: str, round_number: int, retry_invalid_output: bool) -> str:
@@ -442,7 +432,6 @@ __all__ = [
     "Round",
     "Rounds",
     "RoundsOutcome",
-    "invalid_output_spec",
     "is_retryable",
     "next_round",
     "push_rounds",

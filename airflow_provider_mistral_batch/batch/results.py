@@ -17,7 +17,7 @@ import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -257,11 +257,18 @@ def _atomic_writer(destination: Any) -> Iterator[IO[bytes]]:
         yield handle
 
 
-def default_output(jobs: Sequence[BatchJob]) -> OutputSpec | None:
-    """The output the rows of ``jobs`` carry when none is asked for: the answer's text
-    (``output_spec(str)``) for chat and FIM completions, nothing for other endpoints."""
-    if jobs and all(job.endpoint in TEXT_ENDPOINTS for job in jobs):
-        return output_spec(str)
+def rows_output(endpoints: Collection[str], output_type: Any = str) -> OutputSpec | None:
+    """The check the rows of jobs on ``endpoints`` get for ``output_type``: a structured
+    type's spec; for text (``str``), the answer's text (``output_spec(str)``) when every
+    endpoint is chat or FIM completions, else nothing (their answers have no text).
+
+    The one rule of the submit operator, the results operator and the resubmit rounds.
+    """
+    spec = output_spec(output_type)
+    if spec.structured:
+        return spec
+    if endpoints and all(endpoint in TEXT_ENDPOINTS for endpoint in endpoints):
+        return spec
     return None
 
 
@@ -280,7 +287,7 @@ def write_job_results(
     A request no result line answers is ``expired`` or ``cancelled`` when its job ended
     TIMEOUT_EXCEEDED or CANCELLED, else ``missing``.
 
-    :param output: what each answer must be; default None: :func:`default_output` (the
+    :param output: what each answer must be; default None: :func:`rows_output` (the
         answer's text for chat and FIM completions).
     :param rounds: the jobs of the resubmit rounds after ``jobs`` (round 1 first): a newer
         round's row replaces the older one of each request it sent again; a request whose
@@ -311,7 +318,7 @@ def write_job_results(
             "A job has no input files to read the input back from: results follow the "
             "files' order and missing requests cannot be counted"
         )
-    spec = output if output is not None else default_output(jobs)
+    spec = output if output is not None else rows_output([job.endpoint for job in jobs])
     superseded = sum(job.total_requests for job in later)
     newest = (
         (custom_id, unanswered_status(job.status))
@@ -347,8 +354,8 @@ def _requests_of_jobs(hook: MistralBatchHook, jobs: Sequence[BatchJob]) -> Itera
 __all__ = [
     "TEXT_ENDPOINTS",
     "ResultsSummary",
-    "default_output",
     "join_results",
+    "rows_output",
     "write_job_results",
     "write_results",
 ]

@@ -57,7 +57,6 @@ if TYPE_CHECKING:
         PreparedInput,
         UploadedInput,
     )
-    from airflow_provider_mistral_batch.batch.output_spec import OutputSpec
     from airflow_provider_mistral_batch.batch.resubmit import Rounds
     from airflow_provider_mistral_batch.hooks.mistral_batch import MistralBatchHook
 
@@ -442,20 +441,11 @@ class MistralBatchOperator(BaseOperator):
     def _write_results(self, jobs: Sequence[BatchJob]) -> dict[str, Any]:
         """Join the jobs' output and error files with the input at ``results_path``, each
         answer checked against ``output_type``."""
-        from airflow_provider_mistral_batch.batch.results import write_job_results
-
-        return write_job_results(
-            self.hook, self.log, jobs, self.results_path, output=self._results_output()
-        )
-
-    def _results_output(self) -> OutputSpec | None:
-        """The check of each answer in the results: the output type's when structured, else
-        None (the endpoint's default: chat answers' text; nothing for embeddings...)."""
-        from airflow_provider_mistral_batch.batch.output_spec import output_spec
+        from airflow_provider_mistral_batch.batch.results import rows_output, write_job_results
 
         # Built again from output_type here: after a deferral this runs in a new process.
-        spec = output_spec(self.output_type)
-        return spec if spec.structured else None
+        output = rows_output([job.endpoint for job in jobs], self.output_type)
+        return write_job_results(self.hook, self.log, jobs, self.results_path, output=output)
 
     def _finish_rounds(self, context: Context, ended: Sequence[BatchJob]) -> dict[str, Any]:
         """After a round's jobs ended: run the next resubmit rounds (each waits, or defers),
@@ -464,18 +454,17 @@ class MistralBatchOperator(BaseOperator):
         from airflow_provider_mistral_batch.batch.identity import task_identity
         from airflow_provider_mistral_batch.batch.resubmit import (
             Rounds,
-            invalid_output_spec,
             next_round,
             push_rounds,
         )
-        from airflow_provider_mistral_batch.batch.results import write_job_results
+        from airflow_provider_mistral_batch.batch.results import rows_output, write_job_results
 
         rounds = self._rounds or Rounds.first(ended, self._task_keys)
         rounds.ended(ended)
         options = self._options(rendered=True, input_known=False)
         spec = None
         if self.retry_invalid_output:
-            spec = invalid_output_spec(str(ended[0].endpoint), self.output_type)
+            spec = rows_output([job.endpoint for job in ended], self.output_type)
         while True:
             # Killed while a round's job is being created: the ended jobs are not those to
             # cancel; on_kill finds the new ones by their keys.
@@ -517,7 +506,7 @@ class MistralBatchOperator(BaseOperator):
                 self.log,
                 by_round[0],
                 self.results_path,
-                output=self._results_output(),
+                output=rows_output([job.endpoint for job in by_round[0]], self.output_type),
                 rounds=by_round[1:],
             )
 

@@ -135,7 +135,7 @@ class MistralBatchResultsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the jobs ended and the path is writable, then stream and join the results."""
-        from airflow_provider_mistral_batch.batch.results import default_output, write_results
+        from airflow_provider_mistral_batch.batch.results import rows_output, write_results
         from airflow_provider_mistral_batch.utils.paths import (
             check_not_shared,
             prepare_destination,
@@ -149,7 +149,6 @@ class MistralBatchResultsOperator(BaseOperator):
                 )
             check_not_shared(self, context)
             target = prepare_destination(self.results_path)
-            spec = output_spec(self.output_type)
         except MistralBatchInputError as exc:
             raise MistralBatchInputError(f"{self.task_id}: {exc}") from exc
         try:
@@ -174,8 +173,7 @@ class MistralBatchResultsOperator(BaseOperator):
                 target,
                 requests=requests,
                 include_request=self.results_include_request,
-                # Text (str): the endpoint's default, the answer's text where there is one.
-                output=spec if spec.structured else default_output(jobs),
+                output=rows_output([job.endpoint for job in jobs], self.output_type),
             )
             manifest: dict[str, Any] = {"job_ids": job_ids, **summary.as_xcom()}
             return manifest

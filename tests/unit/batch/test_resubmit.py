@@ -17,13 +17,16 @@ from airflow_provider_mistral_batch.batch.output_spec import output_spec
 from airflow_provider_mistral_batch.batch.resubmit import (
     Round,
     Rounds,
-    invalid_output_spec,
     is_retryable,
     retryable_requests,
     round_key,
 )
 from airflow_provider_mistral_batch.batch.result_rows import zero_counts
-from airflow_provider_mistral_batch.batch.results import join_results, write_job_results
+from airflow_provider_mistral_batch.batch.results import (
+    join_results,
+    rows_output,
+    write_job_results,
+)
 from airflow_provider_mistral_batch.exceptions import MistralBatchError
 from airflow_provider_mistral_batch.models import BatchJob
 from tests.unit.batch.jobs import make_job
@@ -66,12 +69,12 @@ def test_round_keys_are_stable_and_differ_per_round_and_setting() -> None:
 
 
 def test_invalid_output_is_checked_on_chat_and_fim_only() -> None:
-    chat = invalid_output_spec("/v1/chat/completions")
+    chat = rows_output(["/v1/chat/completions"])
     assert chat is not None
     assert not chat.structured
-    assert invalid_output_spec("/v1/fim/completions") is not None
-    assert invalid_output_spec("/v1/embeddings") is None
-    assert invalid_output_spec("/v1/some-new-endpoint") is None
+    assert rows_output(["/v1/fim/completions"]) is not None
+    assert rows_output(["/v1/embeddings"]) is None
+    assert rows_output(["/v1/some-new-endpoint"]) is None
 
 
 def _job(job_id: str, total: int, failed: int, status: str = "SUCCESS") -> BatchJob:
